@@ -1,0 +1,866 @@
+"""The Braze REST client: one pooled keep-alive session, rate limited, retrying, thread-safe."""
+
+from __future__ import annotations
+
+import http.client
+import random
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import requests
+import urllib3.exceptions
+from aws_lambda_powertools import Logger
+from pydantic import BaseModel, ValidationError
+from requests.adapters import HTTPAdapter
+
+from cdpbridge.braze.backoff import backoff_delay
+from cdpbridge.braze.errors import (
+    BrazePermanentError,
+    BrazeRequestError,
+    BrazeResponseError,
+    BrazeUnavailableError,
+    ExportInProgress,
+)
+from cdpbridge.braze.keys import ApiKeyProvider, as_key_provider
+from cdpbridge.braze.models import (
+    BrazeAck,
+    CampaignDetails,
+    CampaignSummary,
+    CohortChange,
+    CohortUpdateResult,
+    DeleteUsersResult,
+    DispatchResult,
+    ExportIdsResult,
+    NewAlias,
+    NewAliasesResult,
+    ScheduleResult,
+    SegmentExportStarted,
+    SegmentSummary,
+    TriggerSchedule,
+    UserAlias,
+)
+from cdpbridge.braze.ratelimit import RateLimiter, RateLimitHeaders
+from cdpbridge.braze.settings import (
+    CAMPAIGNS_TRIGGER,
+    COHORTS,
+    LISTS,
+    USERS_EXPORT,
+    USERS_OTHER,
+    USERS_TRACK,
+    BrazeSettings,
+)
+from cdpbridge.braze.stats import ClientStats, FamilyStats
+from cdpbridge.braze.track import TRACK_KINDS, ObjectError, TrackOutcome, TrackRequest
+
+logger = Logger(child=True)
+
+USER_AGENT = "braze-cdp-bridge"
+
+# Braze's per-call limits that the client enforces before sending.
+EXPORT_IDS_MAX = 50
+TRIGGER_RECIPIENTS_MAX = 50
+COHORT_IDS_MAX = 1000
+DELETE_USERS_MAX = 50
+NEW_ALIASES_MAX = 50
+LIST_PAGE_SIZE = 100
+
+# 423 is the cohort endpoints' "locked": the cohort is being processed, later works.
+_RETRYABLE_4XX = frozenset({408, 423, 429})
+_NOT_RETRYABLE_5XX = frozenset({501, 505})
+_TIMEOUTS: tuple[type[BaseException], ...] = (requests.exceptions.Timeout,)
+# Everything that means "the connection broke": refused, reset, closed before or during the answer.
+_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+    http.client.RemoteDisconnected,
+    http.client.IncompleteRead,
+    urllib3.exceptions.ProtocolError,
+    ConnectionError,
+)
+_PARTNER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+_EXPORT_IN_PROGRESS = re.compile(r"in progress|already (running|exporting)|another export", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    """A final answer: a 2xx, or a refusal that retrying cannot change."""
+
+    status: int
+    payload: Any  # decoded JSON, or None when the body was not JSON
+    message: str
+    errors: list[Any]
+    attempts: int
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+class BrazeClient:
+    """Calls Braze's REST API. One instance is meant to be shared by every thread of a process."""
+
+    def __init__(
+        self,
+        settings: BrazeSettings,
+        api_key: ApiKeyProvider | str,
+        session: requests.Session | None = None,
+        *,
+        rate_limiter: RateLimiter | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        uniform: Callable[[float, float], float] = random.uniform,
+    ) -> None:
+        self.settings = settings
+        self._keys = as_key_provider(api_key)
+        self._base_url = settings.base_url
+        self._timeout = (settings.connect_timeout_s, settings.timeout_s)
+        self._retry = settings.retry
+        self._limiter = rate_limiter or RateLimiter(settings.rate_limits)
+        self._clock = clock
+        self._sleep = sleep
+        self._uniform = uniform
+        self._stats = ClientStats()
+        self._owns_session = session is None
+        self._session = session if session is not None else self._new_session(settings)
+        # (key, headers): swapped as one tuple so a thread never pairs a key with another key's header.
+        self._auth: tuple[str, dict[str, str]] = ("", {})
+
+    @staticmethod
+    def _new_session(settings: BrazeSettings) -> requests.Session:
+        session = requests.Session()
+        adapter = HTTPAdapter(
+            pool_connections=1,
+            pool_maxsize=settings.max_concurrency,
+            # More threads than connections wait for one instead of opening throw-away connections.
+            pool_block=True,
+            max_retries=0,  # retries are ours: urllib3's would bypass the rate limiter and the stats
+        )
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        # Proxy and .netrc look-ups from the environment cost CPU on every request and are not used.
+        session.trust_env = False
+        session.headers.update(
+            {
+                "User-Agent": USER_AGENT,
+                "Accept": "application/json",
+                "Accept-Encoding": "gzip, deflate",
+            }
+        )
+        return session
+
+    # -- lifecycle and stats ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._owns_session:
+            self._session.close()
+
+    def __enter__(self) -> BrazeClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def snapshot(self) -> dict[str, FamilyStats]:
+        """Counters per endpoint family (requests, retries, 429s, 5xx, connection errors, ...)."""
+        return self._stats.snapshot()
+
+    def total_stats(self) -> FamilyStats:
+        return self._stats.total()
+
+    @property
+    def rate_limiter(self) -> RateLimiter:
+        return self._limiter
+
+    # -- users.track --------------------------------------------------------------------------------
+
+    def track(self, request: TrackRequest) -> TrackOutcome:
+        """Sends one users.track request. HTTP outcomes never raise; they are in the TrackOutcome."""
+        if not request.object_count():
+            raise BrazeRequestError("a users.track request needs at least one object")
+        try:
+            reply = self._execute(USERS_TRACK, "POST", "/users/track", body=request.to_body())
+        except BrazeUnavailableError as error:
+            return TrackOutcome(
+                status="retries_exhausted",
+                http_status=error.last_status,
+                message=error.message,
+                errors=[],
+                attempts=error.attempts,
+                queued=False,
+            )
+        object_errors = _map_track_errors(request, reply.errors)
+        if not reply.ok:
+            return TrackOutcome(
+                status="permanent_failure",
+                http_status=reply.status,
+                message=reply.message,
+                errors=object_errors,
+                attempts=reply.attempts,
+                queued=False,
+            )
+        queued = reply.status == 202 or reply.message.lower() == "queued"
+        return TrackOutcome(
+            status="partial" if object_errors else "accepted",
+            http_status=reply.status,
+            message=reply.message,
+            errors=object_errors,
+            attempts=reply.attempts,
+            queued=queued,
+        )
+
+    # -- exports ------------------------------------------------------------------------------------
+
+    def export_ids(
+        self,
+        *,
+        external_ids: Sequence[str] = (),
+        user_aliases: Sequence[UserAlias | Mapping[str, Any]] = (),
+        braze_ids: Sequence[str] = (),
+        emails: Sequence[str] = (),
+        phones: Sequence[str] = (),
+        fields_to_export: Sequence[str] | None = None,
+    ) -> ExportIdsResult:
+        """Profiles of up to 50 identifiers in all.
+
+        Braze takes up to 50 external_ids and user_aliases in one request but only one braze_id,
+        email or phone, so each of those costs a request of its own (each counts against the
+        users.export rate limit).
+        """
+        total = len(external_ids) + len(user_aliases) + len(braze_ids) + len(emails) + len(phones)
+        if total == 0:
+            raise BrazeRequestError("export_ids needs at least one identifier")
+        if total > EXPORT_IDS_MAX:
+            raise BrazeRequestError(
+                f"export_ids takes at most {EXPORT_IDS_MAX} identifiers a call, got {total};"
+                " use export_ids_chunked"
+            )
+        common: dict[str, Any] = {}
+        if fields_to_export is not None:
+            common["fields_to_export"] = list(fields_to_export)
+        bodies: list[dict[str, Any]] = []
+        if external_ids or user_aliases:
+            body = dict(common)
+            if external_ids:
+                body["external_ids"] = [str(value) for value in external_ids]
+            if user_aliases:
+                body["user_aliases"] = [_alias_dict(alias) for alias in user_aliases]
+            bodies.append(body)
+        for member, values in (("braze_id", braze_ids), ("email_address", emails), ("phone", phones)):
+            bodies.extend({**common, member: str(value)} for value in values)
+        users: list[dict[str, Any]] = []
+        invalid: list[str] = []
+        message = ""
+        for body in bodies:
+            reply = self._call(USERS_EXPORT, "POST", "/users/export/ids", body)
+            page = _parse(ExportIdsResult, reply, "/users/export/ids")
+            users.extend(page.users)
+            invalid.extend(page.invalid_user_ids)
+            message = page.message
+        return ExportIdsResult(message=message, users=users, invalid_user_ids=invalid, requests=len(bodies))
+
+    def export_ids_chunked(
+        self,
+        *,
+        external_ids: Sequence[str] = (),
+        user_aliases: Sequence[UserAlias | Mapping[str, Any]] = (),
+        braze_ids: Sequence[str] = (),
+        emails: Sequence[str] = (),
+        phones: Sequence[str] = (),
+        fields_to_export: Sequence[str] | None = None,
+    ) -> Iterator[ExportIdsResult]:
+        """export_ids over any number of identifiers, one result per call of at most 50."""
+        tagged: list[tuple[str, Any]] = [
+            *(("external_ids", value) for value in external_ids),
+            *(("user_aliases", value) for value in user_aliases),
+            *(("braze_ids", value) for value in braze_ids),
+            *(("emails", value) for value in emails),
+            *(("phones", value) for value in phones),
+        ]
+        for start in range(0, len(tagged), EXPORT_IDS_MAX):
+            groups: dict[str, list[Any]] = {}
+            for name, value in tagged[start : start + EXPORT_IDS_MAX]:
+                groups.setdefault(name, []).append(value)
+            yield self.export_ids(fields_to_export=fields_to_export, **groups)
+
+    def export_segment(
+        self,
+        segment_id: str,
+        fields_to_export: Sequence[str],
+        *,
+        custom_attributes_to_export: Sequence[str] | None = None,
+        callback_endpoint: str | None = None,
+        output_format: str = "gzip",
+    ) -> SegmentExportStarted:
+        """Starts a segment export; raises ExportInProgress while another export of it is running."""
+        if not segment_id:
+            raise BrazeRequestError("export_segment needs a segment_id")
+        if not fields_to_export:
+            raise BrazeRequestError("export_segment needs at least one field in fields_to_export")
+        if output_format not in ("gzip", "zip"):
+            raise BrazeRequestError(f"output_format must be 'gzip' or 'zip', not {output_format!r}")
+        body: dict[str, Any] = {
+            "segment_id": segment_id,
+            "fields_to_export": list(fields_to_export),
+            "output_format": output_format,
+        }
+        if custom_attributes_to_export is not None:
+            body["custom_attributes_to_export"] = list(custom_attributes_to_export)
+        if callback_endpoint is not None:
+            body["callback_endpoint"] = callback_endpoint
+        path = "/users/export/segment"
+        reply = self._execute(
+            USERS_EXPORT,
+            "POST",
+            path,
+            body=orjson.dumps(body),
+            final_429=lambda message: _EXPORT_IN_PROGRESS.search(message) is not None,
+        )
+        if reply.status == 429:
+            raise ExportInProgress(segment_id, reply.message)
+        return _parse(SegmentExportStarted, self._raise_unless_ok(reply, path), path)
+
+    # -- lists and details --------------------------------------------------------------------------
+
+    def list_segments(self) -> Iterator[SegmentSummary]:
+        """Every segment, page after page."""
+        for item in self._pages("/segments/list", "segments", {}):
+            yield _validate_item(SegmentSummary, item, "/segments/list")
+
+    def list_campaigns(self, *, include_archived: bool = False) -> Iterator[CampaignSummary]:
+        """Every campaign, page after page."""
+        params = {"include_archived": "true" if include_archived else "false"}
+        for item in self._pages("/campaigns/list", "campaigns", params):
+            yield _validate_item(CampaignSummary, item, "/campaigns/list")
+
+    def campaign_details(self, campaign_id: str) -> CampaignDetails:
+        if not campaign_id:
+            raise BrazeRequestError("campaign_details needs a campaign_id")
+        path = "/campaigns/details"
+        reply = self._call(LISTS, "GET", path, None, params={"campaign_id": campaign_id})
+        return _parse(CampaignDetails, reply, path)
+
+    def _pages(self, path: str, member: str, params: Mapping[str, str]) -> Iterator[Any]:
+        page = 0
+        previous_first: Any = None
+        while True:
+            reply = self._call(LISTS, "GET", path, None, params={**params, "page": str(page)})
+            payload = reply.payload
+            items = payload.get(member) if isinstance(payload, dict) else None
+            if not isinstance(items, list):
+                raise BrazeResponseError(path, reply.status, f"expected a list in {member!r}")
+            if not items:
+                return
+            # A server that ignores `page` would otherwise be read forever.
+            if page > 0 and items[0] == previous_first:
+                raise BrazeResponseError(path, reply.status, f"page {page} repeats the previous page")
+            previous_first = items[0]
+            yield from items
+            if len(items) < LIST_PAGE_SIZE:
+                return
+            page += 1
+
+    # -- sending ------------------------------------------------------------------------------------
+
+    def trigger_send(
+        self,
+        campaign_id: str,
+        *,
+        recipients: Sequence[Mapping[str, Any]] | None = None,
+        broadcast: bool = False,
+        trigger_properties: Mapping[str, Any] | None = None,
+        send_id: str | None = None,
+        audience: Mapping[str, Any] | None = None,
+    ) -> DispatchResult:
+        """/campaigns/trigger/send; at most 50 recipients, or a broadcast without recipients."""
+        body = _trigger_body(
+            campaign_id,
+            recipients=recipients,
+            broadcast=broadcast,
+            trigger_properties=trigger_properties,
+            send_id=send_id,
+            audience=audience,
+        )
+        path = "/campaigns/trigger/send"
+        return _parse(DispatchResult, self._call(CAMPAIGNS_TRIGGER, "POST", path, body), path)
+
+    def schedule_trigger(
+        self,
+        campaign_id: str,
+        *,
+        schedule: TriggerSchedule | Mapping[str, Any],
+        recipients: Sequence[Mapping[str, Any]] | None = None,
+        broadcast: bool = False,
+        trigger_properties: Mapping[str, Any] | None = None,
+        send_id: str | None = None,
+        audience: Mapping[str, Any] | None = None,
+    ) -> ScheduleResult:
+        """/campaigns/trigger/schedule/create; ``schedule`` is {time, in_local_time, at_optimal_time}."""
+        body = _trigger_body(
+            campaign_id,
+            recipients=recipients,
+            broadcast=broadcast,
+            trigger_properties=trigger_properties,
+            send_id=send_id,
+            audience=audience,
+        )
+        try:
+            typed = (
+                schedule
+                if isinstance(schedule, TriggerSchedule)
+                else TriggerSchedule.model_validate(schedule)
+            )
+        except ValidationError as error:
+            raise BrazeRequestError(f"invalid schedule: {_first_problem(error)}") from None
+        body["schedule"] = typed.model_dump(mode="json")
+        path = "/campaigns/trigger/schedule/create"
+        return _parse(ScheduleResult, self._call(CAMPAIGNS_TRIGGER, "POST", path, body), path)
+
+    # -- cohorts ------------------------------------------------------------------------------------
+
+    def cohort_upsert(
+        self,
+        partner: str,
+        partner_api_key: str,
+        client_secret: str,
+        cohort_id: str,
+        name: str,
+        *,
+        created_at: datetime | None = None,
+    ) -> BrazeAck:
+        """Creates the cohort or renames it."""
+        path = f"/partners/{_partner_segment(partner)}/cohorts"
+        if not cohort_id or not name:
+            raise BrazeRequestError("cohort_upsert needs a cohort_id and a name")
+        body = {
+            "partner_api_key": partner_api_key,
+            "client_secret": client_secret,
+            "cohort_id": cohort_id,
+            "name": name,
+            "created_at": (created_at or datetime.now(UTC)).isoformat(),
+        }
+        return _parse(BrazeAck, self._call(COHORTS, "POST", path, body, authorize=False), path)
+
+    def cohort_update_users(
+        self,
+        partner: str,
+        partner_api_key: str,
+        client_secret: str,
+        cohort_id: str,
+        changes: Iterable[CohortChange | Mapping[str, Any]],
+    ) -> CohortUpdateResult:
+        """Sends membership deltas in order, at most 1,000 ids a request (the latest change wins)."""
+        path = f"/partners/{_partner_segment(partner)}/cohorts/users"
+        if not cohort_id:
+            raise BrazeRequestError("cohort_update_users needs a cohort_id")
+        requests_sent = 0
+        ids_sent = 0
+        for batch, id_count in _cohort_batches(changes):
+            body = {
+                "partner_api_key": partner_api_key,
+                "client_secret": client_secret,
+                "cohort_id": cohort_id,
+                "cohort_changes": batch,
+            }
+            self._raise_unless_ok(self._call(COHORTS, "POST", path, body, authorize=False), path)
+            requests_sent += 1
+            ids_sent += id_count
+        return CohortUpdateResult(requests=requests_sent, ids_sent=ids_sent)
+
+    # -- user management ----------------------------------------------------------------------------
+
+    def delete_users(
+        self,
+        *,
+        external_ids: Sequence[str] = (),
+        user_aliases: Sequence[UserAlias | Mapping[str, Any]] = (),
+        braze_ids: Sequence[str] = (),
+    ) -> DeleteUsersResult:
+        """Deletes profiles, 50 identifiers a request."""
+        tagged: list[tuple[str, Any]] = [
+            *(("external_ids", str(value)) for value in external_ids),
+            *(("user_aliases", _alias_dict(value)) for value in user_aliases),
+            *(("braze_ids", str(value)) for value in braze_ids),
+        ]
+        if not tagged:
+            raise BrazeRequestError("delete_users needs at least one identifier")
+        deleted = 0
+        requests_sent = 0
+        path = "/users/delete"
+        for start in range(0, len(tagged), DELETE_USERS_MAX):
+            body: dict[str, list[Any]] = {}
+            for name, value in tagged[start : start + DELETE_USERS_MAX]:
+                body.setdefault(name, []).append(value)
+            reply = self._raise_unless_ok(self._call(USERS_OTHER, "POST", path, body), path)
+            requests_sent += 1
+            count = reply.payload.get("deleted") if isinstance(reply.payload, dict) else None
+            deleted += count if isinstance(count, int) else 0
+        return DeleteUsersResult(deleted=deleted, requests=requests_sent)
+
+    def new_aliases(self, aliases: Iterable[NewAlias | Mapping[str, Any]]) -> NewAliasesResult:
+        """Adds user aliases, 50 a request."""
+        items: list[dict[str, Any]] = []
+        for alias in aliases:
+            try:
+                typed = alias if isinstance(alias, NewAlias) else NewAlias.model_validate(alias)
+            except ValidationError as error:
+                raise BrazeRequestError(f"invalid alias #{len(items) + 1}: {_first_problem(error)}") from None
+            items.append(typed.model_dump(exclude_none=True))
+        if not items:
+            raise BrazeRequestError("new_aliases needs at least one alias")
+        processed = 0
+        requests_sent = 0
+        path = "/users/alias/new"
+        for start in range(0, len(items), NEW_ALIASES_MAX):
+            body = {"user_aliases": items[start : start + NEW_ALIASES_MAX]}
+            reply = self._raise_unless_ok(self._call(USERS_OTHER, "POST", path, body), path)
+            requests_sent += 1
+            count = reply.payload.get("aliases_processed") if isinstance(reply.payload, dict) else None
+            processed += count if isinstance(count, int) else len(body["user_aliases"])
+        return NewAliasesResult(aliases_processed=processed, requests=requests_sent)
+
+    # -- the request loop ---------------------------------------------------------------------------
+
+    def _call(
+        self,
+        family: str,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None,
+        *,
+        params: Mapping[str, str] | None = None,
+        authorize: bool = True,
+    ) -> _Reply:
+        """A call whose only acceptable outcome is a 2xx; raises on anything else."""
+        encoded = None if body is None else orjson.dumps(body)
+        reply = self._execute(family, method, path, body=encoded, params=params, authorize=authorize)
+        return self._raise_unless_ok(reply, path)
+
+    @staticmethod
+    def _raise_unless_ok(reply: _Reply, path: str) -> _Reply:
+        if not reply.ok:
+            raise BrazePermanentError(reply.status, reply.message, reply.errors, endpoint=path)
+        return reply
+
+    def _execute(
+        self,
+        family: str,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        params: Mapping[str, str] | None = None,
+        authorize: bool = True,
+        final_429: Callable[[str], bool] | None = None,
+    ) -> _Reply:
+        """Sends until a final answer; raises BrazeUnavailableError when attempts or time run out."""
+        policy = self._retry
+        bucket = self._limiter.bucket(family)
+        stats = self._stats
+        url = self._base_url + path
+        started = self._clock()
+        attempt = 0
+        max_attempts = policy.max_attempts
+        key_refreshed = False
+        last_status: int | None = None
+        last_problem = "no attempt made"
+        while True:
+            attempt += 1
+            elapsed = self._clock() - started
+            if not bucket.acquire(timeout_s=max(policy.max_elapsed_s - elapsed, 0.0)):
+                stats.add(family, "exhausted")
+                raise BrazeUnavailableError(
+                    path,
+                    attempt - 1,
+                    last_status,
+                    f"{last_problem}; the rate limit wait outlasts the retry budget",
+                )
+            key = ""
+            headers: dict[str, str] | None = None
+            if authorize:
+                key = self._keys.current()
+                headers = self._auth_headers(key)
+            elif body is not None:
+                headers = _JSON_ONLY
+            stats.add(family, "requests")
+            hint: float | None = None
+            try:
+                response = self._session.request(
+                    method, url, data=body, params=params, headers=headers, timeout=self._timeout
+                )
+            except _TIMEOUTS:
+                stats.add(family, "timeouts")
+                last_status = None
+                last_problem = f"no answer within {self._timeout[1]:g}s"
+            except _CONNECTION_ERRORS as error:
+                stats.add(family, "connection_errors")
+                last_status = None
+                last_problem = f"connection failed ({type(error).__name__})"
+            else:
+                status = response.status_code
+                wall_now = self._limiter.wall_clock()
+                limits = RateLimitHeaders.parse(response.headers, wall_now=wall_now)
+                bucket.observe(limits)
+                payload, message, errors = _decode(response)
+                last_status = status
+                if 200 <= status < 300:
+                    if payload is not None or not response.content:
+                        return _Reply(status, payload, message, errors, attempt)
+                    # A 2xx that is not JSON comes from something in between (a proxy, a captive
+                    # portal), not from Braze: whether Braze processed the request is unknown.
+                    stats.add(family, "server_errors")
+                    last_problem = message
+                elif status == 401 and authorize and not key_refreshed and self._refresh_key(family, key):
+                    key_refreshed = True
+                    max_attempts += 1  # the retry with the rotated key is free
+                    logger.info("retrying with the rotated Braze API key", extra={"endpoint": path})
+                    continue
+                elif status == 429:
+                    stats.add(family, "rate_limited")
+                    if final_429 is not None and final_429(message):
+                        return _Reply(status, payload, message, errors, attempt)
+                    # Remaining > 0 means some other limit answered (not the window): do not stall
+                    # the whole family, only this call.
+                    if limits.remaining is None or limits.remaining == 0:
+                        bucket.penalize(limits)
+                    hint = limits.seconds_until_reset(wall_now)
+                    if hint is None:
+                        hint = limits.retry_after_s
+                    last_problem = f"429 {message}".strip()
+                elif status >= 500 and status not in _NOT_RETRYABLE_5XX:
+                    stats.add(family, "server_errors")
+                    hint = limits.retry_after_s
+                    last_problem = message
+                elif status in _RETRYABLE_4XX:
+                    stats.add(family, "permanent_errors")
+                    hint = limits.retry_after_s
+                    last_problem = message
+                else:
+                    stats.add(family, "permanent_errors")
+                    return self._refused(family, path, _Reply(status, payload, message, errors, attempt))
+            if attempt >= max_attempts:
+                stats.add(family, "exhausted")
+                logger.warning(
+                    "Braze call gave up: attempts used up",
+                    extra={"endpoint": path, "attempts": attempt, "last_status": last_status},
+                )
+                raise BrazeUnavailableError(path, attempt, last_status, last_problem)
+            delay = backoff_delay(policy, attempt, server_hint_s=hint, uniform=self._uniform)
+            if self._clock() - started + delay > policy.max_elapsed_s:
+                stats.add(family, "exhausted")
+                logger.warning(
+                    "Braze call gave up: retry budget used up",
+                    extra={"endpoint": path, "attempts": attempt, "last_status": last_status},
+                )
+                raise BrazeUnavailableError(
+                    path,
+                    attempt,
+                    last_status,
+                    f"{last_problem}; retry budget of {policy.max_elapsed_s:g}s used up",
+                )
+            stats.add(family, "retries")
+            logger.debug(
+                "retrying Braze call",
+                extra={
+                    "endpoint": path,
+                    "attempt": attempt,
+                    "last_status": last_status,
+                    "delay_s": round(delay, 3),
+                },
+            )
+            self._sleep(delay)
+
+    def _refresh_key(self, family: str, rejected_key: str) -> bool:
+        """After a 401: True when the provider now holds a different key (it may have been rotated)."""
+        if not self._keys.refresh_after_rejection(rejected_key):
+            return False
+        self._stats.add(family, "key_refreshes")
+        return True
+
+    def _refused(self, family: str, path: str, reply: _Reply) -> _Reply:
+        # Braze's message can quote input values, so only the status is logged.
+        logger.warning("Braze refused a request", extra={"endpoint": path, "status": reply.status})
+        return reply
+
+    def _auth_headers(self, key: str) -> dict[str, str]:
+        cached_key, headers = self._auth
+        if cached_key != key:
+            headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+            self._auth = (key, headers)
+        return headers
+
+
+_JSON_ONLY = {"Content-Type": "application/json"}
+
+
+# -- response decoding ------------------------------------------------------------------------------
+
+
+def _decode(response: requests.Response) -> tuple[Any, str, list[Any]]:
+    """Body as (JSON or None, message, errors); looks at status and content type before parsing."""
+    content_type = response.headers.get("Content-Type", "")
+    content = response.content
+    status = response.status_code
+    if "json" in content_type.lower() and content:
+        try:
+            payload = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            return None, f"HTTP {status} with a malformed JSON body ({len(content)} bytes)", []
+        message = ""
+        errors: list[Any] = []
+        if isinstance(payload, dict):
+            raw_message = payload.get("message")
+            message = raw_message if isinstance(raw_message, str) else ""
+            raw_errors = payload.get("errors")
+            if isinstance(raw_errors, list):
+                errors = raw_errors
+            elif isinstance(raw_errors, str | dict):
+                errors = [raw_errors]
+        return payload, message or f"HTTP {status}", errors
+    if not content:
+        return None, f"HTTP {status} with an empty body", []
+    kind = content_type.split(";", 1)[0].strip() or "untyped"
+    snippet = ""
+    if kind == "text/plain":
+        snippet = ": " + content[:200].decode("utf-8", "replace").strip()
+    return None, f"HTTP {status} with a non-JSON body ({kind}, {len(content)} bytes){snippet}", []
+
+
+def _parse[ModelT: BaseModel](model: type[ModelT], reply: _Reply, path: str) -> ModelT:
+    if not isinstance(reply.payload, dict):
+        raise BrazeResponseError(path, reply.status, "expected a JSON object")
+    try:
+        return model.model_validate(reply.payload)
+    except ValidationError as error:
+        raise BrazeResponseError(path, reply.status, _first_problem(error)) from None
+
+
+def _validate_item[ModelT: BaseModel](model: type[ModelT], item: Any, path: str) -> ModelT:
+    try:
+        return model.model_validate(item)
+    except ValidationError as error:
+        raise BrazeResponseError(path, 200, _first_problem(error)) from None
+
+
+def _first_problem(error: ValidationError) -> str:
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"]) or "body"
+    return f"{location}: {first['msg']}"
+
+
+def _map_track_errors(request: TrackRequest, errors: list[Any]) -> list[ObjectError]:
+    """Ties Braze's errors to the objects (and their refs) they name.
+
+    An error that names no valid object is charged to every object of the array it names, or of the
+    whole request: claiming those objects were processed could silently lose a row.
+    """
+    mapped: list[ObjectError] = []
+    for error in errors:
+        if isinstance(error, dict):
+            kind = error.get("input_array")
+            index = error.get("index")
+            error_type = error.get("type") or error.get("message") or "unspecified error"
+        else:
+            kind, index, error_type = None, None, str(error)
+        error_type = str(error_type)
+        if kind in TRACK_KINDS:
+            objects = request.objects(kind)
+            if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(objects):
+                mapped.append(ObjectError(kind, index, request.refs[kind][index], error_type))
+                continue
+            kinds: Sequence[str] = (kind,)
+        else:
+            kinds = TRACK_KINDS
+        for each in kinds:
+            refs = request.refs[each]
+            mapped.extend(ObjectError(each, position, ref, error_type) for position, ref in enumerate(refs))
+    return mapped
+
+
+# -- request bodies ---------------------------------------------------------------------------------
+
+
+def _alias_dict(alias: UserAlias | Mapping[str, Any]) -> dict[str, str]:
+    if isinstance(alias, UserAlias):
+        return {"alias_name": alias.alias_name, "alias_label": alias.alias_label}
+    try:
+        typed = UserAlias.model_validate(dict(alias))
+    except ValidationError as error:
+        raise BrazeRequestError(f"invalid user alias: {_first_problem(error)}") from None
+    return {"alias_name": typed.alias_name, "alias_label": typed.alias_label}
+
+
+_RECIPIENT_IDENTIFIERS = ("external_user_id", "user_alias", "email")
+
+
+def _trigger_body(
+    campaign_id: str,
+    *,
+    recipients: Sequence[Mapping[str, Any]] | None,
+    broadcast: bool,
+    trigger_properties: Mapping[str, Any] | None,
+    send_id: str | None,
+    audience: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    if not campaign_id:
+        raise BrazeRequestError("a campaign_id is required")
+    body: dict[str, Any] = {"campaign_id": campaign_id, "broadcast": broadcast}
+    if recipients:
+        if broadcast:
+            raise BrazeRequestError("broadcast cannot be combined with recipients")
+        if len(recipients) > TRIGGER_RECIPIENTS_MAX:
+            raise BrazeRequestError(
+                f"at most {TRIGGER_RECIPIENTS_MAX} recipients a call, got {len(recipients)}"
+            )
+        for number, recipient in enumerate(recipients, start=1):
+            named = [name for name in _RECIPIENT_IDENTIFIERS if recipient.get(name)]
+            if len(named) != 1:
+                raise BrazeRequestError(
+                    f"recipient #{number} must name exactly one of {', '.join(_RECIPIENT_IDENTIFIERS)}"
+                    f" (names {len(named)})"
+                )
+        body["recipients"] = [dict(recipient) for recipient in recipients]
+    elif not broadcast:
+        raise BrazeRequestError("without recipients, broadcast must be true (it sends to the whole audience)")
+    if trigger_properties is not None:
+        body["trigger_properties"] = dict(trigger_properties)
+    if send_id is not None:
+        body["send_id"] = send_id
+    if audience is not None:
+        body["audience"] = dict(audience)
+    return body
+
+
+def _partner_segment(partner: str) -> str:
+    if not _PARTNER_NAME.match(partner):
+        raise BrazeRequestError(f"invalid partner name {partner!r} (letters, digits, '.', '_', '-')")
+    return partner
+
+
+def _cohort_batches(
+    changes: Iterable[CohortChange | Mapping[str, Any]],
+) -> Iterator[tuple[list[dict[str, Any]], int]]:
+    """Splits changes, in order, into cohort_changes lists of at most COHORT_IDS_MAX ids (and their count)."""
+    batch: list[dict[str, Any]] = []
+    room = COHORT_IDS_MAX
+    for number, change in enumerate(changes, start=1):
+        try:
+            typed = change if isinstance(change, CohortChange) else CohortChange.model_validate(change)
+        except ValidationError as error:
+            raise BrazeRequestError(f"invalid cohort change #{number}: {_first_problem(error)}") from None
+        kind = typed.id_kind
+        ids = [alias.model_dump() if isinstance(alias, UserAlias) else alias for alias in typed.ids()]
+        while ids:
+            taken, ids = ids[:room], ids[room:]
+            batch.append({kind: taken, "should_remove": typed.should_remove})
+            room -= len(taken)
+            if room == 0:
+                yield batch, COHORT_IDS_MAX
+                batch, room = [], COHORT_IDS_MAX
+    if batch:
+        yield batch, COHORT_IDS_MAX - room

@@ -1,0 +1,77 @@
+"""The closed vocabularies of a mapping config."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class FieldType(StrEnum):
+    """How a source value is coerced before it is written to Braze."""
+
+    BOOLEAN = "boolean"
+    DATE = "date"  # sent as YYYY-MM-DD
+    DATETIME = "datetime"  # sent as ISO 8601 in UTC
+    DECIMAL = "decimal"  # validated as decimal text, sent as a JSON number
+    FLOAT = "float"
+    INTEGER = "integer"
+    STRING = "string"
+    VARCHAR = "varchar"  # Amperity's name for string; same rules
+    ARRAY = "array"  # list of strings
+    OBJECT = "object"  # nested custom attribute (JSON object)
+
+
+class Strategy(StrEnum):
+    """How a mapped value is merged into the Braze profile (BlueConic's merge strategies)."""
+
+    SET = "set"
+    ADD = "add"  # add the values to an array attribute
+    REMOVE = "remove"  # remove the values from an array attribute
+    SUM = "sum"  # increment an integer attribute
+    SET_IF_EMPTY = "set_if_empty"  # write only when Braze holds no value yet
+    CLEAR = "clear"  # like set, but an empty source value unsets the attribute
+
+
+class IdentifierKind(StrEnum):
+    """Which users.track identifier the identifier column fills."""
+
+    EXTERNAL_ID = "external_id"
+    BRAZE_ID = "braze_id"
+    EMAIL = "email"
+    PHONE = "phone"
+    USER_ALIAS = "user_alias"
+
+
+class OnInvalid(StrEnum):
+    """What an invalid value does to its row."""
+
+    REJECT_ROW = "reject_row"  # the whole row goes to the rejects file
+    SKIP_FIELD = "skip_field"  # only the invalid value is dropped; the issue is still reported
+
+
+class SourceFormat(StrEnum):
+    """File formats the source readers understand."""
+
+    CSV = "csv"
+    TSV = "tsv"
+    PSV = "psv"
+    JSONL = "jsonl"
+    JSON = "json"
+    AVRO = "avro"
+
+
+class Integration(StrEnum):
+    """Which partner produced the file; informational for reports and defaults of the integration."""
+
+    GENERIC = "generic"
+    BLUECONIC = "blueconic"
+    LYTICS = "lytics"
+    AMPERITY = "amperity"
+    SEGMENT = "segment"
+
+
+DELIMITED_FORMATS: frozenset[SourceFormat] = frozenset({SourceFormat.CSV, SourceFormat.TSV, SourceFormat.PSV})
+DEFAULT_DELIMITERS: dict[SourceFormat, str] = {
+    SourceFormat.CSV: ",",
+    SourceFormat.TSV: "\t",
+    SourceFormat.PSV: "|",
+}

@@ -1,0 +1,31 @@
+"""The JSON Schema of MappingConfig, for editors and CI checks of mapping files.
+
+Regenerate the committed copy with ``python -m cdpbridge.mapping.schema > schemas/mapping.schema.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from cdpbridge.mapping.config import MappingConfig
+
+
+def mapping_schema() -> dict[str, Any]:
+    """The schema as a dict, with the keys as users write them (``as``, not ``kind``)."""
+    return MappingConfig.model_json_schema(by_alias=True, mode="validation")
+
+
+def render_schema() -> str:
+    """The schema as stable, pretty JSON text ending in a newline."""
+    return json.dumps(mapping_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def main() -> int:
+    sys.stdout.write(render_schema())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Large binary reads cut into blocks of whole lines, with byte offsets: the base of the text readers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from cdpbridge.sources._io import ByteStream
+
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True, slots=True)
+class OverlongLine:
+    """A line longer than the record limit, skipped without being held in memory."""
+
+    offset: int
+    length: int
+
+
+def skip_bom(stream: ByteStream, *, skips_utf8_bom: bool) -> int:
+    """Steps over a UTF-8 byte order mark at the start of ``stream``; returns the data's first offset."""
+    stream.seek(0)
+    if not skips_utf8_bom:
+        return 0
+    head = _read_at_least(stream, len(UTF8_BOM))
+    if head.startswith(UTF8_BOM):
+        stream.seek(len(UTF8_BOM))
+        return len(UTF8_BOM)
+    stream.seek(0)
+    return 0
+
+
+def _read_at_least(stream: ByteStream, count: int) -> bytes:
+    data = b""
+    while len(data) < count:
+        more = stream.read(count - len(data))
+        if not more:
+            break
+        data += more
+    return data
+
+
+def line_blocks(
+    stream: ByteStream, offset: int, *, chunk_bytes: int, max_line_bytes: int
+) -> Iterator[tuple[int, bytes | OverlongLine]]:
+    """Yields ``(offset, block)`` where block holds whole lines (each ending in ``\\n``; the last
+    block of the stream may end without one). ``stream`` must stand at ``offset``.
+
+    Only the unfinished tail of a read is carried over, so memory is one read plus one line.
+    A line growing past ``max_line_bytes`` is discarded up to its newline and reported as an
+    OverlongLine instead of being buffered.
+    """
+    read = stream.read
+    carry = b""
+    skipping_from = -1
+    skipped = 0
+    while True:
+        data = read(chunk_bytes)
+        if not data:
+            if skipping_from >= 0:
+                yield skipping_from, OverlongLine(skipping_from, skipped)
+            elif carry:
+                yield offset, carry
+            return
+        if skipping_from >= 0:
+            newline = data.find(b"\n")
+            if newline < 0:
+                skipped += len(data)
+                continue
+            skipped += newline + 1
+            yield skipping_from, OverlongLine(skipping_from, skipped)
+            offset = skipping_from + skipped
+            skipping_from = -1
+            data = data[newline + 1 :]
+            if not data:
+                continue
+        if carry:
+            data = carry + data
+            carry = b""
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            if len(data) > max_line_bytes:
+                skipping_from, skipped = offset, len(data)
+            else:
+                carry = data
+            continue
+        if cut < len(data):
+            carry = data[cut:]
+            data = data[:cut]
+        yield offset, data
+        offset += cut

@@ -1,0 +1,116 @@
+"""Run counters and the data point estimate that goes into every report."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from cdpbridge.updates import AttributeWrite, WriteMode
+
+# Writing these costs no data point (Braze bills identifiers and subscription state for free).
+FREE_ATTRIBUTES = frozenset(
+    {
+        "external_id",
+        "braze_id",
+        "user_alias",
+        "email_subscribe",
+        "push_subscribe",
+        "subscription_groups",
+    }
+)
+
+
+def nested_key_count(value: dict[str, Any]) -> int:
+    """Every key of a nested object is billed, at every depth."""
+    total = 0
+    for key, inner in value.items():
+        if key == "_merge_objects":
+            continue
+        total += 1
+        if isinstance(inner, dict) and "$time" not in inner:
+            total += nested_key_count(inner)
+    return total
+
+
+def attribute_data_points(name: str, write: AttributeWrite) -> int:
+    """Data points Braze bills for writing one attribute the way ``write`` asks."""
+    if name in FREE_ATTRIBUTES:
+        return 0
+    if write.mode in (WriteMode.ADD, WriteMode.REMOVE):
+        return len(write.value) if isinstance(write.value, list) else 1
+    if isinstance(write.value, dict):
+        return max(1, nested_key_count(write.value))
+    return 1
+
+
+def event_data_points(event: dict[str, Any]) -> int:
+    """One for the event or purchase itself plus one per property."""
+    properties = event.get("properties")
+    return 1 + (len(properties) if isinstance(properties, dict) else 0)
+
+
+@dataclass(slots=True)
+class RunCounters:
+    """Everything a run report counts; parts of a fanned-out run are merged with ``merge``."""
+
+    rows_read: int = 0
+    rows_rejected: int = 0
+    users: int = 0  # rows that mapped to a user update
+    users_written: int = 0  # attribute objects sent (users with at least one changed attribute)
+    attributes_sent: int = 0
+    attributes_unchanged: int = 0
+    attributes_set_if_empty_skipped: int = 0
+    events_sent: int = 0
+    purchases_sent: int = 0
+    events_already_sent: int = 0
+    data_points_sent: int = 0
+    data_points_saved: int = 0
+    requests: int = 0
+    objects_sent: int = 0
+    request_fill_units: int = 0  # objects counted against the cap (see engine._request_fill)
+    request_slots: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    objects_rejected_by_braze: int = 0
+    objects_to_retry_file: int = 0
+    retry_entries_replayed: int = 0
+    lookup_requests: int = 0
+    lookup_users: int = 0
+    lookup_seconds: float = 0.0
+    rejects_by_reason: Counter[str] = field(default_factory=Counter)
+
+    def to_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for name in self.__slots__:
+            value = getattr(self, name)
+            result[name] = dict(value) if isinstance(value, Counter) else value
+        result["fill_ratio"] = self.fill_ratio
+        return result
+
+    @property
+    def fill_ratio(self) -> float:
+        """Cap units used over the cap units the requests had (1.0 = every request full)."""
+        return round(self.request_fill_units / self.request_slots, 4) if self.request_slots else 0.0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunCounters:
+        counters = cls()
+        for name in cls.__slots__:
+            if name not in data:
+                continue
+            if name == "rejects_by_reason":
+                counters.rejects_by_reason = Counter({str(k): int(v) for k, v in data[name].items()})
+            else:
+                setattr(counters, name, type(getattr(counters, name))(data[name]))
+        return counters
+
+    def merge(self, other: RunCounters) -> None:
+        for name in self.__slots__:
+            if name == "rejects_by_reason":
+                self.rejects_by_reason.update(other.rejects_by_reason)
+            else:
+                setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def reject(self, reason: str, count: int = 1) -> None:
+        self.rejects_by_reason[reason] += count

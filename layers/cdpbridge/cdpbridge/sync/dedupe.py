@@ -1,0 +1,103 @@
+"""Decides, per attribute, whether a write can be skipped because Braze already holds the value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cdpbridge.state import NULL_DIGEST, value_digest
+from cdpbridge.sync.counters import attribute_data_points
+from cdpbridge.updates import AttributeWrite, UserUpdate, WriteMode
+
+# After these, the value Braze holds is not known to us: the digest is forgotten once Braze acknowledges.
+_STATE_UNKNOWN_AFTER = frozenset({WriteMode.ADD, WriteMode.REMOVE, WriteMode.INCREMENT, WriteMode.MERGE})
+
+
+@dataclass(slots=True)
+class PlannedUser:
+    """What is left of one UserUpdate after dedupe: the writes to send and the state to commit on ack."""
+
+    update: UserUpdate
+    writes: dict[str, AttributeWrite] = field(default_factory=dict)
+    # attribute -> digest to store once Braze acknowledged (None = forget the attribute)
+    digests: dict[str, bytes | None] = field(default_factory=dict)
+    data_points: int = 0
+    unchanged: int = 0
+    unchanged_data_points: int = 0
+    set_if_empty_skipped: int = 0
+    # set_if_empty writes whose outcome depends on a lookup of what Braze holds
+    pending_lookups: dict[str, AttributeWrite] = field(default_factory=dict)
+
+
+def braze_value(write: AttributeWrite) -> Any:
+    """The JSON value users.track receives for one attribute."""
+    mode = write.mode
+    if mode is WriteMode.ADD:
+        return {"add": write.value}
+    if mode is WriteMode.REMOVE:
+        return {"remove": write.value}
+    if mode is WriteMode.INCREMENT:
+        return {"inc": write.value}
+    if mode is WriteMode.UNSET:
+        return None
+    return write.value
+
+
+def plan_user(update: UserUpdate, known: dict[str, bytes] | None, full_refresh: bool) -> PlannedUser:
+    """Drops the writes Braze already holds; ``known`` is the acknowledged state of this user."""
+    planned = PlannedUser(update=update)
+    state = known or {}
+    for name, write in update.attributes.items():
+        mode = write.mode
+        if mode in _STATE_UNKNOWN_AFTER:
+            planned.writes[name] = write
+            planned.digests[name] = None
+            planned.data_points += attribute_data_points(name, write)
+            continue
+        if mode is WriteMode.SET_IF_EMPTY:
+            stored = state.get(name)
+            if stored is None:
+                # Nothing acknowledged by us: only Braze knows whether the attribute is empty.
+                planned.pending_lookups[name] = write
+            elif stored == NULL_DIGEST:
+                _keep_set(planned, name, write, value_digest(write.value))
+            else:
+                planned.set_if_empty_skipped += 1
+            continue
+        digest = NULL_DIGEST if mode is WriteMode.UNSET else value_digest(write.value)
+        if not full_refresh and state.get(name) == digest:
+            planned.unchanged += 1
+            planned.unchanged_data_points += attribute_data_points(name, write)
+            continue
+        _keep_set(planned, name, write, digest)
+    return planned
+
+
+def _keep_set(planned: PlannedUser, name: str, write: AttributeWrite, digest: bytes) -> None:
+    planned.writes[name] = write
+    planned.digests[name] = digest
+    planned.data_points += attribute_data_points(name, write)
+
+
+def resolve_lookup(planned: PlannedUser, braze_values: dict[str, Any] | None) -> dict[str, bytes]:
+    """Applies what /users/export/ids said Braze holds to the pending set_if_empty writes.
+
+    ``braze_values`` maps attribute names to the values Braze returned for this user (None when
+    the user does not exist). Returns the digests learnt, to be stored as acknowledged state.
+    """
+    learnt: dict[str, bytes] = {}
+    for name, write in planned.pending_lookups.items():
+        current = None if braze_values is None else braze_values.get(name)
+        if current is None or current in ("", []):
+            learnt[name] = NULL_DIGEST
+            _keep_set(
+                planned,
+                name,
+                AttributeWrite(write.value, WriteMode.SET, write.column),
+                value_digest(write.value),
+            )
+        else:
+            learnt[name] = value_digest(current)
+            planned.set_if_empty_skipped += 1
+    planned.pending_lookups.clear()
+    return learnt

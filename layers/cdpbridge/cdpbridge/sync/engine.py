@@ -1,0 +1,512 @@
+"""The sync engine: rows -> updates -> dedupe -> full users.track requests -> send -> commit.
+
+It knows no integration by name: a mapper turns rows into UserUpdates, the engine does the rest.
+Guarantees, in order of importance:
+- every row ends applied, in the rejects, or in the retry file (nothing is dropped silently);
+- state is written only for what Braze acknowledged, so dedupe never hides a lost write;
+- updates of one user are applied in file order (a request never overtakes an earlier one that
+  names the same user);
+- events and purchases acknowledged once are never sent again for the same scope (send ledger).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aws_lambda_powertools import Logger
+
+from cdpbridge.braze import BrazeClient, TrackCap, TrackOutcome, TrackRequest, TrackRequestBuilder
+from cdpbridge.records import RejectedRow, RowIssue, RowPosition, SourceRow
+from cdpbridge.state import FieldStateSnapshot, FieldStateStore, SendLedger
+from cdpbridge.sync.artifacts import RejectsWriter
+from cdpbridge.sync.counters import RunCounters, event_data_points
+from cdpbridge.sync.dedupe import PlannedUser, braze_value, plan_user, resolve_lookup
+from cdpbridge.sync.lookup import BrazeProfileLookup
+from cdpbridge.sync.retry import RetryEntry
+from cdpbridge.updates import UserUpdate, WriteMode
+
+logger = Logger(child=True)
+
+Kind = str  # "attributes" | "events" | "purchases"
+
+
+class RowMapper(Protocol):
+    def map_row(self, row: SourceRow) -> UserUpdate: ...
+
+
+class ResumableRows(Protocol):
+    def __iter__(self) -> Iterator[SourceRow | RejectedRow]: ...
+
+    def resume_point(self) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    workspace: str
+    track_cap: TrackCap = field(default_factory=TrackCap)
+    in_flight: int = 16
+    # Rows mapped and deduped together: one state read and one ledger read per chunk.
+    chunk_rows: int = 1500
+    full_refresh: bool = False
+    dry_run: bool = False
+    # A drained checkpoint is offered this often, so a crash never loses more than this much work.
+    checkpoint_interval_s: float = 60.0
+    # Field-state commits are written in groups of at least this many users (and at every drain).
+    state_flush_users: int = 1000
+
+
+@dataclass(slots=True)
+class ObjectRef:
+    """Ties one object of a request back to its source row and to what to commit on ack."""
+
+    position: RowPosition
+    user_key: str
+    kind: Kind
+    body: dict[str, Any]
+    digests: dict[str, bytes | None] | None = None
+    ledger_id: str | None = None
+    data_points: int = 0
+
+
+@dataclass(slots=True)
+class RunResult:
+    counters: RunCounters
+    finished: bool
+    resume: Any = None
+    aborted_reason: str | None = None
+
+
+class RunAborted(Exception):
+    """Braze refused the credentials or permissions: every further request would fail alike."""
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        *,
+        client: BrazeClient | None,
+        field_state: FieldStateStore,
+        ledger: SendLedger,
+        options: EngineOptions,
+        rejects: RejectsWriter,
+        retry_sink: Callable[[list[RetryEntry]], None],
+        counters: RunCounters | None = None,
+    ) -> None:
+        if client is None and not options.dry_run:
+            raise ValueError("a Braze client is required unless the run is a dry run")
+        self.client = client
+        self.field_state = field_state
+        self.ledger = ledger
+        self.options = options
+        self.rejects = rejects
+        self.retry_sink = retry_sink
+        self.counters = counters or RunCounters()
+        self.lookup = BrazeProfileLookup(client) if client is not None else None
+        self._builder = TrackRequestBuilder(options.track_cap)
+        self._executor: ThreadPoolExecutor | None = None
+        self._in_flight: dict[Future[TrackOutcome], TrackRequest] = {}
+        self._users_in_flight: dict[str, int] = {}
+        self._pending_state: dict[str, dict[str, bytes | None]] = {}
+        # What the chunks read, kept in step by apply(), so committing needs no second read.
+        self._known = FieldStateSnapshot()
+        self._retry_entries: list[RetryEntry] = []
+        self._scope = ""
+        self._abort: str | None = None
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def run(
+        self,
+        rows: ResumableRows,
+        mapper: RowMapper,
+        *,
+        scope: str,
+        should_stop: Callable[[], bool] = lambda: False,
+        on_drained: Callable[[Any, RunCounters], None] | None = None,
+        progress: Callable[[RunCounters], None] | None = None,
+    ) -> RunResult:
+        """Processes ``rows`` until the end or until ``should_stop`` says the deadline is near.
+
+        ``scope`` identifies the file version (bucket/key@etag) for the send ledger. When the run
+        stops early, the result carries the resume point of the first row not yet handled.
+        """
+        self._scope = scope
+        rate_limited_before = self._track_rate_limited()
+        last_drain = time.monotonic()
+        chunk: list[SourceRow | RejectedRow] = []
+        stopped = False
+        try:
+            for item in rows:
+                chunk.append(item)
+                if len(chunk) < self.options.chunk_rows:
+                    continue
+                self._process_chunk(chunk, mapper)
+                chunk = []
+                if progress is not None:
+                    progress(self.counters)
+                if self._abort:
+                    break
+                if should_stop():
+                    stopped = True
+                    break
+                if (
+                    on_drained is not None
+                    and time.monotonic() - last_drain >= self.options.checkpoint_interval_s
+                ):
+                    self._drain()
+                    on_drained(rows.resume_point(), self.counters)
+                    last_drain = time.monotonic()
+            if chunk and not self._abort:
+                self._process_chunk(chunk, mapper)
+            self._drain()
+        except BaseException:
+            # Whatever Braze already acknowledged is committed (state and ledger) before giving up,
+            # so a resume neither loses those writes nor sends their events a second time.
+            self._settle_in_flight()
+            raise
+        finally:
+            self._shutdown()
+            self.counters.rate_limited += self._track_rate_limited() - rate_limited_before
+        if progress is not None:
+            progress(self.counters)
+        if self._abort:
+            return RunResult(
+                self.counters, finished=False, resume=rows.resume_point(), aborted_reason=self._abort
+            )
+        if stopped:
+            return RunResult(self.counters, finished=False, resume=rows.resume_point())
+        return RunResult(self.counters, finished=True)
+
+    def replay(self, entries: Iterable[RetryEntry]) -> RunCounters:
+        """Sends the objects a previous run could not deliver, exactly as they were built."""
+        rate_limited_before = self._track_rate_limited()
+        for entry in entries:
+            ref = ObjectRef(
+                position=entry.position,
+                user_key=entry.user_key,
+                kind=entry.kind,
+                body=entry.body,
+                digests=entry.digests,
+                ledger_id=entry.ledger_id,
+                data_points=entry.data_points,
+            )
+            if entry.ledger_id and self.ledger.already_sent(entry.scope, [entry.ledger_id]):
+                self.counters.events_already_sent += 1
+                continue
+            self._scope = entry.scope
+            self.counters.retry_entries_replayed += 1
+            self._add_object(ref)
+        self._drain()
+        self._shutdown()
+        self.counters.rate_limited += self._track_rate_limited() - rate_limited_before
+        return self.counters
+
+    def _track_rate_limited(self) -> int:
+        if self.client is None:
+            return 0
+        stats = self.client.snapshot().get("users.track")
+        return 0 if stats is None else stats.rate_limited
+
+    # -- chunk processing ---------------------------------------------------------------------
+
+    def _process_chunk(self, chunk: list[SourceRow | RejectedRow], mapper: RowMapper) -> None:
+        counters = self.counters
+        updates: list[UserUpdate] = []
+        for item in chunk:
+            counters.rows_read += 1
+            if isinstance(item, RejectedRow):
+                self._reject_issues(item.issues, row_rejected=True)
+                continue
+            update = mapper.map_row(item)
+            if update.issues:
+                # With on_invalid=skip_field the mapper keeps the row and only reports the fields.
+                self._reject_issues(update.issues, row_rejected=update.rejected)
+            if not update.rejected:
+                updates.append(update)
+        if not updates:
+            return
+        counters.users += len(updates)
+
+        known = self.field_state.get_many(self.options.workspace, {u.user_key for u in updates})
+        self._known.absorb(known)
+        planned = [plan_user(u, known.get(u.user_key), self.options.full_refresh) for u in updates]
+        needing_lookup = [p for p in planned if p.pending_lookups]
+        if needing_lookup:
+            self._resolve_lookups(needing_lookup)
+
+        sent_before = self._already_sent_ids(updates)
+        for plan in planned:
+            counters.attributes_unchanged += plan.unchanged
+            counters.data_points_saved += plan.unchanged_data_points
+            counters.attributes_set_if_empty_skipped += plan.set_if_empty_skipped
+            self._emit_user(plan, sent_before)
+
+    def _reject_issues(self, issues: list[RowIssue], *, row_rejected: bool) -> None:
+        if row_rejected:
+            self.counters.rows_rejected += 1
+        for issue in issues:
+            self.rejects.add(issue)
+            self.counters.reject(issue.reason)
+
+    def _resolve_lookups(self, plans: list[PlannedUser]) -> None:
+        assert self.lookup is not None or self.options.dry_run
+        started = time.monotonic()
+        if self.lookup is None:
+            # A dry run asks Braze nothing: an unknown set_if_empty is planned as a write.
+            for plan in plans:
+                resolve_lookup(plan, None)
+            return
+        attributes = sorted({name for plan in plans for name in plan.pending_lookups})
+        found, requests = self.lookup.fetch([plan.update for plan in plans], attributes)
+        learnt_state: dict[str, dict[str, bytes | None]] = {}
+        for plan in plans:
+            learnt = resolve_lookup(plan, found.get(plan.update.user_key))
+            learnt_state.setdefault(plan.update.user_key, {}).update(learnt)
+        self.counters.lookup_requests += requests
+        self.counters.lookup_users += len(plans)
+        self.counters.lookup_seconds += time.monotonic() - started
+        if not self.options.dry_run:
+            # What Braze holds is acknowledged state too: the next run needs no lookup.
+            for user_key, digests in learnt_state.items():
+                self._pending_state.setdefault(user_key, {}).update(digests)
+
+    def _already_sent_ids(self, updates: list[UserUpdate]) -> set[str]:
+        ids = [
+            ledger_id(u.position, kind, index)
+            for u in updates
+            for kind, items in (("events", u.events), ("purchases", u.purchases))
+            for index in range(len(items))
+        ]
+        ids.extend(
+            ledger_id(u.position, "attributes", 0)
+            for u in updates
+            if any(write.mode is WriteMode.INCREMENT for write in u.attributes.values())
+        )
+        if not ids:
+            return set()
+        return self.ledger.already_sent(self._scope, ids)
+
+    def _emit_user(self, plan: PlannedUser, sent_before: set[str]) -> None:
+        update = plan.update
+        identifier = update.identifier
+        writes = plan.writes
+        increments_id: str | None = None
+        if any(write.mode is WriteMode.INCREMENT for write in writes.values()):
+            # Increments are not idempotent: like events, they go through the send ledger.
+            increments_id = ledger_id(update.position, "attributes", 0)
+            if increments_id in sent_before:
+                self.counters.events_already_sent += 1
+                writes = {n: w for n, w in writes.items() if w.mode is not WriteMode.INCREMENT}
+                increments_id = None
+        if writes:
+            body: dict[str, Any] = dict(identifier)
+            merge = False
+            for name, write in writes.items():
+                body[name] = braze_value(write)
+                merge = merge or write.mode is WriteMode.MERGE
+            if merge:
+                body["_merge_objects"] = True
+            if update.update_existing_only:
+                body["_update_existing_only"] = True
+            digests = plan.digests if writes is plan.writes else {n: plan.digests[n] for n in writes}
+            self._add_object(
+                ObjectRef(
+                    update.position,
+                    update.user_key,
+                    "attributes",
+                    body,
+                    digests,
+                    increments_id,
+                    plan.data_points,
+                )
+            )
+        for kind, items in (("events", update.events), ("purchases", update.purchases)):
+            for index, item in enumerate(items):
+                item_id = ledger_id(update.position, kind, index)
+                if item_id in sent_before:
+                    self.counters.events_already_sent += 1
+                    continue
+                body = {**identifier, **item}
+                if update.update_existing_only:
+                    body["_update_existing_only"] = True
+                self._add_object(
+                    ObjectRef(
+                        update.position, update.user_key, kind, body, None, item_id, event_data_points(item)
+                    )
+                )
+
+    # -- batching and sending -----------------------------------------------------------------
+
+    def _add_object(self, ref: ObjectRef) -> None:
+        request = self._builder.add(ref.kind, ref.body, ref)  # type: ignore[arg-type]
+        if request is not None:
+            self._dispatch(request)
+
+    def _dispatch(self, request: TrackRequest) -> None:
+        counters = self.counters
+        counters.requests += 1
+        counters.objects_sent += request.object_count()
+        counters.request_fill_units += _request_fill(request, self.options.track_cap)
+        counters.request_slots += self.options.track_cap.limit
+        if self.options.dry_run:
+            for ref in _refs(request):
+                self._count_sent(ref)
+            return
+        user_keys = {ref.user_key for ref in _refs(request)}
+        # Keep per-user order: wait while an earlier request naming one of these users is in flight.
+        while any(key in self._users_in_flight for key in user_keys):
+            self._wait_for_completions()
+        while len(self._in_flight) >= self.options.in_flight:
+            self._wait_for_completions()
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                max_workers=self.options.in_flight, thread_name_prefix="track"
+            )
+        assert self.client is not None
+        future = self._executor.submit(self.client.track, request)
+        self._in_flight[future] = request
+        for key in user_keys:
+            self._users_in_flight[key] = self._users_in_flight.get(key, 0) + 1
+
+    def _wait_for_completions(self) -> None:
+        done, _ = wait(list(self._in_flight), return_when=FIRST_COMPLETED)
+        for future in done:
+            request = self._in_flight.pop(future)
+            for key in {ref.user_key for ref in _refs(request)}:
+                remaining = self._users_in_flight[key] - 1
+                if remaining:
+                    self._users_in_flight[key] = remaining
+                else:
+                    del self._users_in_flight[key]
+            self._handle_outcome(request, future.result())
+        if len(self._pending_state) >= self.options.state_flush_users:
+            self._flush_state()
+
+    def _handle_outcome(self, request: TrackRequest, outcome: TrackOutcome) -> None:
+        counters = self.counters
+        counters.retries += max(0, outcome.attempts - 1)
+        refs = _refs(request)
+        if outcome.status == "retries_exhausted":
+            for ref in refs:
+                self._retry_entries.append(_retry_entry(ref, self._scope, outcome.message))
+            counters.objects_to_retry_file += len(refs)
+            return
+        failed: dict[int, str] = {}
+        for error in outcome.errors:
+            if isinstance(error.ref, ObjectRef):
+                failed[id(error.ref)] = error.error_type
+        if outcome.status == "permanent_failure":
+            if outcome.http_status in (401, 403):
+                self._abort = f"Braze refused the request ({outcome.http_status}): {outcome.message}"
+                for ref in refs:
+                    self._retry_entries.append(_retry_entry(ref, self._scope, outcome.message))
+                counters.objects_to_retry_file += len(refs)
+                return
+            reason = f"braze: {outcome.message}"
+            for ref in refs:
+                failed.setdefault(id(ref), reason)
+        acknowledged_ledger_ids: list[str] = []
+        for ref in refs:
+            error_type = failed.get(id(ref))
+            if error_type is not None:
+                counters.objects_rejected_by_braze += 1
+                reason = error_type if error_type.startswith("braze: ") else f"braze: {error_type}"
+                self.rejects.add(RowIssue(ref.position, None, reason, f"{ref.kind} object"))
+                counters.reject(reason)
+                continue
+            self._count_sent(ref)
+            if ref.digests:
+                self._pending_state.setdefault(ref.user_key, {}).update(ref.digests)
+            if ref.ledger_id is not None:
+                acknowledged_ledger_ids.append(ref.ledger_id)
+        if acknowledged_ledger_ids:
+            # Written at once, not batched: a crash right after must not make a resume resend these.
+            self.ledger.mark_sent(self._scope, acknowledged_ledger_ids)
+
+    def _count_sent(self, ref: ObjectRef) -> None:
+        counters = self.counters
+        counters.data_points_sent += ref.data_points
+        if ref.kind == "attributes":
+            counters.users_written += 1
+            counters.attributes_sent += len(ref.digests or ())
+        elif ref.kind == "events":
+            counters.events_sent += 1
+        else:
+            counters.purchases_sent += 1
+
+    def _drain(self) -> None:
+        request = self._builder.flush()
+        if request is not None:
+            self._dispatch(request)
+        while self._in_flight:
+            self._wait_for_completions()
+        self._flush_state()
+        if self._retry_entries:
+            self.retry_sink(self._retry_entries)
+            self._retry_entries = []
+        self.rejects.flush()
+
+    def _settle_in_flight(self) -> None:
+        try:
+            while self._in_flight:
+                self._wait_for_completions()
+            self._flush_state()
+            if self._retry_entries:
+                self.retry_sink(self._retry_entries)
+                self._retry_entries = []
+            self.rejects.flush()
+        except Exception:
+            logger.exception("could not settle the requests in flight after a failure")
+
+    def _flush_state(self) -> None:
+        if self._pending_state and not self.options.dry_run:
+            self.field_state.apply(self.options.workspace, self._pending_state, known=self._known)
+        self._pending_state = {}
+        if len(self._known.covered) > _KNOWN_USERS_KEPT and not self._in_flight:
+            # Bounded memory: users not covered are simply read again before their next commit.
+            self._known = FieldStateSnapshot()
+
+    def _shutdown(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+
+_KNOWN_USERS_KEPT = 50_000
+
+
+def ledger_id(position: RowPosition, kind: Kind, index: int) -> str:
+    """Identifies one event or purchase of one row within a file version."""
+    return f"{position.row}:{kind[0]}{index}"
+
+
+def _refs(request: TrackRequest) -> list[ObjectRef]:
+    refs: list[ObjectRef] = []
+    for kind in ("attributes", "events", "purchases"):
+        refs.extend(request.refs[kind])  # type: ignore[arg-type]
+    return refs
+
+
+def _request_fill(request: TrackRequest, cap: TrackCap) -> int:
+    """Objects that count against the cap: the fullest array (per_array) or all of them (total)."""
+    if cap.mode == "total":
+        return request.object_count()
+    return max(len(request.attributes), len(request.events), len(request.purchases))
+
+
+def _retry_entry(ref: ObjectRef, scope: str, reason: str) -> RetryEntry:
+    return RetryEntry(
+        scope=scope,
+        kind=ref.kind,
+        body=ref.body,
+        position=ref.position,
+        user_key=ref.user_key,
+        digests=ref.digests,
+        ledger_id=ref.ledger_id,
+        data_points=ref.data_points,
+        reason=reason,
+    )

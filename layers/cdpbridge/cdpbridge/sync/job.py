@@ -1,0 +1,237 @@
+"""One run (or one part of a fanned-out run) of a file through the engine, with checkpoints and reports.
+
+Shared by the Lambda runtime and the CLI, so a laptop run is the very run a function does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aws_lambda_powertools import Logger
+
+from cdpbridge.braze import BrazeClient
+from cdpbridge.integrations import build_mapper
+from cdpbridge.mapping import MappingConfig
+from cdpbridge.sources import ByteRange, ResumePoint, SourceSpec, open_rows
+from cdpbridge.state import Checkpoint, CheckpointStore, FieldStateStore, SendLedger
+from cdpbridge.sync.artifacts import ArtifactStore, RejectsWriter, merge_rejects
+from cdpbridge.sync.counters import RunCounters
+from cdpbridge.sync.engine import EngineOptions, RunResult, SyncEngine
+from cdpbridge.sync.retry import RetryEntry, decode_retry_file, encode_retry_file
+
+logger = Logger(child=True)
+
+
+@dataclass(frozen=True, slots=True)
+class RunPart:
+    part_id: str = "0"
+    parts: int = 1
+    byte_range: ByteRange | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    integration: str
+    location: str  # s3://bucket/key or a local path
+    version: str  # the object's etag (or a local file's size and mtime): identifies what was read
+    run_id: str
+    started_at: datetime
+    mapping: MappingConfig
+    part: RunPart = field(default_factory=RunPart)
+
+    @property
+    def scope(self) -> str:
+        return f"{self.location}@{self.version}"
+
+    @property
+    def report_stem(self) -> str:
+        return f"{self.integration}/{self.started_at:%Y-%m-%d}/{self.run_id}"
+
+
+@dataclass(slots=True)
+class JobServices:
+    client: BrazeClient | None
+    field_state: FieldStateStore
+    ledger: SendLedger
+    checkpoints: CheckpointStore
+    artifacts: ArtifactStore
+    options: EngineOptions
+    s3_client: Any = None
+    reports_prefix: str = "reports/"
+    retry_prefix: str = "retry/"
+
+
+@dataclass(slots=True)
+class PartOutcome:
+    finished: bool
+    counters: RunCounters
+    report: dict[str, Any] | None = None
+    report_location: str | None = None
+    aborted_reason: str | None = None
+
+
+def run_part(
+    request: JobRequest,
+    services: JobServices,
+    *,
+    should_stop: Callable[[], bool] = lambda: False,
+    progress: Callable[[RunCounters], None] | None = None,
+) -> PartOutcome:
+    """Runs one part until it ends or ``should_stop``; a stopped part leaves a checkpoint to resume."""
+    part = request.part
+    checkpoint = services.checkpoints.load(request.run_id, part.part_id)
+    counters = RunCounters.from_dict(checkpoint.counters) if checkpoint else RunCounters()
+    segments: list[str] = list(checkpoint.parts.get("rejects", [])) if checkpoint else []
+    invocation = int(checkpoint.parts.get("invocations", 0)) + 1 if checkpoint else 1
+    resume = ResumePoint.from_dict(checkpoint.resume) if checkpoint and checkpoint.resume else None
+
+    prefix = f"{services.reports_prefix}{request.report_stem}"
+    rejects = RejectsWriter(services.artifacts, f"{prefix}.p{part.part_id}.i{invocation}")
+    retry_keys: list[str] = []
+
+    def write_retry(entries: list[RetryEntry]) -> None:
+        key = (
+            f"{services.retry_prefix}{request.integration}/"
+            f"{request.run_id}.p{part.part_id}.i{invocation}.{len(retry_keys):03d}.jsonl"
+        )
+        services.artifacts.put(key, encode_retry_file(entries), "application/x-ndjson")
+        retry_keys.append(key)
+
+    if checkpoint is None and part.part_id == "0" and not services.options.dry_run:
+        _replay_retry_files(request, services, counters, rejects, write_retry)
+
+    engine = SyncEngine(
+        client=services.client,
+        field_state=services.field_state,
+        ledger=services.ledger,
+        options=services.options,
+        rejects=rejects,
+        retry_sink=write_retry,
+        counters=counters,
+    )
+    mapper = build_mapper(request.mapping)
+    spec = SourceSpec.model_validate(request.mapping.source.model_dump())
+
+    def save_checkpoint(resume_point: Any, current: RunCounters) -> None:
+        services.checkpoints.save(
+            Checkpoint(
+                run_id=request.run_id,
+                scope=request.scope,
+                resume=resume_point.to_dict() if resume_point is not None else {},
+                counters=current.to_dict(),
+                updated_at=time.time(),
+                parts={
+                    "rejects": segments + rejects.segment_keys,
+                    "retry": retry_keys,
+                    "invocations": invocation,
+                },
+            ),
+            part.part_id,
+        )
+
+    with open_rows(
+        request.location, spec, s3_client=services.s3_client, resume=resume, byte_range=part.byte_range
+    ) as rows:
+        result: RunResult = engine.run(
+            rows,
+            mapper,
+            scope=request.scope,
+            should_stop=should_stop,
+            on_drained=save_checkpoint,
+            progress=progress,
+        )
+    if not result.finished:
+        save_checkpoint(result.resume, result.counters)
+        logger.info(
+            "run paused at a checkpoint",
+            extra={"run_id": request.run_id, "part": part.part_id, "rows_read": result.counters.rows_read},
+        )
+        return PartOutcome(False, result.counters, aborted_reason=result.aborted_reason)
+
+    all_segments = segments + rejects.segment_keys
+    summary = {
+        "counters": result.counters.to_dict(),
+        "rejects": all_segments,
+        "retry": retry_keys,
+        "finished_at": time.time(),
+    }
+    if part.parts > 1:
+        if not services.checkpoints.mark_done(request.run_id, part.part_id, summary, total_parts=part.parts):
+            return PartOutcome(True, result.counters)
+        merged = RunCounters()
+        all_segments, all_retry = [], []
+        for done in services.checkpoints.list_parts(request.run_id):
+            part_summary = done.summary or {}
+            merged.merge(RunCounters.from_dict(part_summary.get("counters", {})))
+            all_segments.extend(part_summary.get("rejects", []))
+            all_retry.extend(part_summary.get("retry", []))
+        report, location = _write_report(request, services, merged, all_segments, all_retry)
+        return PartOutcome(True, merged, report, location)
+    report, location = _write_report(request, services, result.counters, all_segments, retry_keys)
+    return PartOutcome(True, result.counters, report, location)
+
+
+def _replay_retry_files(
+    request: JobRequest,
+    services: JobServices,
+    counters: RunCounters,
+    rejects: RejectsWriter,
+    write_retry: Callable[[list[RetryEntry]], None],
+) -> None:
+    """Objects an earlier run could not deliver go first, so nothing is lost between runs."""
+    keys = services.artifacts.list(f"{services.retry_prefix}{request.integration}/")
+    for key in keys:
+        data = services.artifacts.get(key)
+        if data is None:
+            continue
+        # Remove first: a failure again writes a new retry file, never loops on the same one.
+        services.artifacts.delete(key)
+        engine = SyncEngine(
+            client=services.client,
+            field_state=services.field_state,
+            ledger=services.ledger,
+            options=services.options,
+            rejects=rejects,
+            retry_sink=write_retry,
+            counters=counters,
+        )
+        engine.replay(decode_retry_file(data, key))
+        logger.info("replayed a retry file", extra={"retry_file": key})
+
+
+def _write_report(
+    request: JobRequest,
+    services: JobServices,
+    counters: RunCounters,
+    reject_segments: list[str],
+    retry_keys: list[str],
+) -> tuple[dict[str, Any], str]:
+    stem = f"{services.reports_prefix}{request.report_stem}"
+    rejects_location = merge_rejects(services.artifacts, reject_segments, f"{stem}.rejects.csv")
+    finished = datetime.now(UTC)
+    report: dict[str, Any] = {
+        "run_id": request.run_id,
+        "integration": request.integration,
+        "source": request.location,
+        "version": request.version,
+        "started_at": request.started_at.isoformat(),
+        "finished_at": finished.isoformat(),
+        "duration_s": round((finished - request.started_at).total_seconds(), 3),
+        "parts": request.part.parts,
+        "dry_run": services.options.dry_run,
+        "full_refresh": services.options.full_refresh,
+        "track_cap": {"mode": services.options.track_cap.mode, "limit": services.options.track_cap.limit},
+        **counters.to_dict(),
+        "rejects_file": rejects_location,
+        "retry_files": [f"{key}" for key in retry_keys],
+    }
+    location = services.artifacts.put(
+        f"{stem}.json", orjson.dumps(report, option=orjson.OPT_INDENT_2), "application/json"
+    )
+    report["report_file"] = location
+    return report, location

@@ -1,0 +1,84 @@
+"""Retry files: objects Braze could not take after every retry, kept for the next run to send."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from cdpbridge.records import RowPosition
+
+
+@dataclass(frozen=True, slots=True)
+class RetryEntry:
+    """One users.track object exactly as it was built, with what to commit once it is acknowledged."""
+
+    scope: str
+    kind: str
+    body: dict[str, Any]
+    position: RowPosition
+    user_key: str
+    digests: dict[str, bytes | None] | None
+    ledger_id: str | None
+    data_points: int
+    reason: str
+
+    def to_json_line(self) -> bytes:
+        record = {
+            "scope": self.scope,
+            "kind": self.kind,
+            "body": self.body,
+            "position": {
+                "source": self.position.source,
+                "row": self.position.row,
+                "offset": self.position.offset,
+                "block_index": self.position.block_index,
+            },
+            "user_key": self.user_key,
+            "digests": None
+            if self.digests is None
+            else {name: None if digest is None else digest.hex() for name, digest in self.digests.items()},
+            "ledger_id": self.ledger_id,
+            "data_points": self.data_points,
+            "reason": self.reason,
+        }
+        return orjson.dumps(record) + b"\n"
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> RetryEntry:
+        digests = record.get("digests")
+        position = record["position"]
+        return cls(
+            scope=str(record["scope"]),
+            kind=str(record["kind"]),
+            body=dict(record["body"]),
+            position=RowPosition(
+                source=str(position["source"]),
+                row=int(position["row"]),
+                offset=position.get("offset"),
+                block_index=int(position.get("block_index", 0)),
+            ),
+            user_key=str(record["user_key"]),
+            digests=None
+            if digests is None
+            else {name: None if value is None else bytes.fromhex(value) for name, value in digests.items()},
+            ledger_id=record.get("ledger_id"),
+            data_points=int(record.get("data_points", 0)),
+            reason=str(record.get("reason", "")),
+        )
+
+
+def encode_retry_file(entries: list[RetryEntry]) -> bytes:
+    return b"".join(entry.to_json_line() for entry in entries)
+
+
+def decode_retry_file(data: bytes, source: str) -> Iterator[RetryEntry]:
+    for number, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield RetryEntry.from_json(orjson.loads(line))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"{source}: line {number} is not a valid retry entry: {error}") from error

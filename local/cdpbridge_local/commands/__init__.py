@@ -1,0 +1,1 @@
+"""Subcommands of the `cdpbridge` CLI; each module exposes ``register(subparsers)``."""

@@ -1,0 +1,617 @@
+"""The aiohttp application: Braze's REST endpoints, the admin API under /_emulator, and exports.
+
+Every Braze endpoint goes through the same gate, in this order: latency, injected fault (a faulted
+request is never applied), authentication, rate limit, then the endpoint itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pydantic
+from aiohttp import web
+
+from cdpbridge_local.emulator.cohorts import CohortLock, PartnerDefinition
+from cdpbridge_local.emulator.core import Emulator
+from cdpbridge_local.emulator.errors import ApiError, BadRequest
+from cdpbridge_local.emulator.exports import export_by_ids, parse_segment_export
+from cdpbridge_local.emulator.faults import FaultKind
+from cdpbridge_local.emulator.messaging import parse_trigger, record_dispatch
+from cdpbridge_local.emulator.ratelimit import RateLimitDecision
+from cdpbridge_local.emulator.track import process_track
+from cdpbridge_local.emulator.validation import Identifier, is_email, parse_alias
+from cdpbridge_local.emulator.workspace import ApiKeyDefinition, CampaignDefinition, SegmentDefinition
+
+EMULATOR_KEY: web.AppKey[Emulator] = web.AppKey("emulator", Emulator)
+# Large enough for 75 objects carrying 100 KB nested objects each.
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
+LIST_PAGE_SIZE = 100
+ADMIN_PAGE_SIZE_MAX = 1000
+MAX_USERS_PER_DELETE = 50
+MAX_ALIASES_PER_REQUEST = 50
+
+BAD_GATEWAY_HTML = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"
+)
+
+JsonBody = dict[str, Any]
+EndpointResult = tuple[int, JsonBody]
+EndpointHandler = Callable[[web.Request, Emulator], Awaitable[EndpointResult]]
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
+    )
+
+
+async def read_json(request: web.Request) -> Any:
+    raw = await request.read()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise BadRequest(f"Malformed JSON in the request body: {error}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    name: str
+    family: str
+    # None: the endpoint authenticates in its body (partner cohort import).
+    permission: str | None
+    handler: EndpointHandler
+
+
+def _bearer_key(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        return None
+    return key.strip()
+
+
+def _drop_connection(request: web.Request) -> web.Response:
+    # Closing the transport first makes aiohttp's attempt to write the response fail quietly, so
+    # the client sees the connection closed without a status line.
+    transport = request.transport
+    if transport is not None:
+        transport.close()
+    return web.Response(status=500)
+
+
+def _fault_response(kind: FaultKind, limit: RateLimitDecision) -> web.Response:
+    headers = limit.headers()
+    if kind is FaultKind.STATUS_429:
+        headers["X-RateLimit-Remaining"] = "0"
+        return json_response(429, {"message": "API rate limit exceeded"}, headers)
+    if kind is FaultKind.STATUS_500:
+        return json_response(500, {"message": "Internal Server Error"}, headers)
+    if kind is FaultKind.STATUS_503:
+        return json_response(503, {"message": "Service Unavailable"}, headers)
+    return web.Response(status=502, text=BAD_GATEWAY_HTML, content_type="text/html", headers=headers)
+
+
+def braze_route(
+    emulator: Emulator, endpoint: Endpoint
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        config = emulator.config
+        if config.latency_ms:
+            await asyncio.sleep(config.latency_ms / 1000.0)
+        decision = emulator.faults.decide()
+        if decision.delay_s:
+            emulator.stats.faults["slow"] += 1
+            await asyncio.sleep(decision.delay_s)
+        # Looked up per request: a reset replaces the stats object.
+        record = emulator.stats.record
+        if decision.failure is not None:
+            emulator.stats.faults[decision.failure.value] += 1
+            if decision.failure is FaultKind.DROP_CONNECTION:
+                record(endpoint.name, "dropped")
+                return _drop_connection(request)
+            response = _fault_response(
+                decision.failure, emulator.limiter.check(endpoint.family, consume=False)
+            )
+            record(endpoint.name, str(response.status))
+            return response
+
+        if endpoint.permission is not None:
+            key = _bearer_key(request)
+            permissions = emulator.workspace.api_keys.get(key) if key is not None else None
+            if permissions is None or endpoint.permission not in permissions:
+                headers = emulator.limiter.check(endpoint.family, consume=False).headers()
+                if permissions is None:
+                    record(endpoint.name, "401")
+                    return json_response(401, {"message": "Invalid API key"}, headers)
+                record(endpoint.name, "403")
+                return json_response(
+                    403,
+                    {"message": f"The API key does not have the permission '{endpoint.permission}'"},
+                    headers,
+                )
+
+        limit = emulator.limiter.check(endpoint.family)
+        headers = limit.headers()
+        if not limit.allowed:
+            emulator.stats.rate_limited[endpoint.family] += 1
+            record(endpoint.name, "429")
+            return json_response(429, {"message": "API rate limit exceeded"}, headers)
+        try:
+            status, body = await endpoint.handler(request, emulator)
+        except ApiError as error:
+            status, body = error.status, {"message": error.message}
+        record(endpoint.name, str(status))
+        return json_response(status, body, headers)
+
+    return handle
+
+
+# -- Braze endpoints ----------------------------------------------------------------------------
+
+
+async def users_track(request: web.Request, emulator: Emulator) -> EndpointResult:
+    payload = await read_json(request)
+    outcome = process_track(
+        payload, emulator.store, emulator.config.track_cap, emulator.rules, datetime.now(UTC)
+    )
+    if outcome.errors:
+        stats = emulator.stats
+        for error in outcome.errors:
+            stats.object_errors[error.get("input_array", "request")] += 1
+            stats.error_types[error["type"]] += 1
+    return outcome.status, outcome.body
+
+
+async def users_export_ids(request: web.Request, emulator: Emulator) -> EndpointResult:
+    return 201, export_by_ids(await read_json(request), emulator.store)
+
+
+async def users_export_segment(request: web.Request, emulator: Emulator) -> EndpointResult:
+    config = emulator.config
+    export_request = parse_segment_export(
+        await read_json(request), emulator.workspace.segments, config.export_s3
+    )
+    segment = emulator.workspace.segments[export_request.segment_id]
+    members = emulator.workspace.segment_members(segment, emulator.store.profiles())
+    job = emulator.exports.start(
+        export_request,
+        members=members,
+        base_url=f"{request.scheme}://{request.host}",
+        s3=config.export_s3,
+        delay_s=config.export_delay_s,
+        users_per_file=config.export_users_per_file,
+    )
+    return 201, {"message": "success", "object_prefix": job.object_prefix, "url": job.url}
+
+
+def _page_of(request: web.Request) -> int:
+    raw = request.query.get("page", "0")
+    if not raw.isdigit():
+        raise BadRequest("'page' must be a non-negative integer")
+    return int(raw)
+
+
+def _descending(request: web.Request) -> bool:
+    direction = request.query.get("sort_direction", "asc")
+    if direction not in ("asc", "desc"):
+        raise BadRequest("'sort_direction' must be 'asc' or 'desc'")
+    return direction == "desc"
+
+
+def _paged(items: list[Any], request: web.Request) -> list[Any]:
+    if _descending(request):
+        items = items[::-1]
+    start = _page_of(request) * LIST_PAGE_SIZE
+    return items[start : start + LIST_PAGE_SIZE]
+
+
+async def segments_list(request: web.Request, emulator: Emulator) -> EndpointResult:
+    workspace = emulator.workspace
+    segments = [workspace.segment_listing(segment) for segment in workspace.segments.values()]
+    return 200, {"segments": _paged(segments, request), "message": "success"}
+
+
+async def campaigns_list(request: web.Request, emulator: Emulator) -> EndpointResult:
+    workspace = emulator.workspace
+    campaigns = [workspace.campaign_listing(campaign) for campaign in workspace.campaigns.values()]
+    return 200, {"campaigns": _paged(campaigns, request), "message": "success"}
+
+
+async def campaigns_details(request: web.Request, emulator: Emulator) -> EndpointResult:
+    campaign_id = request.query.get("campaign_id")
+    if not campaign_id:
+        raise BadRequest("'campaign_id' is required")
+    campaign = emulator.workspace.campaigns.get(campaign_id)
+    if campaign is None:
+        # Braze answers an unknown campaign with a 400, not a 404.
+        raise BadRequest(f"Invalid campaign_id: no campaign '{campaign_id[:64]}'")
+    return 200, emulator.workspace.campaign_details(campaign)
+
+
+async def _trigger(request: web.Request, emulator: Emulator, scheduled: bool) -> EndpointResult:
+    trigger = parse_trigger(await read_json(request), emulator.workspace.campaigns, emulator.rules, scheduled)
+    dispatch = record_dispatch(trigger, emulator.store)
+    emulator.dispatches.append(dispatch)
+    body: JsonBody = {"dispatch_id": dispatch["dispatch_id"]}
+    if scheduled:
+        body["schedule_id"] = dispatch["schedule_id"]
+    body["message"] = "success"
+    return 201, body
+
+
+async def campaigns_trigger_send(request: web.Request, emulator: Emulator) -> EndpointResult:
+    return await _trigger(request, emulator, scheduled=False)
+
+
+async def campaigns_trigger_schedule(request: web.Request, emulator: Emulator) -> EndpointResult:
+    return await _trigger(request, emulator, scheduled=True)
+
+
+async def partner_cohorts(request: web.Request, emulator: Emulator) -> EndpointResult:
+    emulator.cohorts.upsert(request.match_info["partner"], await read_json(request))
+    return 201, {"message": "success"}
+
+
+async def partner_cohort_users(request: web.Request, emulator: Emulator) -> EndpointResult:
+    emulator.cohorts.change_members(request.match_info["partner"], await read_json(request), emulator.store)
+    return 201, {"message": "success"}
+
+
+def _string_list(body: dict[str, Any], name: str) -> list[str]:
+    value = body.get(name) or []
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise BadRequest(f"'{name}' must be an array of non-empty strings")
+    return value
+
+
+async def users_delete(request: web.Request, emulator: Emulator) -> EndpointResult:
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object")
+    unknown = body.keys() - {"external_ids", "user_aliases", "braze_ids"}
+    if unknown:
+        raise BadRequest(f"unknown fields {sorted(unknown)}")
+    external_ids = _string_list(body, "external_ids")
+    braze_ids = _string_list(body, "braze_ids")
+    raw_aliases = body.get("user_aliases") or []
+    if not isinstance(raw_aliases, list):
+        raise BadRequest("'user_aliases' must be an array of alias objects")
+    identifiers = [Identifier("external_id", value) for value in external_ids]
+    identifiers += [Identifier("braze_id", value) for value in braze_ids]
+    for alias in raw_aliases:
+        parsed = parse_alias(alias)
+        if parsed is None:
+            raise BadRequest("'user_aliases' must hold {'alias_name', 'alias_label'} objects")
+        identifiers.append(Identifier("user_alias", parsed))
+    if not identifiers:
+        raise BadRequest("name at least one user: external_ids, user_aliases or braze_ids")
+    if len(identifiers) > MAX_USERS_PER_DELETE:
+        raise BadRequest(f"{len(identifiers)} users in one request, the limit is {MAX_USERS_PER_DELETE}")
+    deleted = 0
+    for identifier in identifiers:
+        profile = emulator.store.find(identifier)
+        if profile is not None:
+            emulator.store.delete(profile)
+            deleted += 1
+    return 202, {"deleted": deleted, "message": "success"}
+
+
+async def users_alias_new(request: web.Request, emulator: Emulator) -> EndpointResult:
+    body = await read_json(request)
+    if (
+        not isinstance(body, dict)
+        or not isinstance(body.get("user_aliases"), list)
+        or not body["user_aliases"]
+    ):
+        raise BadRequest("'user_aliases' must be a non-empty array")
+    entries = body["user_aliases"]
+    if len(entries) > MAX_ALIASES_PER_REQUEST:
+        raise BadRequest(f"{len(entries)} aliases in one request, the limit is {MAX_ALIASES_PER_REQUEST}")
+    planned: list[tuple[tuple[str, str], str | None]] = []
+    for index, entry in enumerate(entries):
+        alias = parse_alias(entry)
+        if alias is None:
+            raise BadRequest(f"user_aliases[{index}] needs non-empty 'alias_name' and 'alias_label'")
+        external_id = entry.get("external_id")
+        if external_id is not None and (not isinstance(external_id, str) or not external_id):
+            raise BadRequest(f"user_aliases[{index}].external_id must be a non-empty string")
+        planned.append((alias, external_id))
+    store = emulator.store
+    errors: list[JsonBody] = []
+    processed = 0
+    for index, (alias, external_id) in enumerate(planned):
+        holder = store.by_alias.get(alias)
+        if external_id is None:
+            if holder is None:
+                store.create(Identifier("user_alias", alias))
+            processed += 1
+            continue
+        profile = store.by_external_id.get(external_id)
+        if profile is None:
+            errors.append({"type": "'external_id' does not match any user", "index": index})
+        elif holder is not None and holder is not profile:
+            errors.append({"type": "the alias already belongs to another user", "index": index})
+        else:
+            if holder is None:
+                store.add_alias(profile, alias)
+            processed += 1
+    body_out: JsonBody = {"aliases_processed": processed, "message": "success"}
+    if errors:
+        body_out["errors"] = errors
+    return 201, body_out
+
+
+ENDPOINTS: tuple[tuple[str, str, Endpoint], ...] = (
+    ("POST", "/users/track", Endpoint("users.track", "users.track", "users.track", users_track)),
+    (
+        "POST",
+        "/users/export/ids",
+        Endpoint("users.export.ids", "users.export", "users.export.ids", users_export_ids),
+    ),
+    (
+        "POST",
+        "/users/export/segment",
+        Endpoint("users.export.segment", "users.export", "users.export.segment", users_export_segment),
+    ),
+    ("GET", "/segments/list", Endpoint("segments.list", "lists", "segments.list", segments_list)),
+    ("GET", "/campaigns/list", Endpoint("campaigns.list", "lists", "campaigns.list", campaigns_list)),
+    (
+        "GET",
+        "/campaigns/details",
+        Endpoint("campaigns.details", "lists", "campaigns.details", campaigns_details),
+    ),
+    (
+        "POST",
+        "/campaigns/trigger/send",
+        Endpoint(
+            "campaigns.trigger.send", "campaigns.trigger", "campaigns.trigger.send", campaigns_trigger_send
+        ),
+    ),
+    (
+        "POST",
+        "/campaigns/trigger/schedule/create",
+        Endpoint(
+            "campaigns.trigger.schedule.create",
+            "campaigns.trigger",
+            "campaigns.trigger.schedule.create",
+            campaigns_trigger_schedule,
+        ),
+    ),
+    ("POST", "/partners/{partner}/cohorts", Endpoint("cohorts", "cohorts", None, partner_cohorts)),
+    (
+        "POST",
+        "/partners/{partner}/cohorts/users",
+        Endpoint("cohorts.users", "cohorts", None, partner_cohort_users),
+    ),
+    ("POST", "/users/delete", Endpoint("users.delete", "users.other", "users.delete", users_delete)),
+    (
+        "POST",
+        "/users/alias/new",
+        Endpoint("users.alias.new", "users.other", "users.alias.new", users_alias_new),
+    ),
+)
+
+
+# -- admin API ----------------------------------------------------------------------------------
+
+
+def _emulator(request: web.Request) -> Emulator:
+    return request.app[EMULATOR_KEY]
+
+
+def _invalid(error: pydantic.ValidationError) -> web.Response:
+    details = error.errors(include_url=False, include_context=False, include_input=False)
+    return json_response(400, {"message": "invalid admin request", "errors": details})
+
+
+async def _admin_json(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise web.HTTPBadRequest(
+            body=orjson.dumps({"message": f"Malformed JSON: {error}"}), content_type="application/json"
+        ) from None
+
+
+async def admin_reset(request: web.Request) -> web.Response:
+    body = await _admin_json(request)
+    include_config = isinstance(body, dict) and body.get("config") is True
+    _emulator(request).reset(include_config=include_config)
+    return json_response(200, {"message": "reset", "config_reset": include_config})
+
+
+async def admin_get_config(request: web.Request) -> web.Response:
+    return json_response(200, _emulator(request).config.model_dump(mode="json"))
+
+
+async def admin_put_config(request: web.Request) -> web.Response:
+    emulator = _emulator(request)
+    body = await _admin_json(request)
+    if not isinstance(body, dict):
+        return json_response(400, {"message": "the config must be a JSON object"})
+    try:
+        config = emulator.config.merged_with(body)
+    except pydantic.ValidationError as error:
+        return _invalid(error)
+    emulator.configure(config)
+    return json_response(200, config.model_dump(mode="json"))
+
+
+async def admin_add_key(request: web.Request) -> web.Response:
+    try:
+        definition = ApiKeyDefinition.model_validate(await _admin_json(request))
+    except pydantic.ValidationError as error:
+        return _invalid(error)
+    _emulator(request).workspace.add_key(definition)
+    return json_response(201, {"key": definition.key, "permissions": sorted(definition.permissions)})
+
+
+async def admin_users(request: web.Request) -> web.Response:
+    store = _emulator(request).store
+    if request.query.get("count") in ("1", "true"):
+        return json_response(200, {"count": len(store)})
+    page_raw = request.query.get("page", "0")
+    per_page_raw = request.query.get("per_page", "100")
+    if (
+        not page_raw.isdigit()
+        or not per_page_raw.isdigit()
+        or not 1 <= int(per_page_raw) <= ADMIN_PAGE_SIZE_MAX
+    ):
+        return json_response(
+            400, {"message": f"'page' must be >= 0 and 'per_page' between 1 and {ADMIN_PAGE_SIZE_MAX}"}
+        )
+    page, per_page = int(page_raw), int(per_page_raw)
+    profiles = store.profiles()[page * per_page : (page + 1) * per_page]
+    return json_response(
+        200,
+        {
+            "users": [profile.to_admin_view() for profile in profiles],
+            "page": page,
+            "per_page": per_page,
+            "total": len(store),
+        },
+    )
+
+
+async def admin_user_by_alias(request: web.Request) -> web.Response:
+    label = request.query.get("label", "")
+    name = request.query.get("name", "")
+    if not label or not name:
+        return json_response(400, {"message": "'label' and 'name' are required"})
+    profile = _emulator(request).store.by_alias.get((label, name))
+    if profile is None:
+        return json_response(404, {"message": "no user with that alias"})
+    return json_response(200, profile.to_admin_view())
+
+
+async def admin_user_by_email(request: web.Request) -> web.Response:
+    email = request.query.get("email", "")
+    if not is_email(email):
+        return json_response(400, {"message": "'email' must be an email address"})
+    profile = _emulator(request).store.find(Identifier("email", email.lower()))
+    if profile is None:
+        return json_response(404, {"message": "no user with that email"})
+    return json_response(200, profile.to_admin_view())
+
+
+async def admin_user(request: web.Request) -> web.Response:
+    profile = _emulator(request).store.by_external_id.get(request.match_info["external_id"])
+    if profile is None:
+        return json_response(404, {"message": "no user with that external_id"})
+    return json_response(200, profile.to_admin_view())
+
+
+async def admin_stats(request: web.Request) -> web.Response:
+    return json_response(200, _emulator(request).stats_view())
+
+
+async def admin_add_segment(request: web.Request) -> web.Response:
+    try:
+        definition = SegmentDefinition.model_validate(await _admin_json(request))
+    except pydantic.ValidationError as error:
+        return _invalid(error)
+    stored = _emulator(request).workspace.add_segment(definition)
+    return json_response(201, stored.model_dump(mode="json"))
+
+
+async def admin_segments(request: web.Request) -> web.Response:
+    segments = _emulator(request).workspace.segments.values()
+    return json_response(200, {"segments": [segment.model_dump(mode="json") for segment in segments]})
+
+
+async def admin_add_campaign(request: web.Request) -> web.Response:
+    try:
+        definition = CampaignDefinition.model_validate(await _admin_json(request))
+    except pydantic.ValidationError as error:
+        return _invalid(error)
+    return json_response(201, _emulator(request).workspace.add_campaign(definition))
+
+
+async def admin_campaigns(request: web.Request) -> web.Response:
+    return json_response(200, {"campaigns": list(_emulator(request).workspace.campaigns.values())})
+
+
+async def admin_dispatches(request: web.Request) -> web.Response:
+    return json_response(200, {"dispatches": _emulator(request).dispatches})
+
+
+async def admin_exports(request: web.Request) -> web.Response:
+    return json_response(200, {"exports": [job.view() for job in _emulator(request).exports.jobs.values()]})
+
+
+async def admin_cohorts(request: web.Request) -> web.Response:
+    emulator = _emulator(request)
+    return json_response(200, {"cohorts": emulator.cohorts.admin_view(emulator.store)})
+
+
+async def admin_lock_cohort(request: web.Request) -> web.Response:
+    try:
+        lock = CohortLock.model_validate(await _admin_json(request))
+    except pydantic.ValidationError as error:
+        return _invalid(error)
+    cohort = _emulator(request).cohorts.lock(lock)
+    return json_response(
+        200, {"partner": cohort.partner, "cohort_id": cohort.cohort_id, "locked": cohort.locked}
+    )
+
+
+async def admin_add_partner(request: web.Request) -> web.Response:
+    try:
+        definition = PartnerDefinition.model_validate(await _admin_json(request))
+    except pydantic.ValidationError as error:
+        return _invalid(error)
+    _emulator(request).cohorts.add_partner(definition)
+    return json_response(201, {"partner": definition.partner})
+
+
+async def export_archive(request: web.Request) -> web.Response:
+    emulator = _emulator(request)
+    export_id = request.match_info["export_id"]
+    archive = emulator.exports.archives.get(export_id)
+    if archive is None:
+        # Like a pre-signed URL whose object is not written yet.
+        status = 404 if export_id in emulator.exports.jobs else 403
+        return web.Response(status=status, text="export not available")
+    return web.Response(body=archive, content_type="application/zip")
+
+
+def build_app(emulator: Emulator) -> web.Application:
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+    app[EMULATOR_KEY] = emulator
+    for method, path, endpoint in ENDPOINTS:
+        app.router.add_route(method, path, braze_route(emulator, endpoint))
+    admin = "/_emulator"
+    app.router.add_post(f"{admin}/reset", admin_reset)
+    app.router.add_get(f"{admin}/config", admin_get_config)
+    app.router.add_put(f"{admin}/config", admin_put_config)
+    app.router.add_post(f"{admin}/keys", admin_add_key)
+    app.router.add_get(f"{admin}/users", admin_users)
+    app.router.add_get(f"{admin}/users/by-alias", admin_user_by_alias)
+    app.router.add_get(f"{admin}/users/by-email", admin_user_by_email)
+    app.router.add_get(f"{admin}/users/{{external_id}}", admin_user)
+    app.router.add_get(f"{admin}/stats", admin_stats)
+    app.router.add_post(f"{admin}/segments", admin_add_segment)
+    app.router.add_get(f"{admin}/segments", admin_segments)
+    app.router.add_post(f"{admin}/campaigns", admin_add_campaign)
+    app.router.add_get(f"{admin}/campaigns", admin_campaigns)
+    app.router.add_get(f"{admin}/dispatches", admin_dispatches)
+    app.router.add_get(f"{admin}/exports", admin_exports)
+    app.router.add_get(f"{admin}/cohorts", admin_cohorts)
+    app.router.add_put(f"{admin}/cohorts/lock", admin_lock_cohort)
+    app.router.add_post(f"{admin}/partners", admin_add_partner)
+    app.router.add_get("/_exports/{export_id}.zip", export_archive)
+
+    async def close_exports(_: web.Application) -> None:
+        await emulator.exports.close()
+
+    app.on_shutdown.append(close_exports)
+    return app

@@ -1,0 +1,125 @@
+"""Settings of the Braze emulator: what the admin API reads and writes at /_emulator/config."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# Endpoint families that share one rate-limit window, as Braze groups them.
+RATE_LIMIT_FAMILIES: tuple[str, ...] = (
+    "users.track",
+    "users.export",
+    "campaigns.trigger",
+    "lists",
+    "cohorts",
+    "users.other",
+)
+
+
+class RateLimitSetting(BaseModel):
+    """A fixed window of ``window_s`` seconds (aligned to the epoch) that admits ``limit`` requests."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(ge=1)
+    window_s: float = Field(gt=0)
+
+
+def default_rate_limits() -> dict[str, RateLimitSetting]:
+    return {
+        "users.track": RateLimitSetting(limit=3000, window_s=3),
+        "users.export": RateLimitSetting(limit=250, window_s=60),
+        "campaigns.trigger": RateLimitSetting(limit=250_000, window_s=3600),
+        "lists": RateLimitSetting(limit=250_000, window_s=3600),
+        "cohorts": RateLimitSetting(limit=1000, window_s=60),
+        "users.other": RateLimitSetting(limit=20_000, window_s=60),
+    }
+
+
+class FaultSettings(BaseModel):
+    """Probabilities (0..1) of each injected fault; the five failure kinds are mutually exclusive."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status_429: float = Field(default=0.0, ge=0, le=1)
+    status_500: float = Field(default=0.0, ge=0, le=1)
+    status_502_html: float = Field(default=0.0, ge=0, le=1)
+    status_503: float = Field(default=0.0, ge=0, le=1)
+    drop_connection: float = Field(default=0.0, ge=0, le=1)
+    slow_p: float = Field(default=0.0, ge=0, le=1)
+    slow_ms: float = Field(default=5000.0, ge=0)
+
+    def failure_probability(self) -> float:
+        return (
+            self.status_429 + self.status_500 + self.status_502_html + self.status_503 + self.drop_connection
+        )
+
+
+class TrackCap(BaseModel):
+    """users.track objects per request: 75 of each array (classic) or 75 across all three (newer)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["per_array", "total"] = "per_array"
+    limit: int = Field(default=75, ge=1)
+
+
+class ExportS3(BaseModel):
+    """Where segment exports go when the workspace has S3 export credentials (moto in tests)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint_url: str | None = None
+    bucket: str = Field(min_length=1)
+    path: str = ""
+    region: str = "us-east-1"
+
+
+class EmulatorConfig(BaseModel):
+    """Everything about the emulator's behaviour that a test or benchmark may want to change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    latency_ms: float = Field(default=0.0, ge=0)
+    seed: int = 0
+    rate_limits: dict[str, RateLimitSetting] = Field(default_factory=default_rate_limits)
+    faults: FaultSettings = Field(default_factory=FaultSettings)
+    track_cap: TrackCap = Field(default_factory=TrackCap)
+    export_s3: ExportS3 | None = None
+    export_delay_s: float = Field(default=1.0, ge=0)
+    export_users_per_file: int = Field(default=5000, ge=1)
+    array_max_length: int = Field(default=25, ge=1, le=100)
+    # Braze documents 100 KB for event properties (older docs: 50 KB); both are in use.
+    event_properties_max_bytes: int = Field(default=100 * 1024, ge=1)
+    nested_object_max_bytes: int = Field(default=100 * 1024, ge=1)
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _known_families(cls, limits: dict[str, RateLimitSetting]) -> dict[str, RateLimitSetting]:
+        unknown = sorted(set(limits) - set(RATE_LIMIT_FAMILIES))
+        if unknown:
+            raise ValueError(f"unknown rate limit families {unknown}; known: {list(RATE_LIMIT_FAMILIES)}")
+        missing = sorted(set(RATE_LIMIT_FAMILIES) - set(limits))
+        if missing:
+            raise ValueError(f"rate limits missing for {missing}")
+        return limits
+
+    def merged_with(self, changes: dict[str, Any]) -> EmulatorConfig:
+        """A new config with ``changes`` applied; dict-valued settings merge one level deep.
+
+        Raises pydantic.ValidationError when the result is invalid, leaving this config untouched.
+        """
+        current = self.model_dump()
+        for key, value in changes.items():
+            if key == "rate_limits" and isinstance(value, dict):
+                merged_limits = dict(current["rate_limits"])
+                for family, setting in value.items():
+                    base = merged_limits.get(family, {})
+                    merged_limits[family] = {**base, **setting} if isinstance(setting, dict) else setting
+                current["rate_limits"] = merged_limits
+            elif key in ("faults", "track_cap") and isinstance(value, dict):
+                current[key] = {**current[key], **value}
+            else:
+                current[key] = value
+        return EmulatorConfig.model_validate(current)

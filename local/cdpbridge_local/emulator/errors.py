@@ -1,0 +1,17 @@
+"""Request-level refusals of the emulator's endpoints, turned into HTTP responses by the app."""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    """A whole request is refused with ``status`` and Braze's ``{"message": ...}`` body."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class BadRequest(ApiError):
+    def __init__(self, message: str) -> None:
+        super().__init__(400, message)

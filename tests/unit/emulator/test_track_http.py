@@ -1,0 +1,187 @@
+"""POST /users/track over real HTTP: responses, partial errors, caps and the state they leave."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.unit.emulator.conftest import EmulatorClient
+
+
+def attributes(count: int, **extra: Any) -> list[dict[str, Any]]:
+    return [{"external_id": f"u{index}", "n": index, **extra} for index in range(count)]
+
+
+def test_valid_request_is_applied_and_reports_what_was_processed(client: EmulatorClient) -> None:
+    # Given one attributes object, one event and one purchase for a new user
+    response = client.track(
+        attributes=[{"external_id": "u1", "first_name": "Ada", "plan": "gold"}],
+        events=[{"external_id": "u1", "name": "login", "time": "2024-01-01T00:00:00Z"}],
+        purchases=[
+            {"external_id": "u1", "product_id": "p1", "currency": "USD", "price": 9.5, "time": "2024-01-01"}
+        ],
+    )
+    # Then Braze's success body comes back with 201
+    assert response.status_code == 201
+    assert response.json() == {
+        "message": "success",
+        "attributes_processed": 1,
+        "events_processed": 1,
+        "purchases_processed": 1,
+    }
+    # And the profile holds what was sent
+    user = client.user("u1")
+    assert user["attributes"] == {"first_name": "Ada", "plan": "gold"}
+    assert [event["name"] for event in user["events"]] == ["login"]
+    assert user["purchases"][0]["product_id"] == "p1"
+
+
+def test_one_invalid_object_is_reported_by_index_and_the_rest_is_applied(client: EmulatorClient) -> None:
+    # Given three objects of which the middle one has a bad date of birth
+    response = client.track(
+        attributes=[
+            {"external_id": "u0", "a": 1},
+            {"external_id": "u1", "dob": "01/02/1990"},
+            {"external_id": "u2", "a": 2},
+        ],
+        events=[{"external_id": "u0", "name": "e", "time": "2024-01-01"}, {"external_id": "u0", "name": ""}],
+    )
+    # Then the request succeeds with one error per refused object, indexed in its own array
+    assert response.status_code == 201
+    body = response.json()
+    assert body["attributes_processed"] == 2 and body["events_processed"] == 1
+    assert body["errors"] == [
+        {"type": "'dob' must be a date formatted YYYY-MM-DD", "input_array": "attributes", "index": 1},
+        {"type": "'name' must be a string of 1-255 characters", "input_array": "events", "index": 1},
+    ]
+    # And nothing of the refused object exists
+    assert client.admin_response("GET", "/users/u1").status_code == 404
+    assert client.user("u2")["attributes"] == {"a": 2}
+
+
+def test_a_request_with_nothing_valid_is_a_400_with_the_errors(client: EmulatorClient) -> None:
+    response = client.track(attributes=[{"a": 1}, {"external_id": "u1", "$bad": 1}])
+    assert response.status_code == 400
+    body = response.json()
+    assert (
+        body["message"] == "Valid data must be provided in the 'attributes', 'events', or 'purchases' fields."
+    )
+    assert [(error["input_array"], error["index"]) for error in body["errors"]] == [
+        ("attributes", 0),
+        ("attributes", 1),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "message_part"),
+    [
+        (b"{not json", "Malformed JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+        (b'{"attributes": {"external_id": "u1"}}', "'attributes' must be an array"),
+        (b"{}", "Valid data must be provided"),
+    ],
+)
+def test_malformed_requests_are_400(client: EmulatorClient, body: bytes, message_part: str) -> None:
+    response = client.session.post(
+        f"{client.url}/users/track",
+        data=body,
+        headers={"Authorization": "Bearer local-dev-key", "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert response.status_code == 400
+    assert message_part in response.json()["message"]
+
+
+def test_per_array_cap_allows_75_of_each_and_refuses_76(client: EmulatorClient) -> None:
+    events = [{"external_id": f"u{index}", "name": "e", "time": "2024-01-01"} for index in range(75)]
+    assert client.track(attributes=attributes(75), events=events).status_code == 201
+    response = client.track(attributes=attributes(76))
+    assert response.status_code == 400
+    assert response.json()["message"] == "Max Input Length Exceeded"
+    assert response.json()["errors"][0]["input_array"] == "attributes"
+    # And an over-cap request is not applied at all
+    assert client.stats()["objects"]["attributes"] == 75
+
+
+def test_total_cap_counts_the_three_arrays_together(client: EmulatorClient) -> None:
+    client.configure(track_cap={"mode": "total", "limit": 75})
+    events = [{"external_id": "u1", "name": "e", "time": "2024-01-01"}]
+    assert client.track(attributes=attributes(74), events=events).status_code == 201
+    response = client.track(attributes=attributes(75), events=events)
+    assert response.status_code == 400
+    assert response.json()["message"] == "Max Input Length Exceeded"
+
+
+def test_attributes_are_processed_before_events_of_the_same_request(client: EmulatorClient) -> None:
+    # Given an event for an alias that only the same request's attributes create
+    alias = {"alias_name": "a1", "alias_label": "crm"}
+    response = client.track(
+        events=[{"user_alias": alias, "name": "visit", "time": "2024-01-01"}],
+        attributes=[{"user_alias": alias, "_update_existing_only": False, "tier": "x"}],
+    )
+    # Then the event finds the user (aliases are update-only by default)
+    assert response.status_code == 201 and "errors" not in response.json()
+    user = client.admin("GET", "/users/by-alias", params={"label": "crm", "name": "a1"})
+    assert user["attributes"] == {"tier": "x"} and len(user["events"]) == 1
+
+
+def test_update_existing_only_for_an_unknown_user_is_an_object_error(client: EmulatorClient) -> None:
+    response = client.track(
+        attributes=[
+            {"external_id": "ghost", "_update_existing_only": True, "a": 1},
+            {"external_id": "u1", "a": 1},
+        ]
+    )
+    assert response.status_code == 201
+    assert response.json()["errors"] == [
+        {
+            "type": "user not found and '_update_existing_only' is true",
+            "input_array": "attributes",
+            "index": 0,
+        }
+    ]
+
+
+def test_duplicate_events_are_kept_and_future_times_clamped(client: EmulatorClient) -> None:
+    event = {"external_id": "u1", "name": "e", "time": "2999-01-01T00:00:00Z", "properties": {"k": "v"}}
+    assert client.track(events=[event, event]).status_code == 201
+    events = client.user("u1")["events"]
+    assert len(events) == 2
+    assert all(recorded["time"] < "2999" for recorded in events)
+
+
+def test_data_points_and_unchanged_writes_are_accounted(client: EmulatorClient) -> None:
+    # Given two attributes, an array add of two values, a nested object of three keys and free fields
+    first = {
+        "external_id": "u1",
+        "external_ids_are_free": None,
+        "plan": "gold",
+        "tags": {"add": ["a", "b"]},
+        "song": {"title": "t", "meta": {"year": 1}},
+        "email_subscribe": "opted_in",
+    }
+    client.track(attributes=[first])
+    # When the plan is sent again unchanged, with an event of two properties and a purchase
+    client.track(
+        attributes=[{"external_id": "u1", "plan": "gold"}],
+        events=[{"external_id": "u1", "name": "e", "time": "2024-01-01", "properties": {"a": 1, "b": 2}}],
+        purchases=[
+            {"external_id": "u1", "product_id": "p", "currency": "EUR", "price": 1, "time": "2024-01-01"}
+        ],
+    )
+    stats = client.stats()
+    # Then: 1 (unset) + 1 (plan) + 2 (add) + 3 (nested) + 1 (plan again) + 3 (event) + 1 (purchase)
+    assert stats["data_points"] == 12
+    # And the repeated plan plus the unset of a never-set attribute changed nothing
+    assert stats["unchanged_writes"] == 2
+    assert stats["objects"] == {"attributes": 2, "events": 1, "purchases": 1}
+    assert stats["requests"]["users.track"] == {"201": 2}
+
+
+def test_array_maximum_is_configurable_up_to_100(client: EmulatorClient) -> None:
+    refused = client.track(attributes=[{"external_id": "u1", "tags": list(range(30))}])
+    assert refused.status_code == 400 and "more than the maximum 25" in refused.json()["errors"][0]["type"]
+    client.configure(array_max_length=100)
+    assert client.track(attributes=[{"external_id": "u1", "tags": list(range(30))}]).status_code == 201
+    assert client.admin_response("PUT", "/config", {"array_max_length": 101}).status_code == 400

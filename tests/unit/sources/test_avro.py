@@ -1,0 +1,166 @@
+"""Avro: records as dicts, block offsets and indexes as positions, the real Braze Currents files."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import fastavro
+import pytest
+from cdpbridge.records import RejectedRow, SourceRow
+from cdpbridge.sources import SourceError, SourceSpec
+
+from tests.unit.sources.conftest import CURRENTS_FIXTURES, bad, good, read_all
+
+AVRO = SourceSpec(format="avro")
+
+EVENT_SCHEMA = fastavro.parse_schema(
+    {
+        "type": "record",
+        "name": "Event",
+        "fields": [
+            {"name": "id", "type": "string"},
+            {"name": "time", "type": "int"},
+            {"name": "external_user_id", "type": ["null", "string"], "default": None},
+            {"name": "properties", "type": {"type": "map", "values": "string"}},
+        ],
+    }
+)
+
+
+def events(count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": f"event-{index}",
+            "time": 1_700_000_000 + index,
+            "external_user_id": None if index % 3 == 0 else f"user-{index}",
+            "properties": {"n": str(index)},
+        }
+        for index in range(count)
+    ]
+
+
+def write_avro(
+    path: Path, records: list[dict[str, Any]], *, codec: str = "null", sync_interval: int = 200
+) -> bytes:
+    buffer = io.BytesIO()
+    fastavro.writer(buffer, EVENT_SCHEMA, records, codec=codec, sync_interval=sync_interval)
+    path.write_bytes(buffer.getvalue())
+    return buffer.getvalue()
+
+
+def block_layout(data: bytes) -> list[tuple[int, int]]:
+    """(offset, records) of every block, as fastavro sees them."""
+    return [(block.offset, block.num_records) for block in fastavro.block_reader(io.BytesIO(data))]
+
+
+@pytest.mark.parametrize("codec", ["null", "deflate"])
+def test_records_become_dicts_positioned_by_block_offset_and_index(tmp_path, codec):
+    # Given an Avro file of several blocks
+    records = events(40)
+    data = write_avro(tmp_path / "events.avro", records, codec=codec)
+    layout = block_layout(data)
+    assert len(layout) > 3
+
+    # When it is read
+    items = read_all(tmp_path / "events.avro", AVRO)
+
+    # Then every record is a dict with its row number, its block's offset and its index there
+    assert [good(item).values for item in items] == records
+    expected = [(offset, index) for offset, count in layout for index in range(count)]
+    assert [(item.position.offset, item.position.block_index) for item in items] == expected
+    assert [item.position.row for item in items] == list(range(1, 41))
+
+
+def test_an_avro_file_with_no_records_has_no_rows(tmp_path):
+    write_avro(tmp_path / "empty.avro", [])
+
+    assert read_all(tmp_path / "empty.avro", AVRO) == []
+
+
+def test_records_that_are_not_records_of_fields_are_rejected(tmp_path):
+    # Given an Avro file whose top-level schema is a plain string
+    buffer = io.BytesIO()
+    fastavro.writer(buffer, fastavro.parse_schema("string"), ["a", "b"])
+    (tmp_path / "strings.avro").write_bytes(buffer.getvalue())
+
+    # When it is read, Then each value is a RejectedRow with a reason
+    items = read_all(tmp_path / "strings.avro", AVRO)
+    assert [type(item) for item in items] == [RejectedRow, RejectedRow]
+    assert bad(items[0]).issues[0].reason == "record is a str, not a record of fields"
+
+
+def test_a_string_that_is_not_utf8_rejects_the_rest_of_its_block_and_reading_goes_on(tmp_path):
+    # Given a file whose second block holds a record with invalid UTF-8 in a string
+    records = events(12)
+    records[5]["id"] = "BAD-" + "x" * 20
+    data = bytearray(write_avro(tmp_path / "ok.avro", records, sync_interval=100))
+    marker = data.index(b"BAD-")
+    data[marker] = 0xFF
+    (tmp_path / "broken.avro").write_bytes(bytes(data))
+    layout = block_layout(bytes(write_avro(tmp_path / "ok.avro", records, sync_interval=100)))
+    broken_block = next(index for index, (offset, _) in enumerate(layout) if offset > marker) - 1
+    block_offset, block_count = layout[broken_block]
+    first_in_block = sum(count for _, count in layout[:broken_block])
+
+    # When it is read
+    items = read_all(tmp_path / "broken.avro", AVRO)
+
+    # Then the bad record and the rest of its block are rejects at their positions, and the
+    # following blocks are read; every record keeps its row number
+    assert len(items) == 12
+    assert [item.position.row for item in items] == list(range(1, 13))
+    rejected = [item for item in items if isinstance(item, RejectedRow)]
+    assert rejected[0].position.row == 6
+    assert rejected[0].position.offset == block_offset
+    assert rejected[-1].position.block_index == block_count - 1
+    assert all(isinstance(item, SourceRow) for item in items[first_in_block + block_count :])
+
+
+def test_a_file_that_is_not_avro_is_a_clear_error(write_file):
+    path = write_file("fake.avro", b"id,name\n1,Ann\n")
+
+    with pytest.raises(SourceError, match=r"fake\.avro.*not a readable Avro file"):
+        read_all(path, AVRO)
+
+
+def test_a_corrupted_block_is_an_error_naming_the_offset(tmp_path):
+    # Given a file whose sync marker after the first block is damaged
+    data = bytearray(write_avro(tmp_path / "events.avro", events(20), sync_interval=100))
+    layout = block_layout(bytes(data))
+    data[layout[1][0] - 1] ^= 0xFF
+    (tmp_path / "corrupt.avro").write_bytes(bytes(data))
+
+    # When it is read, Then the error names the file and where reading stopped
+    with pytest.raises(SourceError, match=r"corrupt\.avro.*corrupt Avro block"):
+        read_all(tmp_path / "corrupt.avro", AVRO)
+
+
+CURRENTS_SAMPLES = [
+    "users.behaviors.CustomEvent.avro",
+    "users.behaviors.Purchase.avro",
+    "users.messages.email.Open.avro",
+    "users.canvas.Entry.avro",
+]
+
+
+@pytest.mark.parametrize("name", CURRENTS_SAMPLES)
+def test_real_braze_currents_files_are_read_with_their_own_schema(name):
+    # Given a real Currents sample file
+    path = CURRENTS_FIXTURES / name
+    if not path.exists():
+        pytest.skip(f"Braze Currents sample {name} not found under {CURRENTS_FIXTURES}")
+
+    # When it is read
+    items = read_all(path, AVRO)
+
+    # Then it gives the same records fastavro reads, with ids and epoch-second times
+    with path.open("rb") as handle:
+        expected = list(fastavro.reader(handle))
+    assert [good(item).values for item in items] == expected
+    assert items, "a Currents file is never empty"
+    for item in items:
+        assert isinstance(item, SourceRow)
+        assert isinstance(good(item).values["id"], str)
+        assert isinstance(good(item).values["time"], int)

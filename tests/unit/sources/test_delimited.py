@@ -1,0 +1,288 @@
+"""CSV, TSV and PSV: header, BOM, quoting, ragged rows, encodings and exact byte offsets."""
+
+from __future__ import annotations
+
+import pytest
+from cdpbridge.records import RejectedRow, SourceRow
+from cdpbridge.sources import SourceError, SourceSpec
+
+from tests.unit.sources.conftest import bad, good, read_all
+
+CSV = SourceSpec(format="csv")
+
+
+def offsets_point_at_rows(data: bytes, items: list[SourceRow | RejectedRow]) -> None:
+    """Each row's offset is where its own bytes start in the file."""
+    for item in items:
+        assert isinstance(item, SourceRow)
+        first_value = next(iter(good(item).values.values()))
+        assert data[item.position.offset :].decode("utf-8", "replace").lstrip('"').startswith(first_value)
+
+
+def test_reads_rows_as_dicts_of_strings_numbered_from_one(write_file):
+    # Given a CSV with a header and two rows
+    data = b"id,name,zip\n1,Ann,02134\n2,Bob,10001\n"
+    path = write_file("users.csv", data)
+
+    # When it is read
+    items = read_all(path, CSV)
+
+    # Then every value is a str (leading zeros kept) and rows count from 1 after the header
+    assert [good(item).values for item in items] == [
+        {"id": "1", "name": "Ann", "zip": "02134"},
+        {"id": "2", "name": "Bob", "zip": "10001"},
+    ]
+    assert [(item.position.row, item.position.offset) for item in items] == [(1, 12), (2, 24)]
+    assert all(item.position.source == str(path) for item in items)
+
+
+@pytest.mark.parametrize(("fmt", "delimiter"), [("tsv", "\t"), ("psv", "|")])
+def test_tsv_and_psv_use_their_default_delimiters(write_file, fmt, delimiter):
+    # Given a file delimited the way its format says, with commas inside values
+    data = f"id{delimiter}note\n1{delimiter}a, b\n".encode()
+    path = write_file(f"users.{fmt}", data)
+
+    # When it is read with only the format given
+    items = read_all(path, SourceSpec(format=fmt))
+
+    # Then the commas stay inside the value
+    assert [good(item).values for item in items] == [{"id": "1", "note": "a, b"}]
+
+
+def test_quoted_fields_hold_newlines_delimiters_and_doubled_quotes(write_file):
+    # Given quoted fields with an embedded newline, a delimiter and doubled quotes
+    data = b'id,note\n1,"line one\nline two"\n2,"a, b"\n3,"say ""hi"""\n4,plain\n'
+    path = write_file("quoted.csv", data)
+
+    # When it is read
+    items = read_all(path, CSV)
+
+    # Then the values are unquoted and the multi-line row is one row with the right offsets
+    assert [good(item).values["note"] for item in items] == [
+        "line one\nline two",
+        "a, b",
+        'say "hi"',
+        "plain",
+    ]
+    assert [item.position.row for item in items] == [1, 2, 3, 4]
+    assert [item.position.offset for item in items] == [8, 30, 39, 54]
+    offsets_point_at_rows(data, items)
+
+
+def test_a_byte_order_mark_is_skipped_but_counted_in_offsets(write_file):
+    # Given a UTF-8 file that starts with a BOM
+    data = b"\xef\xbb\xbfemail,name\na@example.com,Zo\xc3\xab\n"
+    path = write_file("bom.csv", data)
+
+    # When it is read as utf-8 and as utf-8-sig
+    plain = read_all(path, CSV)
+    sig = read_all(path, SourceSpec(format="csv", encoding="utf-8-sig"))
+
+    # Then the first header name has no BOM, and offsets are byte offsets in the file
+    assert plain == sig
+    assert good(plain[0]).values == {"email": "a@example.com", "name": "Zoë"}
+    assert plain[0].position.offset == 3 + len(b"email,name\n")
+
+
+def test_rows_with_too_many_or_too_few_cells_are_rejected_and_reading_goes_on(write_file):
+    # Given rows with one cell too many and one too few between good rows
+    data = b"a,b,c\n1,2,3\n1,2,3,4\n1,2\n7,8,9\n"
+    path = write_file("ragged.csv", data)
+
+    # When it is read
+    items = read_all(path, CSV)
+
+    # Then the ragged rows are RejectedRows naming the file, row and reason
+    assert [type(item).__name__ for item in items] == ["SourceRow", "RejectedRow", "RejectedRow", "SourceRow"]
+    too_many, too_few = items[1], items[2]
+    assert isinstance(too_many, RejectedRow)
+    assert too_many.position.row == 2
+    assert too_many.position.source == str(path)
+    assert bad(too_many).issues[0].reason == "row has 4 fields but the header has 3"
+    assert bad(too_few).issues[0].reason == "row has 2 fields but the header has 3"
+    assert good(items[3]).values == {"a": "7", "b": "8", "c": "9"}
+
+
+def test_a_short_last_line_without_newline_is_read(write_file):
+    # Given a file whose last line has no newline, in CRLF style
+    path = write_file("short.csv", b"id,name\r\n1,Ann\r\n2,Bob")
+
+    # When it is read
+    items = read_all(path, CSV)
+
+    # Then both rows are there and no carriage return leaks into the values
+    assert [good(item).values for item in items] == [{"id": "1", "name": "Ann"}, {"id": "2", "name": "Bob"}]
+    assert [item.position.offset for item in items] == [9, 16]
+
+
+def test_empty_lines_are_not_rows(write_file):
+    # Given empty lines before the header, between rows and at the end
+    path = write_file("blank.csv", b"\nid\n1\n\n\r\n2\n\n")
+
+    # When it is read
+    items = read_all(path, CSV)
+
+    # Then only the data rows are numbered, and their offsets skip the empty lines
+    assert [(good(item).values["id"], item.position.row, item.position.offset) for item in items] == [
+        ("1", 1, 4),
+        ("2", 2, 9),
+    ]
+
+
+def test_undecodable_bytes_reject_only_their_row_with_the_byte_offset(write_file):
+    # Given a row with a byte that is not UTF-8 between good rows
+    data = b"id,name\n1,Ann\n2,B\xffb\n3,Cy\n"
+    path = write_file("bad.csv", data)
+
+    # When it is read
+    items = read_all(path, CSV)
+
+    # Then that row is a RejectedRow with its row number and the offset of the bad byte
+    assert isinstance(items[1], RejectedRow)
+    assert items[1].position.row == 2
+    assert items[1].position.offset == 14
+    assert bad(items[1]).issues[0].reason == "undecodable bytes"
+    assert "byte offset 17" in bad(items[1]).issues[0].detail
+    assert data[17:18] == b"\xff"
+    # And reading continues with the next row
+    assert good(items[2]).values == {"id": "3", "name": "Cy"}
+    assert items[2].position.row == 3
+
+
+def test_undecodable_bytes_inside_a_multi_line_field_reject_that_row_only(write_file):
+    # Given a quoted field spanning lines with a bad byte on its second line
+    data = b'id,note\n1,"first\nsec\xc3ond"\n2,ok\n'
+    path = write_file("bad-multiline.csv", data)
+
+    # When it is read with a tiny read size so lines arrive in separate blocks
+    items = read_all(path, SourceSpec(format="csv", read_chunk_bytes=4))
+
+    # Then the multi-line row is rejected and the next row is intact
+    assert isinstance(items[0], RejectedRow)
+    assert items[0].position.row == 1
+    assert good(items[1]).values == {"id": "2", "note": "ok"}
+    assert items[1].position.offset == data.index(b"2,ok")
+
+
+def test_multibyte_text_gets_byte_offsets_not_character_offsets(write_file):
+    # Given UTF-8 rows with multi-byte characters
+    data = "name,city\nZoë,Zürich\n李,北京\nAnn,Oslo\n".encode()
+    path = write_file("intl.csv", data)
+
+    # When it is read
+    items = read_all(path, CSV)
+
+    # Then each offset is the position of the row's first byte
+    assert [item.position.offset for item in items] == [
+        data.index("Zoë".encode()),
+        data.index("李".encode()),
+        data.index(b"Ann"),
+    ]
+    offsets_point_at_rows(data, items)
+
+
+def test_a_single_byte_encoding_is_decoded(write_file):
+    # Given a Latin-1 file
+    data = "name,city\nZoë,Zürich\nAnn,Oslo\n".encode("latin-1")
+    path = write_file("latin.csv", data)
+
+    # When it is read as latin-1
+    items = read_all(path, SourceSpec(format="csv", encoding="latin-1"))
+
+    # Then the text is right and offsets are byte offsets
+    assert good(items[0]).values == {"name": "Zoë", "city": "Zürich"}
+    assert items[1].position.offset == data.index(b"Ann")
+
+
+def test_duplicate_header_names_are_a_clear_error_naming_the_file(write_file):
+    # Given a header naming a column twice
+    path = write_file("dup.csv", b"id,email,email\n1,a,b\n")
+
+    # When it is read, Then the error names the file and the duplicated column
+    with pytest.raises(SourceError) as raised:
+        read_all(path, CSV)
+    assert str(path) in str(raised.value)
+    assert "'email' twice (columns 2 and 3)" in str(raised.value)
+
+
+def test_an_empty_header_name_is_a_clear_error_naming_the_file(write_file):
+    # Given a header with an empty name
+    path = write_file("empty-name.csv", b"id,,name\n1,2,3\n")
+
+    # When it is read, Then the error names the file and the column number
+    with pytest.raises(SourceError, match=r"empty-name\.csv.*header column 2 has an empty name"):
+        read_all(path, CSV)
+
+
+def test_a_header_with_undecodable_bytes_is_an_error(write_file):
+    path = write_file("bad-header.csv", b"id,n\xffme\n1,2\n")
+
+    with pytest.raises(SourceError, match="header has bytes that are not valid utf-8"):
+        read_all(path, CSV)
+
+
+def test_an_empty_file_has_no_rows(write_file):
+    # Given an empty file, When it is read, Then nothing is yielded
+    assert read_all(write_file("empty.csv", b""), CSV) == []
+
+
+def test_a_file_without_header_uses_the_configured_columns(write_file):
+    # Given a headerless file
+    path = write_file("noheader.csv", b"1,Ann\n2,Bob\n")
+
+    # When it is read with columns named in the spec
+    items = read_all(path, SourceSpec(format="csv", header=False, columns=("id", "name")))
+
+    # Then the first line is a data row
+    assert [(item.position.row, item.position.offset, good(item).values) for item in items] == [
+        (1, 0, {"id": "1", "name": "Ann"}),
+        (2, 6, {"id": "2", "name": "Bob"}),
+    ]
+
+
+def test_without_a_quote_character_quotes_are_literal(write_file):
+    # Given a value with a bare quote, as in 5'10" heights
+    path = write_file("height.csv", b"id,height\n1,5'10\"\n2,6'1\"\n")
+
+    # When it is read with quoting off
+    items = read_all(path, SourceSpec(format="csv", quotechar=None))
+
+    # Then the quotes stay in the values
+    assert [good(item).values["height"] for item in items] == ["5'10\"", "6'1\""]
+
+
+def test_a_malformed_line_is_rejected_and_reading_goes_on(write_file):
+    # Given a line with a bare carriage return inside an unquoted field
+    path = write_file("cr.csv", b"id,note\n1,a\rb\n2,ok\n")
+
+    # When it is read
+    items = read_all(path, CSV)
+
+    # Then that line is a RejectedRow and the next row keeps its number
+    assert isinstance(items[0], RejectedRow)
+    assert bad(items[0]).issues[0].reason == "malformed CSV"
+    assert (items[1].position.row, good(items[1]).values) == (2, {"id": "2", "note": "ok"})
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 8, 13, 64])
+def test_tiny_reads_give_the_same_rows_as_large_reads(write_file, chunk):
+    # Given a file mixing multi-byte text, quoted newlines, CRLF, blank lines and a ragged row
+    data = 'id,note\r\n1,"a\r\nb"\r\n\r\n2,Zoë\r\n3\r\n4,"x ""y"" z"\r\n5,end'.encode()
+    path = write_file("mixed.csv", data)
+
+    # When it is read in reads of a few bytes and in one large read
+    small = read_all(path, SourceSpec(format="csv", read_chunk_bytes=chunk))
+    large = read_all(path, CSV)
+
+    # Then both give the same rows and positions
+    assert small == large
+    assert [item.position.row for item in large] == [1, 2, 3, 4, 5]
+
+
+def test_a_line_over_the_record_limit_is_an_error_not_a_memory_blow_up(write_file):
+    # Given a line far longer than the configured record limit
+    path = write_file("long.csv", b"id,note\n1," + b"x" * 5000 + b"\n2,ok\n")
+
+    # When it is read with a 1 KiB limit, Then it fails with the offset of that line
+    with pytest.raises(SourceError, match="byte offset 8"):
+        read_all(path, SourceSpec(format="csv", read_chunk_bytes=256, max_record_bytes=1024))

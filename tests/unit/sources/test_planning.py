@@ -1,0 +1,228 @@
+"""Byte ranges: aligned on row starts, together they read exactly what a sequential read does."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import random
+from pathlib import Path
+
+import fastavro
+import pytest
+from cdpbridge.sources import (
+    ByteRange,
+    ResumePoint,
+    SourceSpec,
+    SourceSpecError,
+    open_rows,
+    plan_byte_ranges,
+)
+
+from tests.unit.sources.conftest import read_all, read_ranges, read_with_resume_points
+
+
+def random_csv(seed: int, rows: int) -> bytes:
+    """An RFC 4180 file with every hard case: quoted newlines (also blank ones), doubled quotes,
+    delimiters in quotes, CRLF and LF, empty lines, ragged rows, multi-byte text, a BOM, and no
+    newline after the last row."""
+    generator = random.Random(seed)
+    newline_choices = ["\n", "\r\n"]
+    pieces = ["\ufeffid,name,note\r\n"]
+    for row in range(rows):
+        kind = generator.random()
+        if kind < 0.05:
+            pieces.append(generator.choice(newline_choices))  # an empty line, not a row
+            continue
+        note = generator.choice(
+            [
+                "plain",
+                '"two\nlines"',
+                '"blank\n\nline inside"',
+                '"a, b"',
+                '"say ""hi"""',
+                '"crlf\r\ninside"',
+                "Zoë",
+                '"ends with newline\n"',
+                "",
+            ]
+        )
+        cells = [str(row), generator.choice(["Ann", "Bob", "李"]), note]
+        if kind > 0.95:
+            cells.append("extra")  # ragged: a RejectedRow, still a row
+        pieces.append(",".join(cells) + generator.choice(newline_choices))
+    text = "".join(pieces).rstrip("\r\n")
+    return text.encode()
+
+
+def random_jsonl(seed: int, rows: int) -> bytes:
+    generator = random.Random(seed)
+    lines = []
+    for row in range(rows):
+        kind = generator.random()
+        if kind < 0.1:
+            lines.append(generator.choice(["", "   ", "\t", "\r"]))
+        elif kind < 0.15:
+            lines.append('{"broken": ')
+        else:
+            lines.append(f'{{"id": {row}, "name": "Zoë {row}"}}')
+    return "\n".join(lines).encode()
+
+
+def assert_ranges_partition_the_file(path: Path, spec: SourceSpec, ranges: list[ByteRange]) -> None:
+    size = path.stat().st_size
+    assert ranges[0].start == 0
+    assert ranges[-1].end == size
+    for before, after in itertools.pairwise(ranges):
+        assert before.end == after.start
+
+
+def assert_ranges_read_like_the_whole_file(path: Path, spec: SourceSpec, ranges: list[ByteRange]) -> None:
+    whole = read_all(path, spec)
+    parts = [read_all(path, spec, byte_range=byte_range) for byte_range in ranges]
+    # Every range holds rows, starting with the row number the planner announced
+    for byte_range, part in zip(ranges, parts, strict=True):
+        assert part, f"empty range {byte_range}"
+        assert part[0].position.row == byte_range.first_row
+        end = byte_range.end if byte_range.end is not None else path.stat().st_size
+        assert all(byte_range.start <= (item.position.offset or 0) < end for item in part)
+    # And together they are the sequential read: same rows, same positions, none twice
+    assert [item for part in parts for item in part] == whole
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("target", [1, 17, 64, 250, 1000])
+def test_csv_ranges_follow_quote_parity_and_match_a_sequential_read(tmp_path, seed, target):
+    # Given a CSV full of quoted newlines, empty lines and ragged rows
+    path = tmp_path / "users.csv"
+    path.write_bytes(random_csv(seed, 120))
+    # (small reads, so that quoted fields and lines straddle the planner's reads too)
+    spec = SourceSpec(format="csv", read_chunk_bytes=97)
+
+    # When it is split into ranges of about ``target`` bytes
+    ranges = plan_byte_ranges(str(path), spec, target_bytes=target)
+
+    # Then the ranges are contiguous and read back exactly like the whole file
+    assert len(ranges) > 1
+    assert_ranges_partition_the_file(path, spec, ranges)
+    assert_ranges_read_like_the_whole_file(path, spec, ranges)
+
+
+@pytest.mark.parametrize("target", [1, 40, 300])
+def test_tsv_and_unquoted_csv_split_on_any_newline(tmp_path, target):
+    data = b'a\tb\n1\t"x\n2\t5\'10"\n\n3\t4'
+    path = tmp_path / "plain.tsv"
+    path.write_bytes(data)
+    spec = SourceSpec(format="tsv", quotechar=None)
+
+    ranges = plan_byte_ranges(str(path), spec, target_bytes=target)
+
+    assert_ranges_partition_the_file(path, spec, ranges)
+    assert_ranges_read_like_the_whole_file(path, spec, ranges)
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+@pytest.mark.parametrize("target", [1, 33, 500])
+def test_json_lines_ranges_match_a_sequential_read(tmp_path, seed, target):
+    # Given JSON lines with blank, whitespace-only and broken lines
+    path = tmp_path / "users.jsonl"
+    path.write_bytes(random_jsonl(seed, 150))
+    spec = SourceSpec(format="jsonl", read_chunk_bytes=61)
+
+    # When it is split
+    ranges = plan_byte_ranges(str(path), spec, target_bytes=target)
+
+    # Then the ranges read back exactly like the whole file
+    assert len(ranges) > 1
+    assert_ranges_partition_the_file(path, spec, ranges)
+    assert_ranges_read_like_the_whole_file(path, spec, ranges)
+
+
+@pytest.mark.parametrize("target", [1, 300, 2000])
+def test_avro_ranges_start_on_blocks_and_match_a_sequential_read(tmp_path, target):
+    # Given an Avro file of many blocks
+    schema = fastavro.parse_schema(
+        {
+            "type": "record",
+            "name": "R",
+            "fields": [{"name": "n", "type": "long"}, {"name": "s", "type": "string"}],
+        }
+    )
+    buffer = io.BytesIO()
+    fastavro.writer(buffer, schema, [{"n": n, "s": "x" * (n % 13)} for n in range(300)], sync_interval=150)
+    path = tmp_path / "events.avro"
+    path.write_bytes(buffer.getvalue())
+    block_offsets = {block.offset for block in fastavro.block_reader(io.BytesIO(buffer.getvalue()))}
+    spec = SourceSpec(format="avro")
+
+    # When it is split
+    ranges = plan_byte_ranges(str(path), spec, target_bytes=target)
+
+    # Then every range after the first starts on a block, and together they read the whole file
+    assert len(ranges) > 1
+    assert {byte_range.start for byte_range in ranges[1:]} <= block_offsets
+    assert_ranges_partition_the_file(path, spec, ranges)
+    assert_ranges_read_like_the_whole_file(path, spec, ranges)
+
+
+def test_a_small_file_is_one_range(tmp_path):
+    path = tmp_path / "small.csv"
+    path.write_bytes(b"id\n1\n2\n")
+
+    assert plan_byte_ranges(str(path), SourceSpec(format="csv"), target_bytes=1 << 20) == [ByteRange(0, 7, 1)]
+
+
+def test_no_range_is_left_empty_when_rows_run_out(tmp_path):
+    # Given a file whose only row is followed by many empty lines
+    path = tmp_path / "sparse.csv"
+    path.write_bytes(b"id\n1\n" + b"\n" * 200)
+
+    # When it is split finely, Then a single range holds the one row
+    assert plan_byte_ranges(str(path), SourceSpec(format="csv"), target_bytes=10) == [ByteRange(0, 205, 1)]
+
+
+def test_resuming_inside_a_range_stays_inside_that_range(tmp_path):
+    # Given the second range of a split file, read with a resume point after each row
+    path = tmp_path / "users.csv"
+    path.write_bytes(random_csv(9, 60))
+    spec = SourceSpec(format="csv")
+    ranges = plan_byte_ranges(str(path), spec, target_bytes=200)
+    second = ranges[1]
+    items = read_all(path, spec, byte_range=second)
+
+    points: list[ResumePoint] = []
+    with open_rows(str(path), spec, byte_range=second) as rows:
+        for _ in rows:
+            points.append(rows.resume_point())
+
+    # When each point is resumed within the range
+    for done, point in enumerate(points, start=1):
+        rest = read_all(path, spec, byte_range=second, resume=point)
+
+        # Then exactly the rest of the range comes out
+        assert rest == items[done:]
+
+
+def test_the_first_resume_point_of_a_range_is_its_start(tmp_path):
+    path = tmp_path / "users.jsonl"
+    path.write_bytes(random_jsonl(7, 40))
+    spec = SourceSpec(format="jsonl")
+    second = plan_byte_ranges(str(path), spec, target_bytes=100)[1]
+    with open_rows(str(path), spec, byte_range=second) as rows:
+        assert rows.resume_point() == ResumePoint(row=second.first_row, offset=second.start)
+
+
+def test_whole_file_reads_are_untouched_by_planning(tmp_path):
+    # The union check above relies on read_with_resume_points agreeing with read_all
+    path = tmp_path / "users.csv"
+    path.write_bytes(random_csv(3, 30))
+    items, _ = read_with_resume_points(path, SourceSpec(format="csv"))
+    assert items == read_all(path, SourceSpec(format="csv"))
+    assert read_ranges(path, SourceSpec(format="csv"), [ByteRange(0, None, 1)]) == items
+
+
+def test_a_non_positive_target_is_refused(tmp_path):
+    path = tmp_path / "users.csv"
+    path.write_bytes(b"id\n1\n")
+
+    with pytest.raises(SourceSpecError, match="target_bytes must be positive"):
+        plan_byte_ranges(str(path), SourceSpec(format="csv"), target_bytes=0)

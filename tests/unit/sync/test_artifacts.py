@@ -1,0 +1,45 @@
+"""Artifacts: local store, rejects segments merged into one CSV with a header."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cdpbridge.records import RowIssue, RowPosition
+from cdpbridge.sync.artifacts import LocalArtifactStore, RejectsWriter, iter_rejects, merge_rejects
+
+
+def test_rejects_are_written_in_segments_and_merged(tmp_path: Path) -> None:
+    # Given a writer whose buffer flushes after every couple of rows
+    store = LocalArtifactStore(tmp_path)
+    writer = RejectsWriter(store, "integration/2026-11-23/run1.p0.i1", max_buffer_bytes=40)
+    for row in range(1, 6):
+        writer.add(
+            RowIssue(RowPosition("customers.csv", row, row * 100), "email", "invalid email", "redacted")
+        )
+    writer.flush()
+    assert len(writer.segment_keys) > 1
+    # When the segments are merged
+    location = merge_rejects(store, writer.segment_keys, "integration/2026-11-23/run1.rejects.csv")
+    # Then one CSV holds every reject in order and the segments are gone
+    assert location is not None
+    rows = list(iter_rejects(Path(location).read_bytes()))
+    assert [r["row"] for r in rows] == ["1", "2", "3", "4", "5"]
+    assert rows[0] == {
+        "source": "customers.csv",
+        "row": "1",
+        "byte_offset": "100",
+        "column": "email",
+        "reason": "invalid email",
+        "detail": "redacted",
+    }
+    assert store.list("integration/") == ["integration/2026-11-23/run1.rejects.csv"]
+
+
+def test_no_rejects_means_no_file(tmp_path: Path) -> None:
+    assert merge_rejects(LocalArtifactStore(tmp_path), [], "x.csv") is None
+
+
+def test_keys_cannot_escape_the_store(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="escapes"):
+        LocalArtifactStore(tmp_path / "reports").put("../outside.txt", b"x", "text/plain")

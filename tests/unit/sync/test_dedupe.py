@@ -1,0 +1,99 @@
+"""Dedupe planning: which writes are dropped, which are kept, and what state they commit."""
+
+from __future__ import annotations
+
+from cdpbridge.records import RowPosition
+from cdpbridge.state import NULL_DIGEST, value_digest
+from cdpbridge.sync.dedupe import braze_value, plan_user, resolve_lookup
+from cdpbridge.updates import AttributeWrite, UserUpdate, WriteMode
+
+POSITION = RowPosition("file.csv", 1, 0)
+
+
+def update(**writes: AttributeWrite) -> UserUpdate:
+    return UserUpdate(POSITION, "external_id:u1", {"external_id": "u1"}, attributes=dict(writes))
+
+
+def test_unchanged_set_is_skipped_and_counted_as_saved() -> None:
+    # Given Braze acknowledged "gold" for tier
+    known = {"tier": value_digest("gold")}
+    # When the same value arrives again with a changed one
+    plan = plan_user(
+        update(tier=AttributeWrite("gold"), city=AttributeWrite("Lyon")), known, full_refresh=False
+    )
+    # Then only the change is written and the skip is counted
+    assert list(plan.writes) == ["city"]
+    assert plan.unchanged == 1
+    assert plan.unchanged_data_points == 1
+    assert plan.digests == {"city": value_digest("Lyon")}
+
+
+def test_full_refresh_sends_unchanged_values() -> None:
+    known = {"tier": value_digest("gold")}
+    plan = plan_user(update(tier=AttributeWrite("gold")), known, full_refresh=True)
+    assert list(plan.writes) == ["tier"]
+    assert plan.unchanged == 0
+
+
+def test_unset_compares_against_null_state() -> None:
+    # Given Braze already holds no value
+    plan = plan_user(update(tier=AttributeWrite(None, WriteMode.UNSET)), {"tier": NULL_DIGEST}, False)
+    assert plan.writes == {}
+    # And when it holds one, the unset is sent and null is committed
+    plan = plan_user(update(tier=AttributeWrite(None, WriteMode.UNSET)), {"tier": value_digest("x")}, False)
+    assert plan.digests == {"tier": NULL_DIGEST}
+    assert braze_value(plan.writes["tier"]) is None
+
+
+def test_add_remove_and_increment_are_never_deduped_and_forget_state() -> None:
+    known = {"tags": value_digest(["a"]), "points": value_digest(5)}
+    writes = {
+        "tags": AttributeWrite(["a"], WriteMode.ADD),
+        "old_tags": AttributeWrite(["b", "c"], WriteMode.REMOVE),
+        "points": AttributeWrite(5, WriteMode.INCREMENT),
+    }
+    plan = plan_user(update(**writes), known, full_refresh=False)
+    assert set(plan.writes) == {"tags", "old_tags", "points"}
+    assert plan.digests == {"tags": None, "old_tags": None, "points": None}
+    # add/remove bill one data point per value
+    assert plan.data_points == 1 + 2 + 1
+    assert braze_value(writes["tags"]) == {"add": ["a"]}
+    assert braze_value(writes["old_tags"]) == {"remove": ["b", "c"]}
+    assert braze_value(writes["points"]) == {"inc": 5}
+
+
+def test_set_if_empty_uses_known_state_and_defers_unknown_to_a_lookup() -> None:
+    writes = {
+        "known_empty": AttributeWrite("v1", WriteMode.SET_IF_EMPTY),
+        "known_full": AttributeWrite("v2", WriteMode.SET_IF_EMPTY),
+        "unknown": AttributeWrite("v3", WriteMode.SET_IF_EMPTY),
+    }
+    known = {"known_empty": NULL_DIGEST, "known_full": value_digest("held")}
+    plan = plan_user(update(**writes), known, full_refresh=False)
+    assert list(plan.writes) == ["known_empty"]
+    assert plan.set_if_empty_skipped == 1
+    assert list(plan.pending_lookups) == ["unknown"]
+
+
+def test_lookup_result_decides_pending_set_if_empty() -> None:
+    writes = {
+        "empty_in_braze": AttributeWrite("v1", WriteMode.SET_IF_EMPTY),
+        "held_in_braze": AttributeWrite("v2", WriteMode.SET_IF_EMPTY),
+    }
+    plan = plan_user(update(**writes), None, full_refresh=False)
+    learnt = resolve_lookup(plan, {"empty_in_braze": None, "held_in_braze": "kept"})
+    assert list(plan.writes) == ["empty_in_braze"]
+    assert plan.writes["empty_in_braze"].mode is WriteMode.SET
+    assert learnt == {"empty_in_braze": NULL_DIGEST, "held_in_braze": value_digest("kept")}
+    assert plan.set_if_empty_skipped == 1
+
+
+def test_lookup_of_unknown_user_writes_every_pending_value() -> None:
+    plan = plan_user(update(a=AttributeWrite("v", WriteMode.SET_IF_EMPTY)), None, full_refresh=False)
+    resolve_lookup(plan, None)
+    assert list(plan.writes) == ["a"]
+
+
+def test_free_attributes_cost_nothing() -> None:
+    plan = plan_user(update(email_subscribe=AttributeWrite("opted_in")), None, full_refresh=False)
+    assert plan.data_points == 0
