@@ -5,7 +5,10 @@ process with a pool of keep-alive connections (aiohttp) sending users.track requ
 objects with 20 custom attributes each, for --duration seconds. Prints requests/s and objects/s, the
 emulator's CPU time per request, and a JSON line {"emulator_capacity_rps": ...}.
 
-    .venv/bin/python bench/emulator_capacity.py [--duration 10] [--concurrency 8] [--profile out.prof]
+With --breakdown it also measures, in this process and without HTTP, the CPU time per request of the
+three steps the emulator runs for each body: JSON parsing, validation and applying to profiles.
+
+    .venv/bin/python bench/emulator_capacity.py [--duration 10] [--concurrency 8] [--breakdown]
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ from pathlib import Path
 
 import aiohttp
 import orjson
+from cdpbridge_local.emulator.state import UserStore
+from cdpbridge_local.emulator.validation import AttributeUpdate, TrackRules, validate_attributes
 
 OBJECTS_PER_REQUEST = 75
 ATTRIBUTES_PER_OBJECT = 20
 DISTINCT_BODIES = 200
-API_KEY = __import__("os").environ.get("BENCH_KEY", "local-dev-key")
+API_KEY = "local-dev-key"
 
 
 def build_bodies(users: int, count: int = DISTINCT_BODIES) -> list[bytes]:
@@ -87,6 +92,32 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+def breakdown(bodies: list[bytes], rounds: int = 3) -> dict[str, float]:
+    """CPU microseconds per request of parsing, validating and applying, after a warm-up round that
+    creates the profiles (so later rounds update, as a long benchmark run does)."""
+    rules = TrackRules()
+    store = UserStore()
+    spent = {"parse_us": 0.0, "validate_us": 0.0, "apply_us": 0.0}
+    measured = 0
+    for round_index in range(rounds + 1):
+        for body in bodies:
+            started = time.process_time()
+            objects = orjson.loads(body)["attributes"]
+            parsed = time.process_time()
+            updates = [validate_attributes(obj, rules) for obj in objects]
+            validated = time.process_time()
+            for update in updates:
+                assert isinstance(update, AttributeUpdate)
+                store.apply_attributes(update)
+            applied = time.process_time()
+            if round_index:
+                spent["parse_us"] += parsed - started
+                spent["validate_us"] += validated - parsed
+                spent["apply_us"] += applied - validated
+                measured += 1
+    return {name: round(total / measured * 1e6, 1) for name, total in spent.items()}
+
+
 async def drive(
     url: str, bodies: list[bytes], duration: float, concurrency: int
 ) -> tuple[int, dict[int, int]]:
@@ -123,6 +154,7 @@ def main() -> int:
     )
     parser.add_argument("--url", help="drive an emulator that is already running instead of starting one")
     parser.add_argument("--profile", help="run the emulator under cProfile and write the stats here")
+    parser.add_argument("--breakdown", action="store_true", help="also time parse/validate/apply in-process")
     args = parser.parse_args()
 
     bodies = build_bodies(args.users)
@@ -159,6 +191,11 @@ def main() -> int:
         per_request_ms = (cpu_after - cpu_before) / completed * 1000
         result["emulator_cpu_ms_per_request"] = round(per_request_ms, 3)
         print(f"emulator CPU per request: {per_request_ms:.3f} ms")
+    if args.breakdown:
+        # As many bodies as the emulator saw users, so the profile working set matches the run.
+        steps = breakdown(build_bodies(args.users, max(DISTINCT_BODIES, args.users // OBJECTS_PER_REQUEST)))
+        print("in-process CPU per request: " + ", ".join(f"{name} {value}" for name, value in steps.items()))
+        result.update({f"emulator_{name}_per_request": value for name, value in steps.items()})
     print(orjson.dumps(result).decode())
     return 0 if set(statuses) == {201} else 1
 

@@ -535,14 +535,9 @@ def validate_attributes(obj: Any, rules: TrackRules) -> AttributeUpdate | Refusa
     identifier = parse_identifier(obj)
     if type(identifier) is Refusal:
         return identifier
-    flag = obj.get("_update_existing_only")
-    if flag is None:
-        # Braze creates profiles for unknown external ids but not for unknown aliases.
-        update_existing_only = identifier.kind == "user_alias"
-    elif type(flag) is bool:
-        update_existing_only = flag
-    else:
-        return Refusal("'_update_existing_only' must be a boolean")
+    update_existing_only = _update_existing_only(obj, identifier)
+    if type(update_existing_only) is Refusal:
+        return update_existing_only
     merge_objects = obj.get("_merge_objects", False)
     if type(merge_objects) is not bool:
         return Refusal("'_merge_objects' must be a boolean")

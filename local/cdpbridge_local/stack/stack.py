@@ -734,8 +734,8 @@ def _quiet_moto_access_log() -> None:
 
 def _reset_moto(moto_server: Any) -> None:
     """Forgets every resource, so the next stack in this process starts from nothing."""
-    host, port = moto_server.get_host_and_port()
     try:
+        host, port = moto_server.get_host_and_port()
         requests.post(f"http://{host}:{port}/moto-api/reset", timeout=10)
-    except requests.RequestException:
+    except (AssertionError, requests.RequestException):  # never started, or already gone
         logger.warning("could not reset moto's state")

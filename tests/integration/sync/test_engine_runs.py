@@ -265,3 +265,28 @@ def test_faults_and_rate_limits_still_end_in_the_exact_state(
         faults={"status_429": 0, "status_500": 0, "status_502_html": 0, "status_503": 0, "drop_connection": 0}
     )
     assert_profiles_match(braze, list(customer_rows(USERS)))
+
+
+def test_an_unreadable_file_applies_the_rows_before_the_damage_and_reports_it(
+    tmp_path: Path, braze: Braze, runner: Runner
+) -> None:
+    # Given a gzip file cut off in the middle
+    import gzip  # noqa: PLC0415
+    import random  # noqa: PLC0415
+
+    # (random text, so that the damage lies beyond the first megabyte the reader decompresses)
+    rng = random.Random(5)
+    lines = "".join(f"g{n},{n},g{n}.{rng.getrandbits(128):032x}@example.com\n" for n in range(60_000))
+    whole = gzip.compress(("id,points,email\n" + lines).encode())
+    path = tmp_path / "cut.csv.gz"
+    path.write_bytes(whole[: len(whole) * 3 // 4])
+    # When it runs
+    outcome = runner.run(path, BAD_ROWS_MAPPING.replace("create_missing: false", "create_missing: true"))
+    # Then the rows before the damage are in Braze and the report says the file failed and where
+    assert outcome.report is not None
+    assert outcome.report["status"] == "failed"
+    assert outcome.counters.rows_read > 0
+    assert braze.user_count() == outcome.counters.rows_read
+    assert braze.user("g0") is not None
+    rejects = list(iter_rejects(Path(outcome.report["rejects_file"]).read_bytes()))
+    assert rejects[-1]["reason"] == "unreadable file"

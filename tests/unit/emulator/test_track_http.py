@@ -185,3 +185,109 @@ def test_array_maximum_is_configurable_up_to_100(client: EmulatorClient) -> None
     client.configure(array_max_length=100)
     assert client.track(attributes=[{"external_id": "u1", "tags": list(range(30))}]).status_code == 201
     assert client.admin_response("PUT", "/config", {"array_max_length": 101}).status_code == 400
+
+
+EVENT = {"external_id": "u1", "name": "e", "time": "2024-01-01T00:00:00Z"}
+PURCHASE = {"external_id": "u1", "product_id": "p", "currency": "USD", "price": 1.5, "time": "2024-01-01"}
+VALID_BY_ARRAY = {"attributes": {"external_id": "u1", "a": 1}, "events": EVENT, "purchases": PURCHASE}
+
+# One row per rule of the reference: the array, an object breaking the rule, part of the reason.
+REFUSED_OBJECTS: list[tuple[str, Any, str]] = [
+    ("attributes", {"plan": "x"}, "is required"),
+    ("attributes", {"external_id": "u9", "braze_id": "b"}, "only one of"),
+    ("attributes", {"user_alias": {"alias_name": "n"}}, "'user_alias' must be an object"),
+    ("attributes", {"braze_id": "0" * 24, "a": 1}, "braze_id cannot create users"),
+    ("attributes", {"external_id": "u9", "k" * 256: 1}, "must be 1-255 characters"),
+    ("attributes", {"external_id": "u9", "$k": 1}, "must not start with '$'"),
+    ("attributes", {"external_id": "u9", "k": "v" * 256}, "exceeds 255 characters"),
+    ("attributes", {"external_id": "u9", "dob": "1990-13-01"}, "YYYY-MM-DD"),
+    ("attributes", {"external_id": "u9", "country": "Germany"}, "ISO-3166-1"),
+    ("attributes", {"external_id": "u9", "language": "german"}, "ISO-639-1"),
+    ("attributes", {"external_id": "u9", "gender": "X"}, "M, F, O, N, P"),
+    ("attributes", {"external_id": "u9", "time_zone": "CET+1"}, "IANA"),
+    ("attributes", {"external_id": "u9", "email": "a@b"}, "valid email"),
+    ("attributes", {"external_id": "u9", "phone": "phone"}, "valid phone"),
+    ("attributes", {"external_id": "u9", "email_subscribe": "maybe"}, "opted_in"),
+    ("attributes", {"external_id": "u9", "push_subscribe": "yes"}, "opted_in"),
+    ("attributes", {"external_id": "u9", "email_open_tracking_disabled": 1}, "boolean"),
+    ("attributes", {"external_id": "u9", "email_click_tracking_disabled": "no"}, "boolean"),
+    (
+        "attributes",
+        {"external_id": "u9", "subscription_groups": [{"subscription_group_id": "g"}]},
+        "subscription_state",
+    ),
+    ("attributes", {"external_id": "u9", "tags": {"add": list(range(26))}}, "maximum 25"),
+    ("attributes", {"external_id": "u9", "tags": {"remove": "a"}}, "must be arrays"),
+    ("attributes", {"external_id": "u9", "n": {"inc": "1"}}, "'inc' of 'n' must be an integer"),
+    ("attributes", {"external_id": "u9", "o": {"$k": 1}}, "starting with '$'"),
+    ("attributes", {"external_id": "u9", "o": {"when": {"$time": "x"}}}, "invalid '$time'"),
+    ("attributes", {"external_id": "u9", "o": {"blob": "x" * (100 * 1024)}}, "exceeds 102400 bytes"),
+    ("attributes", {"external_id": "u9", "_update_existing_only": True, "a": 1}, "user not found"),
+    ("attributes", {"external_id": "u9", "_merge_objects": "yes"}, "'_merge_objects' must be a boolean"),
+    ("events", {**EVENT, "name": ""}, "'name'"),
+    ("events", {"external_id": "u1", "name": "e"}, "'time' is required"),
+    ("events", {**EVENT, "time": "01/02/2024 10:00"}, "ISO 8601"),
+    ("events", {**EVENT, "properties": {"$p": 1}}, "must not start with '$'"),
+    ("events", {**EVENT, "properties": {"": 1}}, "must be 1-255 characters"),
+    ("events", {**EVENT, "properties": {"blob": "x" * (100 * 1024)}}, "exceed 102400 bytes"),
+    ("events", {**EVENT, "external_id": "u9", "_update_existing_only": True}, "user not found"),
+    ("purchases", {**PURCHASE, "product_id": "p" * 256}, "'product_id'"),
+    ("purchases", {**PURCHASE, "currency": "DOLLAR"}, "ISO 4217"),
+    ("purchases", {key: value for key, value in PURCHASE.items() if key != "price"}, "'price' is required"),
+    ("purchases", {**PURCHASE, "price": "1.5"}, "'price' must be a number"),
+    ("purchases", {**PURCHASE, "quantity": 101}, "from 1 to 100"),
+    ("purchases", {**PURCHASE, "quantity": 0}, "from 1 to 100"),
+    ("purchases", {**PURCHASE, "time": None}, "ISO 8601"),
+    ("purchases", {**PURCHASE, "properties": {"$p": 1}}, "must not start with '$'"),
+    ("purchases", 42, "must be a JSON object"),
+]
+
+
+@pytest.mark.parametrize(("array", "refused", "reason_part"), REFUSED_OBJECTS)
+def test_each_rule_refuses_the_object_by_index_and_keeps_the_others(
+    client: EmulatorClient, array: str, refused: Any, reason_part: str
+) -> None:
+    # Given a valid object, an object breaking one rule, and another valid object in the same array
+    valid = VALID_BY_ARRAY[array]
+    response = client.post("/users/track", {array: [valid, refused, valid]})
+    # Then the request succeeds and only the middle object is reported, with the rule's reason
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body[f"{array}_processed"] == 2
+    [error] = body["errors"]
+    assert (error["input_array"], error["index"]) == (array, 1)
+    assert reason_part in error["type"]
+
+
+ACCEPTED_OBJECTS: list[tuple[str, Any]] = [
+    ("attributes", {"external_id": "u1", "k" * 255: "v" * 255}),
+    ("attributes", {"external_id": "u1", "gone": None, "n": 1.5, "b": True}),
+    ("attributes", {"email": "ada@example.com", "first_name": "Ada"}),
+    ("attributes", {"phone": "+4915112345678", "first_name": "Ada"}),
+    (
+        "attributes",
+        {"external_id": "u1", "dob": "1990-02-28", "country": "DE", "language": "de", "gender": "F"},
+    ),
+    ("attributes", {"external_id": "u1", "time_zone": "America/New_York", "email_subscribe": "subscribed"}),
+    (
+        "attributes",
+        {"external_id": "u1", "tags": {"add": list(range(25)), "remove": ["x"]}, "n": {"inc": -2}},
+    ),
+    (
+        "attributes",
+        {"external_id": "u1", "o": {"when": {"$time": "2024-01-01T00:00:00Z"}, "deep": {"a": [1, 2]}}},
+    ),
+    ("attributes", {"external_id": "u1", "_merge_objects": True, "o": {"a": 1}}),
+    ("attributes", {"external_id": "u1", "list_of_objects": [{"a": 1}, {"a": 2}]}),
+    ("events", {**EVENT, "properties": {"p" * 255: {"nested": [1, 2]}}, "app_id": "app"}),
+    ("events", {**EVENT, "time": "Mon, 01 Jan 2024 10:00:00 +0000"}),
+    ("purchases", {**PURCHASE, "quantity": 100, "price": 0, "properties": {"size": "L"}}),
+]
+
+
+@pytest.mark.parametrize(("array", "accepted"), ACCEPTED_OBJECTS)
+def test_valid_objects_are_accepted(client: EmulatorClient, array: str, accepted: Any) -> None:
+    response = client.post("/users/track", {array: [accepted]})
+    assert response.status_code == 201, response.text
+    assert response.json()[f"{array}_processed"] == 1
+    assert "errors" not in response.json()

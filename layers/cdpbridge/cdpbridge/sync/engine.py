@@ -135,12 +135,13 @@ class SyncEngine:
         stops early, the result carries the resume point of the first row not yet handled.
         """
         self._scope = scope
+        failure: list[Exception] = []
         rate_limited_before = self._track_rate_limited()
         last_drain = time.monotonic()
         chunk: list[SourceRow | RejectedRow] = []
         stopped = False
         try:
-            for item in rows:
+            for item in _until_unreadable(rows, failure):
                 chunk.append(item)
                 if len(chunk) < self.options.chunk_rows:
                     continue
@@ -163,6 +164,9 @@ class SyncEngine:
             if chunk and not self._abort:
                 self._process_chunk(chunk, mapper)
             self._drain()
+            if failure:
+                # Everything read before the source failed is applied and committed; now say why.
+                raise failure[0]
         except BaseException:
             # Whatever Braze already acknowledged is committed (state and ledger) before giving up,
             # so a resume neither loses those writes nor sends their events a second time.
@@ -477,6 +481,20 @@ class SyncEngine:
 
 
 _KNOWN_USERS_KEPT = 50_000
+
+
+def _until_unreadable(rows: Iterable[Any], failure: list[Exception]) -> Iterator[Any]:
+    """Yields rows until the source raises; the error is kept so the rows before it are still sent."""
+    iterator = iter(rows)
+    while True:
+        try:
+            item = next(iterator)
+        except StopIteration:
+            return
+        except Exception as error:
+            failure.append(error)
+            return
+        yield item
 
 
 def ledger_id(position: RowPosition, kind: Kind, index: int) -> str:

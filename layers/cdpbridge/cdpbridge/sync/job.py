@@ -17,7 +17,8 @@ from aws_lambda_powertools import Logger
 from cdpbridge.braze import BrazeClient
 from cdpbridge.integrations import build_mapper
 from cdpbridge.mapping import MappingConfig
-from cdpbridge.sources import ByteRange, ResumePoint, SourceSpec, open_rows
+from cdpbridge.records import RowIssue, RowPosition
+from cdpbridge.sources import ByteRange, ResumePoint, SourceError, SourceSpec, open_rows
 from cdpbridge.state import Checkpoint, CheckpointStore, FieldStateStore, SendLedger
 from cdpbridge.sync.artifacts import ArtifactStore, RejectsWriter, merge_rejects
 from cdpbridge.sync.counters import RunCounters
@@ -134,17 +135,32 @@ def run_part(
             part.part_id,
         )
 
-    with open_rows(
-        request.location, spec, s3_client=services.s3_client, resume=resume, byte_range=part.byte_range
-    ) as rows:
-        result: RunResult = engine.run(
-            rows,
-            mapper,
-            scope=request.scope,
-            should_stop=should_stop,
-            on_drained=save_checkpoint,
-            progress=progress,
+    failure: str | None = None
+    try:
+        with open_rows(
+            request.location, spec, s3_client=services.s3_client, resume=resume, byte_range=part.byte_range
+        ) as rows:
+            result: RunResult = engine.run(
+                rows,
+                mapper,
+                scope=request.scope,
+                should_stop=should_stop,
+                on_drained=save_checkpoint,
+                progress=progress,
+            )
+    except SourceError as error:
+        # The file cannot be read on (bad header, corrupt block, object replaced mid-read): what was
+        # read is applied and committed; the report says where and why reading stopped.
+        logger.error("source unreadable", extra={"run_id": request.run_id, "reason": error.reason})
+        engine.counters.reject("unreadable file")
+        rejects.add(
+            RowIssue(
+                RowPosition(error.source, error.row or 0, error.offset), None, "unreadable file", error.reason
+            )
         )
+        rejects.flush()
+        result = RunResult(engine.counters, finished=True, aborted_reason=None)
+        failure = str(error)
     if not result.finished:
         save_checkpoint(result.resume, result.counters)
         logger.info(
@@ -156,6 +172,7 @@ def run_part(
     all_segments = segments + rejects.segment_keys
     summary = {
         "counters": result.counters.to_dict(),
+        "failure": failure,
         "rejects": all_segments,
         "retry": retry_keys,
         "finished_at": time.time(),
@@ -164,15 +181,31 @@ def run_part(
         if not services.checkpoints.mark_done(request.run_id, part.part_id, summary, total_parts=part.parts):
             return PartOutcome(True, result.counters)
         merged = RunCounters()
-        all_segments, all_retry = [], []
+        all_segments, all_retry, failures = [], [], []
         for done in services.checkpoints.list_parts(request.run_id):
             part_summary = done.summary or {}
             merged.merge(RunCounters.from_dict(part_summary.get("counters", {})))
             all_segments.extend(part_summary.get("rejects", []))
             all_retry.extend(part_summary.get("retry", []))
-        report, location = _write_report(request, services, merged, all_segments, all_retry)
+            if part_summary.get("failure"):
+                failures.append(f"part {done.part}: {part_summary['failure']}")
+        report, location = _write_report(
+            request,
+            services,
+            counters=merged,
+            reject_segments=all_segments,
+            retry_keys=all_retry,
+            failure="; ".join(failures) or None,
+        )
         return PartOutcome(True, merged, report, location)
-    report, location = _write_report(request, services, result.counters, all_segments, retry_keys)
+    report, location = _write_report(
+        request,
+        services,
+        counters=result.counters,
+        reject_segments=all_segments,
+        retry_keys=retry_keys,
+        failure=failure,
+    )
     return PartOutcome(True, result.counters, report, location)
 
 
@@ -207,15 +240,19 @@ def _replay_retry_files(
 def _write_report(
     request: JobRequest,
     services: JobServices,
+    *,
     counters: RunCounters,
     reject_segments: list[str],
     retry_keys: list[str],
+    failure: str | None,
 ) -> tuple[dict[str, Any], str]:
     stem = f"{services.reports_prefix}{request.report_stem}"
     rejects_location = merge_rejects(services.artifacts, reject_segments, f"{stem}.rejects.csv")
     finished = datetime.now(UTC)
     report: dict[str, Any] = {
         "run_id": request.run_id,
+        "status": "failed" if failure else "completed",
+        "failure": failure,
         "integration": request.integration,
         "source": request.location,
         "version": request.version,
