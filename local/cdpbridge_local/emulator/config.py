@@ -66,11 +66,14 @@ class TrackCap(BaseModel):
 
 
 class ExportS3(BaseModel):
-    """Where segment exports go when the workspace has S3 export credentials (moto in tests)."""
+    """Where segment exports go when the workspace has S3 export credentials.
+
+    ``endpoint_url`` is required: the emulator only ever writes to a local S3 such as a moto server.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    endpoint_url: str | None = None
+    endpoint_url: str = Field(min_length=1)
     bucket: str = Field(min_length=1)
     path: str = ""
     region: str = "us-east-1"
@@ -94,16 +97,16 @@ class EmulatorConfig(BaseModel):
     event_properties_max_bytes: int = Field(default=100 * 1024, ge=1)
     nested_object_max_bytes: int = Field(default=100 * 1024, ge=1)
 
-    @field_validator("rate_limits")
+    @field_validator("rate_limits", mode="before")
     @classmethod
-    def _known_families(cls, limits: dict[str, RateLimitSetting]) -> dict[str, RateLimitSetting]:
+    def _families_with_defaults(cls, limits: Any) -> Any:
+        """Unknown families are refused; families not given keep their defaults."""
+        if not isinstance(limits, dict):
+            return limits
         unknown = sorted(set(limits) - set(RATE_LIMIT_FAMILIES))
         if unknown:
             raise ValueError(f"unknown rate limit families {unknown}; known: {list(RATE_LIMIT_FAMILIES)}")
-        missing = sorted(set(RATE_LIMIT_FAMILIES) - set(limits))
-        if missing:
-            raise ValueError(f"rate limits missing for {missing}")
-        return limits
+        return {**default_rate_limits(), **limits}
 
     def merged_with(self, changes: dict[str, Any]) -> EmulatorConfig:
         """A new config with ``changes`` applied; dict-valued settings merge one level deep.

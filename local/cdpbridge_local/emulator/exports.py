@@ -356,8 +356,9 @@ def _zip_of(entries: list[tuple[str, bytes]]) -> bytes:
 
 
 def _upload(s3: ExportS3, objects: list[tuple[str, bytes]]) -> None:
-    # Dummy credentials: the destination is always a local S3 (moto) given by endpoint_url.
-    client = boto3.client(
+    # Dummy credentials: the destination is always a local S3 (moto) given by endpoint_url. A session
+    # of its own per upload, because boto3's default session is not safe across executor threads.
+    client = boto3.session.Session().client(
         "s3",
         endpoint_url=s3.endpoint_url,
         region_name=s3.region,

@@ -50,7 +50,7 @@ class EmulatorServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, config: EmulatorConfig | None = None) -> None:
         self.host = host
         self.port = port
-        self.emulator = Emulator(config)
+        self._emulator = Emulator(config)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -72,7 +72,9 @@ class EmulatorServer:
         def run() -> None:
             asyncio.set_event_loop(loop)
             try:
-                self._runner, self.port = loop.run_until_complete(_start(self.emulator, self.host, self.port))
+                self._runner, self.port = loop.run_until_complete(
+                    _start(self._emulator, self.host, self.port)
+                )
             except BaseException as error:  # reported to the caller of start()
                 failure.append(error)
                 started.set()

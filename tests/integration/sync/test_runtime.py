@@ -3,6 +3,7 @@ idempotency on bucket/key/etag, checkpoint continuation near the deadline, and b
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,11 +14,10 @@ from urllib.parse import quote_plus
 import boto3
 import orjson
 import pytest
-from moto.server import ThreadedMotoServer
-
 from cdpbridge.state.tables import FIELD_STATE_TABLE, IDEMPOTENCY_TABLE, RUN_STATE_TABLE, create_table
 from cdpbridge.sync import runtime
 from cdpbridge_local.demo_data import CUSTOMER_MAPPING_YAML, customer_rows, write_customers_csv
+from moto.server import ThreadedMotoServer
 
 from .conftest import Braze
 
@@ -126,10 +126,8 @@ def stack(moto_url: str, braze: Braze, monkeypatch: pytest.MonkeyPatch) -> Itera
     create_table(dynamodb, FIELD_STATE_TABLE, f"field-{suffix}")
     create_table(dynamodb, RUN_STATE_TABLE, f"run-{suffix}")
     create_table(dynamodb, IDEMPOTENCY_TABLE, f"idem-{suffix}")
-    try:
+    with contextlib.suppress(secrets.exceptions.ResourceExistsException):
         secrets.create_secret(Name="braze-rest-key", SecretString='{"api_key": "local-dev-key"}')
-    except secrets.exceptions.ResourceExistsException:
-        pass
     s3.put_object(Bucket=bucket, Key="config/generic.yaml", Body=CUSTOMER_MAPPING_YAML.encode())
     runtime._runtime.cache_clear()
     runtime._idempotent_start.cache_clear()
