@@ -146,6 +146,9 @@ def braze_route(
             status, body = await endpoint.handler(request, emulator)
         except ApiError as error:
             status, body = error.status, {"message": error.message}
+        if decision.queued and 200 <= status < 300:
+            emulator.stats.faults["queued_202"] += 1
+            status, body = 202, {"message": "queued"}
         record(endpoint.name, str(status))
         return json_response(status, body, headers)
 

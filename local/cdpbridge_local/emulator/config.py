@@ -49,6 +49,8 @@ class FaultSettings(BaseModel):
     drop_connection: float = Field(default=0.0, ge=0, le=1)
     slow_p: float = Field(default=0.0, ge=0, le=1)
     slow_ms: float = Field(default=5000.0, ge=0)
+    # Braze's maintenance answer: the request is applied, the reply is 202 {"message": "queued"}.
+    queued_202: float = Field(default=0.0, ge=0, le=1)
 
     def failure_probability(self) -> float:
         return (

@@ -23,13 +23,14 @@ class FaultDecision:
 
     failure: FaultKind | None
     delay_s: float
+    queued: bool = False
 
 
 NO_FAULT = FaultDecision(None, 0.0)
 
 
 class FaultInjector:
-    """Decides per request. Every request draws exactly two numbers, whatever the settings, so the
+    """Decides per request. Every request draws exactly three numbers, whatever the settings, so the
     sequence of decisions depends only on the seed and the order of requests."""
 
     def __init__(self, settings: FaultSettings, seed: int) -> None:
@@ -43,7 +44,8 @@ class FaultInjector:
         settings = self.settings
         failure_draw = self._random.random()
         slow_draw = self._random.random()
-        if not settings.failure_probability() and not settings.slow_p:
+        queued_draw = self._random.random()
+        if not settings.failure_probability() and not settings.slow_p and not settings.queued_202:
             return NO_FAULT
         failure: FaultKind | None = None
         threshold = 0.0
@@ -59,4 +61,4 @@ class FaultInjector:
                 failure = kind
                 break
         delay_s = settings.slow_ms / 1000.0 if slow_draw < settings.slow_p else 0.0
-        return FaultDecision(failure, delay_s)
+        return FaultDecision(failure, delay_s, queued=failure is None and queued_draw < settings.queued_202)
