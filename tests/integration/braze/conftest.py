@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import requests
-
 from cdpbridge.braze import BrazeClient, BrazeSettings
 from cdpbridge_local.emulator import EmulatorServer
 
@@ -33,7 +32,9 @@ class EmulatorAdmin:
         return result
 
     def add_key(self, key: str, permissions: list[str]) -> None:
-        self._json(self.http.post(f"{self.url}/_emulator/keys", json={"key": key, "permissions": permissions}))
+        self._json(
+            self.http.post(f"{self.url}/_emulator/keys", json={"key": key, "permissions": permissions})
+        )
 
     def user(self, external_id: str) -> dict[str, Any] | None:
         response = self.http.get(f"{self.url}/_emulator/users/{external_id}")
@@ -68,7 +69,9 @@ class EmulatorAdmin:
         body: dict[str, Any] = {"name": name}
         if filter_ is not None:
             body["filter"] = filter_
-        segment_id: str = self._json(self.http.post(f"{self.url}/_emulator/segments", json=body))["segment_id"]
+        segment_id: str = self._json(self.http.post(f"{self.url}/_emulator/segments", json=body))[
+            "segment_id"
+        ]
         return segment_id
 
     def add_campaign(self, campaign_id: str, name: str) -> None:
@@ -89,7 +92,9 @@ class EmulatorAdmin:
         return result
 
     def dispatches(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._json(self.http.get(f"{self.url}/_emulator/dispatches"))["dispatches"]
+        result: list[dict[str, Any]] = self._json(self.http.get(f"{self.url}/_emulator/dispatches"))[
+            "dispatches"
+        ]
         return result
 
 

@@ -7,9 +7,8 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
-
 from cdpbridge.braze import BrazePermanentError, SecretsManagerKeyProvider, TrackCap, TrackRequestBuilder
+from moto.server import ThreadedMotoServer
 
 from .conftest import ClientFactory, EmulatorAdmin
 
@@ -22,7 +21,9 @@ def one_user_request(external_id: str = "auth-user") -> Any:
     return builder.flush()
 
 
-def test_an_unknown_key_is_a_permanent_401_without_retries(make_client: ClientFactory, admin: EmulatorAdmin) -> None:
+def test_an_unknown_key_is_a_permanent_401_without_retries(
+    make_client: ClientFactory, admin: EmulatorAdmin
+) -> None:
     client = make_client(api_key="not-a-key")
     # users.track reports it in the outcome ...
     outcome = client.track(one_user_request())
@@ -36,7 +37,9 @@ def test_an_unknown_key_is_a_permanent_401_without_retries(make_client: ClientFa
     assert client.snapshot()["users.track"].permanent_errors == 1
 
 
-def test_a_key_without_the_permission_is_a_permanent_403(make_client: ClientFactory, admin: EmulatorAdmin) -> None:
+def test_a_key_without_the_permission_is_a_permanent_403(
+    make_client: ClientFactory, admin: EmulatorAdmin
+) -> None:
     # Given a key that may only track
     admin.add_key("track-only", ["users.track"])
     client = make_client(api_key="track-only")

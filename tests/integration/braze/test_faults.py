@@ -7,7 +7,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-
 from cdpbridge.braze import BrazeUnavailableError, TrackCap, TrackOutcome, TrackRequest, TrackRequestBuilder
 
 from .conftest import ClientFactory, EmulatorAdmin
@@ -76,7 +75,9 @@ def test_an_html_502_every_time_ends_in_retries_exhausted_not_a_crash(
     make_client: ClientFactory, admin: EmulatorAdmin
 ) -> None:
     admin.configure(faults={"status_502_html": 1.0})
-    client = make_client(retry={"max_attempts": 4, "max_elapsed_s": 30, "base_delay_s": 0.01, "max_delay_s": 0.05})
+    client = make_client(
+        retry={"max_attempts": 4, "max_elapsed_s": 30, "base_delay_s": 0.01, "max_delay_s": 0.05}
+    )
     outcome = client.track(requests_of(1, "html")[0])
     assert outcome.status == "retries_exhausted"
     assert outcome.http_status == 502 and outcome.attempts == 4
@@ -90,7 +91,9 @@ def test_connections_dropped_every_time_end_in_retries_exhausted(
     make_client: ClientFactory, admin: EmulatorAdmin
 ) -> None:
     admin.configure(faults={"drop_connection": 1.0})
-    client = make_client(retry={"max_attempts": 3, "max_elapsed_s": 30, "base_delay_s": 0.01, "max_delay_s": 0.05})
+    client = make_client(
+        retry={"max_attempts": 3, "max_elapsed_s": 30, "base_delay_s": 0.01, "max_delay_s": 0.05}
+    )
     outcome = client.track(requests_of(1, "dropped")[0])
     assert outcome.status == "retries_exhausted"
     assert outcome.http_status is None and outcome.attempts == 3
@@ -103,7 +106,9 @@ def test_other_endpoints_raise_unavailable_when_retries_run_out(
     make_client: ClientFactory, admin: EmulatorAdmin
 ) -> None:
     admin.configure(faults={"status_503": 1.0})
-    client = make_client(retry={"max_attempts": 2, "max_elapsed_s": 30, "base_delay_s": 0.01, "max_delay_s": 0.05})
+    client = make_client(
+        retry={"max_attempts": 2, "max_elapsed_s": 30, "base_delay_s": 0.01, "max_delay_s": 0.05}
+    )
     with pytest.raises(BrazeUnavailableError) as raised:
         client.export_ids(external_ids=["a"], fields_to_export=["external_id"])
     assert raised.value.attempts == 2 and raised.value.last_status == 503
@@ -113,7 +118,9 @@ def test_other_endpoints_raise_unavailable_when_retries_run_out(
 def test_the_elapsed_time_budget_bounds_retries(make_client: ClientFactory, admin: EmulatorAdmin) -> None:
     # Given a budget too small for the second backoff
     admin.configure(faults={"status_500": 1.0})
-    client = make_client(retry={"max_attempts": 50, "max_elapsed_s": 0.3, "base_delay_s": 0.2, "max_delay_s": 0.2})
+    client = make_client(
+        retry={"max_attempts": 50, "max_elapsed_s": 0.3, "base_delay_s": 0.2, "max_delay_s": 0.2}
+    )
     outcome = client.track(requests_of(1, "budget")[0])
     # Then it stops long before 50 attempts, saying why
     assert outcome.status == "retries_exhausted"
@@ -137,7 +144,8 @@ def test_answers_slower_than_the_timeout_are_retried_then_given_up(
     # Given every answer takes 1 s and the client waits 0.25 s
     admin.configure(faults={"slow_p": 1.0, "slow_ms": 1000})
     client = make_client(
-        timeout_s=0.25, retry={"max_attempts": 3, "max_elapsed_s": 30, "base_delay_s": 0.01, "max_delay_s": 0.05}
+        timeout_s=0.25,
+        retry={"max_attempts": 3, "max_elapsed_s": 30, "base_delay_s": 0.01, "max_delay_s": 0.05},
     )
     outcome = client.track(requests_of(1, "timeout")[0])
     # Then each attempt times out and the request ends as retries_exhausted (nothing known processed)

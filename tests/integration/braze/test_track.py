@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
 from cdpbridge.braze import BrazeClient, BrazeSettings, TrackCap, TrackRequest, TrackRequestBuilder
 
 from .conftest import ClientFactory, EmulatorAdmin
@@ -28,7 +27,12 @@ def test_a_valid_request_is_accepted_and_lands_in_braze(client: BrazeClient, adm
     # Given 10 users / When tracked / Then accepted at the first attempt and every profile exists
     outcome = client.track(attributes_request(10))
     assert outcome.status == "accepted"
-    assert (outcome.http_status, outcome.message, outcome.attempts, outcome.queued) == (201, "success", 1, False)
+    assert (outcome.http_status, outcome.message, outcome.attempts, outcome.queued) == (
+        201,
+        "success",
+        1,
+        False,
+    )
     assert outcome.errors == []
     assert admin.count() == 10
     profile = admin.user("user-7")
@@ -48,7 +52,13 @@ def test_partial_errors_are_mapped_back_to_the_refs_of_the_failed_objects(
     builder.add("events", {"external_id": "a", "name": "", "time": "2024-05-01T10:00:00Z"}, "row-4/e")
     builder.add(
         "purchases",
-        {"external_id": "c", "product_id": "p1", "currency": "USD", "price": 5, "time": "2024-05-01T10:00:00Z"},
+        {
+            "external_id": "c",
+            "product_id": "p1",
+            "currency": "USD",
+            "price": 5,
+            "time": "2024-05-01T10:00:00Z",
+        },
         "row-3/p",
     )
     builder.add(
@@ -138,7 +148,9 @@ def test_over_the_total_cap_braze_refuses_what_the_per_array_builder_makes(
     assert admin.count() == 60
 
 
-def test_the_builder_keeps_requests_full_against_the_emulator(client: BrazeClient, admin: EmulatorAdmin) -> None:
+def test_the_builder_keeps_requests_full_against_the_emulator(
+    client: BrazeClient, admin: EmulatorAdmin
+) -> None:
     # Given 1,000 users through the classic-cap builder
     builder = TrackRequestBuilder(client.settings.track_cap)
     outcomes = []

@@ -290,3 +290,30 @@ def test_an_unreadable_file_applies_the_rows_before_the_damage_and_reports_it(
     assert braze.user("g0") is not None
     rejects = list(iter_rejects(Path(outcome.report["rejects_file"]).read_bytes()))
     assert rejects[-1]["reason"] == "unreadable file"
+
+
+def test_objects_braze_never_took_go_to_a_retry_file_that_the_next_run_sends_first(
+    tmp_path: Path, braze: Braze, runner: Runner
+) -> None:
+    # Given a Braze that fails every request for the whole of a run
+    braze.configure(faults={"status_503": 1.0})
+    runner.settings_overrides["retry"] = runner.settings_overrides["retry"].model_copy(
+        update={"max_attempts": 2}
+    )
+    first = runner.run(write_customers_csv(tmp_path / "day1.csv", 150), CUSTOMER_MAPPING_YAML)
+    # Then nothing is lost: every object is in a retry file, and no state was committed
+    assert first.counters.objects_to_retry_file == 150
+    assert first.report is not None and len(first.report["retry_files"]) == 1
+    assert braze.user_count() == 0
+    # When Braze is back and the next file (another feed entirely) runs
+    braze.configure(faults={"status_503": 0.0})
+    other = tmp_path / "other.csv"
+    other.write_text("id,points,email\nz1,1,z1@example.com\n")
+    second = runner.run(other, BAD_ROWS_MAPPING.replace("create_missing: false", "create_missing: true"))
+    # Then the retried objects were sent first, and a third run of day 1 finds them all unchanged
+    assert second.counters.retry_entries_replayed == 150
+    assert braze.user_count() == 151
+    assert_profiles_match(braze, list(customer_rows(150)))
+    third = runner.run(tmp_path / "day1.csv", CUSTOMER_MAPPING_YAML, run_id="third")
+    assert third.counters.attributes_sent == 0
+    assert not list((runner.workdir / "reports" / "retry").glob("**/*.jsonl"))

@@ -5,33 +5,25 @@ from __future__ import annotations
 import pytest
 from cdpbridge.records import RowPosition
 from cdpbridge.state import value_digest
+from cdpbridge.sync.objects import ObjectRef
 from cdpbridge.sync.retry import RetryEntry, decode_retry_file, encode_retry_file
 
 
 def test_entries_round_trip_through_a_retry_file() -> None:
+    attributes = ObjectRef(
+        position=RowPosition("k", 7, 120),
+        user_key="external_id:u1",
+        kind="attributes",
+        body={"external_id": "u1", "tier": "gold"},
+        digests={"tier": value_digest("gold"), "points": None},
+        data_points=1,
+    )
+    event = ObjectRef(
+        RowPosition("k", 8), "external_id:u1", "events", {"external_id": "u1", "name": "x"}, None, "8:e0", 1
+    )
     entries = [
-        RetryEntry(
-            scope="s3://b/k@etag",
-            kind="attributes",
-            body={"external_id": "u1", "tier": "gold"},
-            position=RowPosition("k", 7, 120),
-            user_key="external_id:u1",
-            digests={"tier": value_digest("gold"), "points": None},
-            ledger_id=None,
-            data_points=1,
-            reason="retries exhausted",
-        ),
-        RetryEntry(
-            "s3://b/k@etag",
-            "events",
-            {"external_id": "u1", "name": "x"},
-            RowPosition("k", 8),
-            "external_id:u1",
-            None,
-            "8:e0",
-            1,
-            "503",
-        ),
+        RetryEntry("s3://b/k@etag", attributes, "retries exhausted"),
+        RetryEntry("s3://b/k@etag", event, "503"),
     ]
     assert list(decode_retry_file(encode_retry_file(entries), "retry/x.jsonl")) == entries
 

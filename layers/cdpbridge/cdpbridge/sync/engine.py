@@ -26,12 +26,11 @@ from cdpbridge.sync.artifacts import RejectsWriter
 from cdpbridge.sync.counters import RunCounters, event_data_points
 from cdpbridge.sync.dedupe import PlannedUser, braze_value, plan_user, resolve_lookup
 from cdpbridge.sync.lookup import BrazeProfileLookup
+from cdpbridge.sync.objects import Kind, ObjectRef
 from cdpbridge.sync.retry import RetryEntry
 from cdpbridge.updates import UserUpdate, WriteMode
 
 logger = Logger(child=True)
-
-Kind = str  # "attributes" | "events" | "purchases"
 
 
 class RowMapper(Protocol):
@@ -57,19 +56,6 @@ class EngineOptions:
     checkpoint_interval_s: float = 60.0
     # Field-state commits are written in groups of at least this many users (and at every drain).
     state_flush_users: int = 1000
-
-
-@dataclass(slots=True)
-class ObjectRef:
-    """Ties one object of a request back to its source row and to what to commit on ack."""
-
-    position: RowPosition
-    user_key: str
-    kind: Kind
-    body: dict[str, Any]
-    digests: dict[str, bytes | None] | None = None
-    ledger_id: str | None = None
-    data_points: int = 0
 
 
 @dataclass(slots=True)
@@ -189,16 +175,8 @@ class SyncEngine:
         """Sends the objects a previous run could not deliver, exactly as they were built."""
         rate_limited_before = self._track_rate_limited()
         for entry in entries:
-            ref = ObjectRef(
-                position=entry.position,
-                user_key=entry.user_key,
-                kind=entry.kind,
-                body=entry.body,
-                digests=entry.digests,
-                ledger_id=entry.ledger_id,
-                data_points=entry.data_points,
-            )
-            if entry.ledger_id and self.ledger.already_sent(entry.scope, [entry.ledger_id]):
+            ref = entry.ref
+            if ref.ledger_id and self.ledger.already_sent(entry.scope, [ref.ledger_id]):
                 self.counters.events_already_sent += 1
                 continue
             self._scope = entry.scope
@@ -396,7 +374,7 @@ class SyncEngine:
         refs = _refs(request)
         if outcome.status == "retries_exhausted":
             for ref in refs:
-                self._retry_entries.append(_retry_entry(ref, self._scope, outcome.message))
+                self._retry_entries.append(RetryEntry(self._scope, ref, outcome.message))
             counters.objects_to_retry_file += len(refs)
             return
         failed: dict[int, str] = {}
@@ -407,7 +385,7 @@ class SyncEngine:
             if outcome.http_status in (401, 403):
                 self._abort = f"Braze refused the request ({outcome.http_status}): {outcome.message}"
                 for ref in refs:
-                    self._retry_entries.append(_retry_entry(ref, self._scope, outcome.message))
+                    self._retry_entries.append(RetryEntry(self._scope, ref, outcome.message))
                 counters.objects_to_retry_file += len(refs)
                 return
             reason = f"braze: {outcome.message}"
@@ -514,17 +492,3 @@ def _request_fill(request: TrackRequest, cap: TrackCap) -> int:
     if cap.mode == "total":
         return request.object_count()
     return max(len(request.attributes), len(request.events), len(request.purchases))
-
-
-def _retry_entry(ref: ObjectRef, scope: str, reason: str) -> RetryEntry:
-    return RetryEntry(
-        scope=scope,
-        kind=ref.kind,
-        body=ref.body,
-        position=ref.position,
-        user_key=ref.user_key,
-        digests=ref.digests,
-        ledger_id=ref.ledger_id,
-        data_points=ref.data_points,
-        reason=reason,
-    )

@@ -66,6 +66,19 @@ class JobServices:
     reports_prefix: str = "reports/"
     retry_prefix: str = "retry/"
 
+    def engine(
+        self, rejects: RejectsWriter, retry_sink: Callable[[list[RetryEntry]], None], counters: RunCounters
+    ) -> SyncEngine:
+        return SyncEngine(
+            client=self.client,
+            field_state=self.field_state,
+            ledger=self.ledger,
+            options=self.options,
+            rejects=rejects,
+            retry_sink=retry_sink,
+            counters=counters,
+        )
+
 
 @dataclass(slots=True)
 class PartOutcome:
@@ -106,15 +119,7 @@ def run_part(
     if checkpoint is None and part.part_id == "0" and not services.options.dry_run:
         _replay_retry_files(request, services, counters, rejects, write_retry)
 
-    engine = SyncEngine(
-        client=services.client,
-        field_state=services.field_state,
-        ledger=services.ledger,
-        options=services.options,
-        rejects=rejects,
-        retry_sink=write_retry,
-        counters=counters,
-    )
+    engine = services.engine(rejects, write_retry, counters)
     mapper = build_mapper(request.mapping)
     spec = SourceSpec.model_validate(request.mapping.source.model_dump())
 
@@ -224,16 +229,7 @@ def _replay_retry_files(
             continue
         # Remove first: a failure again writes a new retry file, never loops on the same one.
         services.artifacts.delete(key)
-        engine = SyncEngine(
-            client=services.client,
-            field_state=services.field_state,
-            ledger=services.ledger,
-            options=services.options,
-            rejects=rejects,
-            retry_sink=write_retry,
-            counters=counters,
-        )
-        engine.replay(decode_retry_file(data, key))
+        services.engine(rejects, write_retry, counters).replay(decode_retry_file(data, key))
         logger.info("replayed a retry file", extra={"retry_file": key})
 
 

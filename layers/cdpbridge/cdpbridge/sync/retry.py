@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from cdpbridge.records import RowPosition
+from cdpbridge.sync.objects import ObjectRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,32 +17,27 @@ class RetryEntry:
     """One users.track object exactly as it was built, with what to commit once it is acknowledged."""
 
     scope: str
-    kind: str
-    body: dict[str, Any]
-    position: RowPosition
-    user_key: str
-    digests: dict[str, bytes | None] | None
-    ledger_id: str | None
-    data_points: int
+    ref: ObjectRef
     reason: str
 
     def to_json_line(self) -> bytes:
+        ref = self.ref
         record = {
             "scope": self.scope,
-            "kind": self.kind,
-            "body": self.body,
+            "kind": ref.kind,
+            "body": ref.body,
             "position": {
-                "source": self.position.source,
-                "row": self.position.row,
-                "offset": self.position.offset,
-                "block_index": self.position.block_index,
+                "source": ref.position.source,
+                "row": ref.position.row,
+                "offset": ref.position.offset,
+                "block_index": ref.position.block_index,
             },
-            "user_key": self.user_key,
+            "user_key": ref.user_key,
             "digests": None
-            if self.digests is None
-            else {name: None if digest is None else digest.hex() for name, digest in self.digests.items()},
-            "ledger_id": self.ledger_id,
-            "data_points": self.data_points,
+            if ref.digests is None
+            else {name: None if digest is None else digest.hex() for name, digest in ref.digests.items()},
+            "ledger_id": ref.ledger_id,
+            "data_points": ref.data_points,
             "reason": self.reason,
         }
         return orjson.dumps(record) + b"\n"
@@ -50,10 +46,7 @@ class RetryEntry:
     def from_json(cls, record: dict[str, Any]) -> RetryEntry:
         digests = record.get("digests")
         position = record["position"]
-        return cls(
-            scope=str(record["scope"]),
-            kind=str(record["kind"]),
-            body=dict(record["body"]),
+        ref = ObjectRef(
             position=RowPosition(
                 source=str(position["source"]),
                 row=int(position["row"]),
@@ -61,13 +54,15 @@ class RetryEntry:
                 block_index=int(position.get("block_index", 0)),
             ),
             user_key=str(record["user_key"]),
+            kind=str(record["kind"]),
+            body=dict(record["body"]),
             digests=None
             if digests is None
             else {name: None if value is None else bytes.fromhex(value) for name, value in digests.items()},
             ledger_id=record.get("ledger_id"),
             data_points=int(record.get("data_points", 0)),
-            reason=str(record.get("reason", "")),
         )
+        return cls(scope=str(record["scope"]), ref=ref, reason=str(record.get("reason", "")))
 
 
 def encode_retry_file(entries: list[RetryEntry]) -> bytes:
