@@ -110,6 +110,12 @@ def braze_route(
             await asyncio.sleep(decision.delay_s)
         # Looked up per request: a reset replaces the stats object.
         record = emulator.stats.record
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            # The client gave up while we were slow: like Braze, nothing is applied or counted
+            # against the rate limit for a request nobody is waiting for.
+            record(endpoint.name, "abandoned")
+            return web.Response(status=499)
         if decision.failure is not None:
             emulator.stats.faults[decision.failure.value] += 1
             if decision.failure is FaultKind.DROP_CONNECTION:
