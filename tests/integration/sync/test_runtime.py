@@ -15,7 +15,7 @@ import boto3
 import orjson
 import pytest
 from cdpbridge.state.tables import FIELD_STATE_TABLE, IDEMPOTENCY_TABLE, RUN_STATE_TABLE, create_table
-from cdpbridge.sync import runtime
+from cdpbridge.sync import import_runtime, runtime
 from cdpbridge_local.demo_data import CUSTOMER_MAPPING_YAML, customer_rows, write_customers_csv
 from moto.server import ThreadedMotoServer
 
@@ -129,11 +129,11 @@ def stack(moto_url: str, braze: Braze, monkeypatch: pytest.MonkeyPatch) -> Itera
     with contextlib.suppress(secrets.exceptions.ResourceExistsException):
         secrets.create_secret(Name="braze-rest-key", SecretString='{"api_key": "local-dev-key"}')
     s3.put_object(Bucket=bucket, Key="config/generic.yaml", Body=CUSTOMER_MAPPING_YAML.encode())
-    runtime._runtime.cache_clear()
-    runtime._idempotent_start.cache_clear()
+    import_runtime._runtime.cache_clear()
+    import_runtime._idempotent_start.cache_clear()
     yield Stack(s3, sqs, queue_url, bucket)
-    runtime._runtime.cache_clear()
-    runtime._idempotent_start.cache_clear()
+    import_runtime._runtime.cache_clear()
+    import_runtime._idempotent_start.cache_clear()
 
 
 def handle(body: dict[str, Any] | str, seconds_left: float = 600.0) -> None:
