@@ -606,7 +606,10 @@ class LocalStack:
         queue_name = str(record.get("eventSourceARN", "")).rsplit(":", 1)[-1]
         for trigger in self.sqs_triggers:
             queue = self.resource(trigger.queue_id)
-            if queue_name in (queue.attributes["QueueName"], trigger.queue_id):
+            # CloudFormation names a queue <stack>-<logical id>-<suffix>: a record taken from any
+            # deployment of the template (an events/ sample) names the same logical id.
+            deployed_name = f"-{trigger.queue_id}-" in queue_name
+            if deployed_name or queue_name in (queue.attributes["QueueName"], trigger.queue_id):
                 return [EventRoute(trigger.function_id, trigger.queue_id, body)]
         raise UnroutableEventError(f"no function of the stack reads a queue named {queue_name!r}")
 

@@ -1,8 +1,10 @@
 """Every events/ sample reaches its function's handler through the local stack, driven by template.yaml.
 
-A sample is named <function>_<trigger>.json (generic_import_s3_sqs.json -> GenericImportFunction).
-It is routed by its content, the way the deployed stack routes it (an S3 notification by the bucket's
-prefix filters, then the queue's event source mapping), delivered through that queue and drained.
+A sample is named <code directory>_<trigger>.json (generic_import_s3_sqs.json -> the function whose
+CodeUri is functions/generic_import/). It is routed by its content, the way the deployed stack routes
+it (an S3 notification by the bucket's prefix filters, any other SQS record by its queue), delivered
+through that queue and drained. A schedule's Input carries no routing: it is invoked on the function
+whose schedule has an Input of the same shape, as EventBridge delivers it.
 """
 
 import json
@@ -22,26 +24,34 @@ SAMPLES = sorted((ROOT / "events").glob("*.json"))
 IMPORT_RUNTIME = ROOT / "layers" / "cdpbridge" / "cdpbridge" / "sync" / "runtime.py"
 
 
+def s3_notifications(event: dict[str, Any]) -> list[dict[str, Any]]:
+    """The S3 records inside a sample's SQS bodies (none for other samples)."""
+    found: list[dict[str, Any]] = []
+    for record in event.get("Records") or []:
+        body = json.loads(record.get("body") or "null")
+        if isinstance(body, dict):
+            found += [item for item in body.get("Records") or [] if item.get("eventSource") == "aws:s3"]
+    return found
+
+
+def is_schedule_input(event: dict[str, Any]) -> bool:
+    return "Records" not in event and event.get("detail-type") != "Scheduled Event"
+
+
 def sample_files_by_key(event: dict[str, Any]) -> dict[tuple[str, str], Path]:
     """The objects a sample's S3 notifications announce, and the fixture that stands for each."""
     files: dict[tuple[str, str], Path] = {}
-    for record in event["Records"]:
-        for s3_record in json.loads(record["body"])["Records"]:
-            bucket = s3_record["s3"]["bucket"]["name"]
-            key = unquote_plus(s3_record["s3"]["object"]["key"])
-            integration = key.split("/")[1]
-            files[(bucket, key)] = FIXTURES / f"{integration}_customers.csv"
+    for s3_record in s3_notifications(event):
+        bucket = s3_record["s3"]["bucket"]["name"]
+        key = unquote_plus(s3_record["s3"]["object"]["key"])
+        integration = key.split("/")[1]
+        files[(bucket, key)] = FIXTURES / f"{integration}_customers.csv"
     return files
 
 
-def function_for(sample: Path, functions: list[str]) -> str:
+def function_for(sample: Path, stack: LocalStack) -> str:
     matches = [
-        name
-        for name in functions
-        if sample.stem.startswith(
-            "".join(f"_{c.lower()}" if c.isupper() else c for c in name.removesuffix("Function")).lstrip("_")
-            + "_"
-        )
+        name for name, spec in stack.functions.items() if sample.stem.startswith(f"{spec.code_dir.name}_")
     ]
     assert len(matches) == 1, f"{sample.name}: expected one function, found {matches}"
     return matches[0]
@@ -88,23 +98,35 @@ def stack() -> Iterator[LocalStack]:
 def test_each_sample_reaches_the_handler_of_the_function_its_trigger_feeds(stack: LocalStack, sample: Path):
     # Given the sample and the files it announces, landed in the drop bucket
     event = json.loads(sample.read_text(encoding="utf-8"))
-    expected = function_for(sample, sorted(stack.functions))
+    expected = function_for(sample, stack)
     for (bucket, key), fixture in sample_files_by_key(event).items():
         stack.put_object(key, fixture.read_bytes(), bucket=bucket)
     stack.drain(timeout_s=60)  # the landing's own notification
 
-    # When the sample is routed by its content and delivered through the stack
-    routes = stack.route_event(event)
-    records = stack.deliver_event(event, timeout_s=60)
+    if is_schedule_input(event):
+        # When the schedule whose Input has the sample's shape fires it
+        (schedule,) = [
+            trigger
+            for trigger in stack.schedule_triggers()
+            if trigger.input is not None and set(json.loads(trigger.input)) == set(event)
+        ]
+        assert schedule.function_id == expected
+        first = stack.invoke_record(expected, event)
+        # Then the function got it as EventBridge delivers an Input: as it is
+        assert first.event == event
+    else:
+        # When the sample is routed by its content and delivered through the stack
+        routes = stack.route_event(event)
+        records = stack.deliver_event(event, timeout_s=60)
 
-    # Then it went to the function its name says, through that function's queue
-    assert {route.function_id for route in routes} == {expected}
-    assert records, f"{sample.name}: nothing was invoked"
-    first = records[0]
-    assert first.function_id == expected
-    assert [record["body"] for record in first.event["Records"]] == [
-        record["body"] for record in event["Records"]
-    ]
+        # Then it went to the function its name says, through that function's queue
+        assert {route.function_id for route in routes} == {expected}
+        assert records, f"{sample.name}: nothing was invoked"
+        first = records[0]
+        assert first.function_id == expected
+        assert [record["body"] for record in first.event["Records"]] == [
+            record["body"] for record in event["Records"]
+        ]
     # And the handler ran: the function's init and the runtime did not refuse it
     error_type = (first.error or {}).get("errorType", "")
     assert not error_type.startswith(("Runtime.", "Sandbox.")), f"{sample.name}: {first.error}"

@@ -170,17 +170,17 @@ def test_every_function_directory_belongs_to_a_function_and_every_sample_to_a_fu
     assert on_disk == code_dirs
     samples = sorted((ROOT / "events").glob("*.json"))
     assert samples
-    prefixes = {snake_name(name) for name in FUNCTIONS}
+    prefixes = {sample_prefix(name) for name in FUNCTIONS}
     for sample in samples:
         assert any(sample.stem.startswith(prefix + "_") for prefix in prefixes), (
             f"{sample.name} names no function"
         )
 
 
-def snake_name(logical_id: str) -> str:
-    """GenericImportFunction -> generic_import (the prefix of its events/ samples)."""
-    base = logical_id.removesuffix("Function")
-    return "".join(f"_{char.lower()}" if char.isupper() else char for char in base).lstrip("_")
+def sample_prefix(logical_id: str) -> str:
+    """GenericImportFunction -> generic_import: the name of its code directory, which prefixes its
+    events/ samples (a name such as BlueConic does not snake-case to the directory's name)."""
+    return Path(TEMPLATE.function_properties(logical_id)["CodeUri"]).name
 
 
 def test_the_dashboard_body_is_json_and_charts_the_sync_metrics():

@@ -12,6 +12,28 @@ EXPORT_IDS_BATCH = 50
 
 # Braze returns standard fields at the top level of an exported profile, custom ones below this key.
 _CUSTOM = "custom_attributes"
+# fields_to_export takes only Braze's export field names: a custom attribute is read from
+# custom_attributes, and naming it in fields_to_export makes Braze refuse the whole call (400).
+# Standard fields export under their own name, except the location (an attribute Braze cannot
+# export, such as email_open_tracking_disabled, reads as empty and is therefore written).
+_EXPORT_FIELD_OF = {
+    "first_name": "first_name",
+    "last_name": "last_name",
+    "email": "email",
+    "phone": "phone",
+    "dob": "dob",
+    "home_city": "home_city",
+    "country": "country",
+    "language": "language",
+    "time_zone": "time_zone",
+    "gender": "gender",
+    "email_subscribe": "email_subscribe",
+    "push_subscribe": "push_subscribe",
+    "subscription_groups": "subscription_groups",
+    "push_tokens": "push_tokens",
+    "current_location": "last_coordinates",
+}
+_NOT_EXPORTABLE = frozenset({"email_open_tracking_disabled", "email_click_tracking_disabled"})
 
 
 class BrazeProfileLookup:
@@ -23,7 +45,8 @@ class BrazeProfileLookup:
     ) -> tuple[dict[str, dict[str, Any] | None], int]:
         """Returns user_key -> {attribute: value} (None when Braze has no such user) and the calls made."""
         found: dict[str, dict[str, Any] | None] = {u.user_key: None for u in updates}
-        fields = sorted({*attributes, _CUSTOM, "external_id", "user_aliases", "email", "phone", "braze_id"})
+        standard = {_EXPORT_FIELD_OF[name] for name in attributes if name in _EXPORT_FIELD_OF}
+        fields = sorted({*standard, _CUSTOM, "external_id", "user_aliases", "email", "phone", "braze_id"})
         calls = 0
         by_kind: dict[str, list[UserUpdate]] = {}
         for update in updates:
@@ -78,4 +101,12 @@ def _profile_keys(kind: str, profile: dict[str, Any]) -> list[str]:
 
 def _attribute_values(profile: dict[str, Any], attributes: Sequence[str]) -> dict[str, Any]:
     custom = profile.get(_CUSTOM) or {}
-    return {name: profile[name] if name in profile else custom.get(name) for name in attributes}
+    values: dict[str, Any] = {}
+    for name in attributes:
+        if name in _EXPORT_FIELD_OF:
+            values[name] = profile.get(_EXPORT_FIELD_OF[name])
+        elif name in _NOT_EXPORTABLE:
+            values[name] = None
+        else:
+            values[name] = custom.get(name)
+    return values

@@ -1,0 +1,38 @@
+"""BlueConic export: a Braze segment exported into outbound/blueconic/ as a BlueConic import CSV.
+
+Triggered by its EventBridge schedule (Input: the export config or its S3 key, and the segment) and
+by the continuation messages it puts on its own queue while Braze is still writing the export.
+"""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from cdpbridge.integrations.blueconic.export import BLUECONIC_EXPORT
+from cdpbridge.integrations.export_runtime import continue_export, is_sqs_event, start_export
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    continue_export(record.body, BLUECONIC_EXPORT, lambda_context=lambda_context, metrics=metrics)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(
+    event: dict[str, Any], context: LambdaContext
+) -> PartialItemFailureResponse | dict[str, Any]:
+    if is_sqs_event(event):
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    return start_export(event, BLUECONIC_EXPORT, lambda_context=context, metrics=metrics)
