@@ -159,3 +159,86 @@ def write_customers_csv(path: Path, count: int, generation: int = 0, change_shar
         writer.writerow(CUSTOMER_COLUMNS)
         writer.writerows(customer_rows(count, generation, change_share))
     return path
+
+
+BLUECONIC_COLUMNS = (
+    "profile_id",
+    "crm_customer_id",
+    "email",
+    "firstname",
+    "lastname",
+    "gender",
+    "city",
+    "country",
+    "language",
+    "first_visit_date",
+    "acquisition_channel",
+    "loyalty_points_earned",
+    "interests",
+    "viewed_categories",
+    "loyalty_tier",
+    "churn_risk_score",
+    "visits",
+    "last_visit_date",
+    "preferred_store",
+    "consent_marketing",
+)
+INTERESTS = ("running", "yoga", "cycling", "gaming", "music", "travel", "cooking")
+CATEGORIES = ("shoes", "sportswear", "bikes", "headphones", "consoles", "books")
+COUNTRY_NAMES = {"DE": "Germany", "FR": "France", "US": "United States", "GB": "United Kingdom"}
+
+
+def blueconic_delta_row(index: int, day: int) -> list[str]:
+    """A BlueConic delta row: every attribute of a changed profile, as BlueConic sends it.
+
+    On day 2 about a tenth of the profiles earned points, moved tier or visited again; the rest of
+    each row repeats what day 1 said (BlueConic sends whole profiles), which dedupe makes free.
+    """
+    rng = random.Random(index * 6151 + 3)
+    city, country = CITIES[rng.randrange(4)]
+    first = FIRST_NAMES[rng.randrange(len(FIRST_NAMES))]
+    interests = sorted(rng.sample(INTERESTS, 1 + rng.randrange(3)))
+    visits = 1 + rng.randrange(200)
+    tier = TIERS[rng.randrange(len(TIERS))]
+    earned = str(rng.randrange(300))
+    last_visit = f"2026-11-{1 + rng.randrange(20):02d}T{rng.randrange(24):02d}:10:00Z"
+    if day > 1:
+        changer = random.Random(index * 15_485_863 + day)
+        changed = changer.random() < 0.1
+        earned = str(10 + changer.randrange(90)) if changed else ""
+        if changed:
+            visits += 1 + changer.randrange(3)
+            last_visit = f"2026-11-22T{changer.randrange(24):02d}:30:00Z"
+            if changer.random() < 0.5:
+                tier = TIERS[(TIERS.index(tier) + 1) % len(TIERS)]
+    return [
+        f"{index:08x}-5d1e-4b8a-9c0f-{index * 7919 % 10**12:012d}",
+        f"CRM-{100_000 + index}",
+        f"{first.lower()}.bc{index}@example.com".replace("é", "e"),
+        first,
+        LAST_NAMES[rng.randrange(len(LAST_NAMES))],
+        ("female", "male", "other")[rng.randrange(3)],
+        city,
+        COUNTRY_NAMES.get(country, country),
+        ("de", "fr", "en", "en")[CITIES.index((city, country))],
+        f"202{rng.randrange(6)}-0{1 + rng.randrange(9)}-1{rng.randrange(10)}T08:31:05Z",
+        ("newsletter", "paid_search", "referral", "social")[rng.randrange(4)],
+        earned,
+        "|".join(interests),
+        "[" + ",".join(f'"{c}"' for c in sorted(rng.sample(CATEGORIES, 1 + rng.randrange(2)))) + "]",
+        tier,
+        f"{rng.random():.2f}",
+        str(visits),
+        last_visit,
+        ("Berlin Mitte", "Lyon Part-Dieu", "Austin Domain", "Leeds Trinity")[rng.randrange(4)],
+        ("true", "false")[rng.randrange(2)],
+    ]
+
+
+def write_blueconic_delta(path: Path, count: int, day: int = 1) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(BLUECONIC_COLUMNS)
+        writer.writerows(blueconic_delta_row(index, day) for index in range(count))
+    return path

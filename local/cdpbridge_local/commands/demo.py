@@ -16,8 +16,22 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from cdpbridge.integrations.blueconic import EXAMPLE_MAPPING_PATH
 
-from cdpbridge_local.demo_data import CUSTOMER_MAPPING_YAML, write_customers_csv
+from cdpbridge_local.demo_data import CUSTOMER_MAPPING_YAML, write_blueconic_delta, write_customers_csv
+
+EXPORT_SEGMENT = "Gold and platinum"
+BLUECONIC_EXPORT_CONFIG = {
+    "segment": {"name": EXPORT_SEGMENT},
+    "identifiers": [{"braze": "external_id", "column": "crm_customer_id"}],
+    "fields": [
+        {"braze": "first_name", "column": "firstname"},
+        {"braze": "email", "column": "email"},
+        {"braze": "custom_attributes.loyalty_tier", "column": "loyalty_tier"},
+        {"braze": "custom_attributes.loyalty_points", "column": "loyalty_points"},
+        {"braze": "custom_attributes.interests", "column": "interests"},
+    ],
+}
 
 
 @dataclass(frozen=True)
@@ -48,6 +62,13 @@ def demo_feeds(change_share: float) -> list[DemoFeed]:
             "config/generic/crm.yaml",
             CUSTOMER_MAPPING_YAML,
             _customers(change_share),
+        ),
+        DemoFeed(
+            "blueconic",
+            "inbound/blueconic/profiles-delta-{day}.csv",
+            "config/blueconic.yaml",
+            EXAMPLE_MAPPING_PATH.read_text(encoding="utf-8"),
+            write_blueconic_delta,
         ),
     ]
 
@@ -84,6 +105,41 @@ def _print_report(key: str, report: dict[str, Any], bucket: str) -> None:
     print(f"   {'':<28} report s3://{bucket}/{key}")
 
 
+def _blueconic_export(stack: Any, admin: Any) -> None:
+    """The scheduled export: a Braze segment back to BlueConic as a CSV under outbound/blueconic/."""
+    emulator = stack.emulator.url
+    stack.put_object("config/blueconic-export.yaml", orjson.dumps(BLUECONIC_EXPORT_CONFIG))
+    admin.post(
+        f"{emulator}/_emulator/segments",
+        json={
+            "name": EXPORT_SEGMENT,
+            "filter": {"attribute": "loyalty_tier", "op": "in", "value": ["gold", "platinum"]},
+        },
+        timeout=10,
+    ).raise_for_status()
+    export_s3 = {
+        "endpoint_url": stack.moto_url,
+        "bucket": stack.drop_bucket,
+        "path": "",
+        "region": "us-east-1",
+    }
+    admin.put(
+        f"{emulator}/_emulator/config", json={"export_s3": export_s3, "export_delay_s": 1.0}, timeout=10
+    )
+    print(f"== BlueConic export: the schedule fires for Braze segment '{EXPORT_SEGMENT}'")
+    started = time.monotonic()
+    stack.fire_schedule("BlueConicExportFunction")
+    stack.drain(timeout_s=300)
+    listing = stack.s3_client.list_objects_v2(Bucket=stack.drop_bucket, Prefix="outbound/blueconic/")
+    for item in listing.get("Contents", []):
+        body = stack.s3_client.get_object(Bucket=stack.drop_bucket, Key=item["Key"])["Body"].read().decode()
+        lines = body.splitlines()
+        print(f"   s3://{stack.drop_bucket}/{item['Key']}: {len(lines) - 1:,} profiles")
+        for line in lines[:3]:
+            print(f"      {line}")
+    print(f"   exported, waited for and converted in {time.monotonic() - started:.1f} s\n")
+
+
 def demo_command(args: argparse.Namespace) -> int:
     import tempfile  # noqa: PLC0415
 
@@ -95,7 +151,20 @@ def demo_command(args: argparse.Namespace) -> int:
     feeds = demo_feeds(args.change_share)
     with (
         tempfile.TemporaryDirectory(prefix="cdpbridge-demo-") as workdir,
-        LocalStack.start(template=args.template, failed_message_visibility_s=0) as stack,
+        LocalStack.start(
+            template=args.template,
+            parameters={"BlueConicExportSegment": EXPORT_SEGMENT},
+            # Braze takes minutes to export a segment, the emulator a second: poll accordingly.
+            env_vars={
+                "BlueConicExportFunction": {
+                    "EXPORT_POLL_INITIAL_S": "0.5",
+                    "EXPORT_POLL_MAX_S": "1",
+                    "EXPORT_QUIET_PERIOD_S": "0.5",
+                    "EXPORT_INLINE_WAIT_MAX_S": "5",
+                }
+            },
+            failed_message_visibility_s=0,
+        ) as stack,
     ):
         assert stack.emulator is not None
         admin = requests.Session()
@@ -132,6 +201,7 @@ def demo_command(args: argparse.Namespace) -> int:
                 f"   Braze now holds {count['count']:,} profiles; {stats['data_points']:,} data points "
                 f"billed so far, {stats['unchanged_writes']:,} of them for values that did not change\n"
             )
+        _blueconic_export(stack, admin)
         sample = admin.get(f"{stack.emulator.url}/_emulator/users/C00000042", timeout=10).json()
         print("One profile as Braze holds it (C00000042):")
         for name, value in sorted(sample.get("attributes", {}).items()):
