@@ -55,7 +55,7 @@ class BrazeProfileLookup:
             for start in range(0, len(group), EXPORT_IDS_BATCH):
                 batch = group[start : start + EXPORT_IDS_BATCH]
                 result = self.client.export_ids(fields_to_export=fields, **_identifiers_argument(kind, batch))
-                calls += 1
+                calls += result.requests
                 index = _index_by_identifier(kind, batch)
                 for profile in result.users:
                     for key in _profile_keys(kind, profile):
