@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
 from cdpbridge.state import (
     DynamoDbFieldStateStore,
     DynamoDbSendLedger,

@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from harness import machine_facts
+
 from cdpbridge.integrations.blueconic.export import BlueConicExportConfig, write_blueconic_csv
 from cdpbridge.records import RejectedRow
 from cdpbridge.sources import SourceFormat, SourceSpec, open_rows
-from harness import machine_facts
 
 CONFIG = BlueConicExportConfig.model_validate(
     {

@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from harness import API_KEY, EmulatorProcess, machine_facts
+
 from cdpbridge.braze import BrazeClient, BrazeSettings
 from cdpbridge.integrations.blueconic import EXAMPLE_DELTA_PATH, example_mapping
 from cdpbridge.mapping import MappingConfig, Strategy
@@ -36,7 +38,6 @@ from cdpbridge.state import SqliteCheckpointStore, SqliteFieldStateStore, Sqlite
 from cdpbridge.sync.artifacts import LocalArtifactStore
 from cdpbridge.sync.engine import EngineOptions
 from cdpbridge.sync.job import JobRequest, JobServices, run_part
-from harness import API_KEY, EmulatorProcess, machine_facts
 
 # Braze's documented limit for /users/export/ids (workspaces onboarded after August 2024).
 EXPORT_IDS_PER_MINUTE = 250

@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from cdpbridge.braze import BrazeClient, BrazeSettings, TrackCap, TrackRequest, TrackRequestBuilder
 from harness import API_KEY, UNLIMITED, EmulatorProcess, machine_facts, rate, write_json
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
+
+from cdpbridge.braze import BrazeClient, BrazeSettings, TrackCap, TrackRequest, TrackRequestBuilder
 
 OBJECTS_PER_REQUEST = 75
 ATTRIBUTES_PER_OBJECT = 20

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import aiohttp
 import orjson
+
 from cdpbridge_local.emulator.state import UserStore
 from cdpbridge_local.emulator.validation import AttributeUpdate, TrackRules, validate_attributes
 

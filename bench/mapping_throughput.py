@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import orjson
+
 from cdpbridge.mapping import Mapper, load_mapping
 from cdpbridge.records import RowPosition, SourceRow
 

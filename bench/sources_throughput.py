@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
 from cdpbridge.records import SourceRow
 from cdpbridge.sources import SourceSpec, open_rows, plan_byte_ranges
 

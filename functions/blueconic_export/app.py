@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from cdpbridge.integrations.blueconic.export import BLUECONIC_EXPORT
 from cdpbridge.integrations.export_runtime import continue_export, is_sqs_event, start_export
 

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 import requests
+
 from cdpbridge.integrations.blueconic import EXAMPLE_DELTA_PATH, EXAMPLE_MAPPING_PATH
 from cdpbridge_local.stack import LocalStack
 

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 import requests
+
 from cdpbridge_local.demo_data import CUSTOMER_MAPPING_YAML, customer_rows, write_customers_csv
 from cdpbridge_local.stack import LocalStack
 

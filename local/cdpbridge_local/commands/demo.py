@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from cdpbridge.integrations.blueconic import EXAMPLE_MAPPING_PATH
 
+from cdpbridge.integrations.blueconic import EXAMPLE_MAPPING_PATH
 from cdpbridge_local.demo_data import CUSTOMER_MAPPING_YAML, write_blueconic_delta, write_customers_csv
 
 EXPORT_SEGMENT = "Gold and platinum"

@@ -12,6 +12,8 @@ from typing import Any
 import boto3
 import pytest
 import requests
+from moto.server import ThreadedMotoServer
+
 from cdpbridge.braze import BrazeClient, BrazeSettings, RetryPolicy
 from cdpbridge.mapping import MappingConfig
 from cdpbridge.state import SqliteCheckpointStore, SqliteFieldStateStore, SqliteSendLedger
@@ -19,7 +21,6 @@ from cdpbridge.sync.artifacts import LocalArtifactStore
 from cdpbridge.sync.engine import EngineOptions
 from cdpbridge.sync.job import JobRequest, JobServices, PartOutcome, run_part
 from cdpbridge_local.emulator import EmulatorServer
-from moto.server import ThreadedMotoServer
 
 API_KEY = "local-dev-key"
 

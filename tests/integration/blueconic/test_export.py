@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 import orjson
 import pytest
+
 from cdpbridge.braze import BrazeClient
 from cdpbridge.integrations import export_runtime
 from cdpbridge.integrations.blueconic.export import BLUECONIC_EXPORT, BlueConicExportConfig

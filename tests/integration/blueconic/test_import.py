@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from cdpbridge.integrations.blueconic import EXAMPLE_DELTA_PATH, example_mapping
 from cdpbridge.sync.artifacts import iter_rejects
 

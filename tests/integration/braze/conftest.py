@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from cdpbridge.braze import BrazeClient, BrazeSettings
 from cdpbridge_local.emulator import EmulatorServer
 

@@ -7,8 +7,9 @@ from typing import Any
 
 import boto3
 import pytest
-from cdpbridge.braze import BrazePermanentError, SecretsManagerKeyProvider, TrackCap, TrackRequestBuilder
 from moto.server import ThreadedMotoServer
+
+from cdpbridge.braze import BrazePermanentError, SecretsManagerKeyProvider, TrackCap, TrackRequestBuilder
 
 from .conftest import ClientFactory, EmulatorAdmin
 

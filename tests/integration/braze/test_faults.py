@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+
 from cdpbridge.braze import BrazeUnavailableError, TrackCap, TrackOutcome, TrackRequest, TrackRequestBuilder
 
 from .conftest import ClientFactory, EmulatorAdmin

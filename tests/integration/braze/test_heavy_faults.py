@@ -6,6 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
 from cdpbridge.braze import TrackCap, TrackOutcome, TrackRequest, TrackRequestBuilder
 
 from .conftest import ClientFactory, EmulatorAdmin

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 import pytest
+
 from cdpbridge_local.stack import LocalStack
 
 pytestmark = pytest.mark.integration

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 import pytest
+
 from cdpbridge_local.stack import (
     LOCAL_API_KEY,
     DrainTimeoutError,

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from cdpbridge_local.stack import LocalStack, LocalStackError, TemplateParameterError, TemplateRuleError
 
 pytestmark = pytest.mark.integration

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from cdpbridge.braze import BrazeClient, BrazeSettings, RetryPolicy
 from cdpbridge.mapping import load_mapping
 from cdpbridge.state import SqliteCheckpointStore, SqliteFieldStateStore, SqliteSendLedger

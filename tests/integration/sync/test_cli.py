@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from cdpbridge_local.cli import main
 from cdpbridge_local.demo_data import CUSTOMER_MAPPING_YAML, write_customers_csv
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from cdpbridge.mapping import load_mapping
 from cdpbridge.sync.artifacts import iter_rejects
 from cdpbridge.sync.job import JobRequest, run_part

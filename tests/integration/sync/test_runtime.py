@@ -14,10 +14,11 @@ from urllib.parse import quote_plus
 import boto3
 import orjson
 import pytest
+from moto.server import ThreadedMotoServer
+
 from cdpbridge.state.tables import FIELD_STATE_TABLE, IDEMPOTENCY_TABLE, RUN_STATE_TABLE, create_table
 from cdpbridge.sync import import_runtime, runtime
 from cdpbridge_local.demo_data import CUSTOMER_MAPPING_YAML, customer_rows, write_customers_csv
-from moto.server import ThreadedMotoServer
 
 from .conftest import Braze
 

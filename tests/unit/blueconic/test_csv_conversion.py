@@ -4,6 +4,7 @@ import csv
 import io
 
 import pytest
+
 from cdpbridge.integrations.blueconic.export import (
     BlueConicExportConfig,
     braze_value,

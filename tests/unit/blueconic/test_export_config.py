@@ -1,6 +1,7 @@
 """The BlueConic export config: segment forms, Braze paths, columns, and what Braze is asked for."""
 
 import pytest
+
 from cdpbridge.integrations.blueconic.export import (
     BLUECONIC_EXPORT,
     BlueConicExportConfig,

@@ -1,9 +1,10 @@
 """Settings and messages of the export function, the job record, and the wait arithmetic."""
 
 import pytest
+from pydantic import ValidationError
+
 from cdpbridge.integrations.export_runtime import ContinueExport, ExportSettings, ExportTrigger, is_sqs_event
 from cdpbridge.integrations.segment_export import ExportJob, ExportWaitPolicy, sqs_delay_seconds
-from pydantic import ValidationError
 
 ENVIRONMENT = {
     "INTEGRATION": "blueconic",

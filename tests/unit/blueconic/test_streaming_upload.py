@@ -5,8 +5,9 @@ from typing import Any
 
 import boto3
 import pytest
-from cdpbridge.integrations.segment_export import MIN_PART_BYTES, S3StreamingUpload
 from moto.server import ThreadedMotoServer
+
+from cdpbridge.integrations.segment_export import MIN_PART_BYTES, S3StreamingUpload
 
 BUCKET = "drop"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from cdpbridge.braze import RetryPolicy
 from cdpbridge.braze.backoff import backoff_delay
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from cdpbridge.braze import (
     BrazeClient,
     BrazeRequestError,

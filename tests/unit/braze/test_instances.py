@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from cdpbridge.braze import INSTANCE_HOSTS, UnknownBrazeInstanceError, rest_endpoint
 
 

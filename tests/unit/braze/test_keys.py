@@ -8,6 +8,8 @@ from typing import Any
 
 import boto3
 import pytest
+from moto.server import ThreadedMotoServer
+
 from cdpbridge.braze import (
     ApiKeyUnavailableError,
     BrazeSettings,
@@ -16,7 +18,6 @@ from cdpbridge.braze import (
     key_provider_from_settings,
 )
 from cdpbridge.braze.keys import ApiKeyProvider, parse_secret_value
-from moto.server import ThreadedMotoServer
 
 KEY = "braze-rest-key-0f9e8d7c"
 ROTATED = "braze-rest-key-rotated-11aa22bb"

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 
 import pytest
+
 from cdpbridge.braze import BrazeSettings
 from cdpbridge.braze.ratelimit import MIN_429_PENALTY_S, RateLimiter, RateLimitHeaders, TokenBucket
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+
 from cdpbridge.braze import BrazeSettings, RateLimit, TrackCap
 from cdpbridge.braze.settings import DEFAULT_RATE_LIMITS, FAMILIES
 

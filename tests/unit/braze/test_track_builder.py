@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
+
 from cdpbridge.braze import TrackCap, TrackRequest, TrackRequestBuilder
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from cdpbridge_local.emulator import EmulatorServer
 
 DEFAULT_KEY = "local-dev-key"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pydantic
 import pytest
+
 from cdpbridge_local.emulator import EmulatorConfig
 from cdpbridge_local.emulator.config import RATE_LIMIT_FAMILIES
 

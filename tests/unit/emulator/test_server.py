@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import requests
+
 from cdpbridge_local.cli import build_parser
 from cdpbridge_local.emulator import EmulatorConfig, EmulatorServer
 

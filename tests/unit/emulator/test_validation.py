@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from cdpbridge_local.emulator.codes import COUNTRY_CODES, CURRENCY_CODES, LANGUAGE_CODES
 from cdpbridge_local.emulator.validation import (
     AttributeUpdate,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from cdpbridge.mapping.schema import render_schema
 from cdpbridge_local.cli import main
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from cdpbridge.mapping import Mapper
-
 from tests.unit.mapping.helpers import map_values, mapper_for
 
 EVENT = """

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from cdpbridge.mapping import Mapper, load_mapping
 from cdpbridge.updates import AttributeWrite, WriteMode
-
 from tests.unit.mapping.helpers import map_values, mapper_for, source_row
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cdpbridge.mapping.schema import mapping_schema, render_schema
 
+from cdpbridge.mapping.schema import mapping_schema, render_schema
 from tests.unit.mapping.helpers import map_values, mapper_for, one_field
 
 REPOSITORY = Path(__file__).resolve().parents[3]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from cdpbridge.mapping import (
     STANDARD_FIELDS,
     InvalidValueError,
@@ -15,7 +16,6 @@ from cdpbridge.mapping import (
 )
 from cdpbridge.mapping.countries import ALPHA2_CODES, ISO_3166_1
 from cdpbridge.mapping.languages import ISO_639_1
-
 from tests.unit.mapping.helpers import map_values, mapper_for
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from cdpbridge.updates import AttributeWrite, WriteMode
 
+from cdpbridge.updates import AttributeWrite, WriteMode
 from tests.unit.mapping.helpers import map_values, mapper_for, one_field
 
 

@@ -7,8 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from cdpbridge.updates import WriteMode
 
+from cdpbridge.updates import WriteMode
 from tests.unit.mapping.helpers import map_values, one_field
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from cdpbridge.records import RejectedRow, SourceRow
 from cdpbridge.sources import ByteRange, ResumePoint, SourceSpec, open_rows
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import fastavro
 import pytest
+
 from cdpbridge.records import RejectedRow, SourceRow
 from cdpbridge.sources import SourceError, SourceSpec
-
 from tests.unit.sources.conftest import CURRENTS_FIXTURES, bad, good, read_all
 
 AVRO = SourceSpec(format="avro")

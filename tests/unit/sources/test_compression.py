@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from cdpbridge.records import RejectedRow, SourceRow
 from cdpbridge.sources import (
     ByteRange,
@@ -19,7 +20,6 @@ from cdpbridge.sources import (
     open_rows,
     plan_byte_ranges,
 )
-
 from tests.unit.sources.conftest import good, read_all
 
 CSV_DATA = b'\xef\xbb\xbfid,note\n1,"multi\nline"\n2,Zo\xc3\xab\n3,x\n'

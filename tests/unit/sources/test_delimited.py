@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from cdpbridge.records import RejectedRow, SourceRow
 from cdpbridge.sources import SourceError, SourceSpec
-
 from tests.unit.sources.conftest import bad, good, read_all
 
 CSV = SourceSpec(format="csv")

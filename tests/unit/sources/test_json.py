@@ -6,11 +6,11 @@ import io
 
 import orjson
 import pytest
+
 from cdpbridge.records import RejectedRow, SourceRow
 from cdpbridge.sources import SourceError, SourceSpec, open_rows
 from cdpbridge.sources.cursor import ReadCursor, ReadWindow
 from cdpbridge.sources.jsonarray import JsonArrayReader
-
 from tests.unit.sources.conftest import bad, good, read_all
 
 JSONL = SourceSpec(format="jsonl")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import fastavro
 import pytest
+
 from cdpbridge.sources import (
     ByteRange,
     ResumePoint,
@@ -17,7 +18,6 @@ from cdpbridge.sources import (
     open_rows,
     plan_byte_ranges,
 )
-
 from tests.unit.sources.conftest import read_all, read_ranges, read_with_resume_points
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import fastavro
 import orjson
 import pytest
-from cdpbridge.sources import ResumePoint, SourceError, SourceSpec, open_rows
 
+from cdpbridge.sources import ResumePoint, SourceError, SourceSpec, open_rows
 from tests.unit.sources.conftest import read_all, read_with_resume_points
 
 TRICKY_CSV = (

@@ -11,9 +11,9 @@ from typing import Any
 
 import boto3
 import pytest
-from cdpbridge.sources import S3RangeReader, SourceError, SourceSpec, open_rows, plan_byte_ranges
 from moto.server import ThreadedMotoServer
 
+from cdpbridge.sources import S3RangeReader, SourceError, SourceSpec, open_rows, plan_byte_ranges
 from tests.unit.sources.conftest import CURRENTS_FIXTURES, Row, good, read_all
 from tests.unit.sources.test_planning import random_csv
 

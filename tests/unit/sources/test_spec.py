@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
+
 from cdpbridge.records import RowPosition, SourceRow
 from cdpbridge.sources import (
     ByteRange,
@@ -14,7 +16,6 @@ from cdpbridge.sources import (
     infer_format,
 )
 from cdpbridge.sources._rows import _plain_make_row, make_row
-from pydantic import ValidationError
 
 
 @pytest.mark.parametrize(("fmt", "delimiter"), [("csv", ","), ("tsv", "\t"), ("psv", "|")])

@@ -1,6 +1,7 @@
 """The template loader: CloudFormation short-form tags become their long forms."""
 
 import pytest
+
 from cdpbridge_local.stack.cfn_yaml import TemplateFormatError, load_template_text
 
 

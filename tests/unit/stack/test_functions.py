@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from cdpbridge_local.stack.functions import FunctionSpec, FunctionWorker
 
 HANDLER_SOURCE = """

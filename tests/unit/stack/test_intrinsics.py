@@ -3,6 +3,7 @@
 from typing import Any
 
 import pytest
+
 from cdpbridge_local.stack.intrinsics import (
     IntrinsicResolver,
     ResolutionScope,

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+
 from cdpbridge_local.stack.template import SamTemplate, TemplateParameterError, TemplateRuleError
 
 TEMPLATE = """

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from cdpbridge_local.stack.schedules import ScheduleClock, ScheduleExpressionError, next_fire_time
 
 MONDAY_NOON = datetime(2024, 5, 6, 12, 0, 30, tzinfo=UTC)  # 2024-05-06 is a Monday

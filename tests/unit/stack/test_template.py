@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from cdpbridge_local.stack.template import SERVERLESS_FUNCTION, SamTemplate
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -10,6 +10,8 @@ from typing import Any
 
 import boto3
 import pytest
+from moto.server import ThreadedMotoServer
+
 from cdpbridge.state import (
     DynamoDbCheckpointStore,
     DynamoDbFieldStateStore,
@@ -19,7 +21,6 @@ from cdpbridge.state import (
     SqliteSendLedger,
 )
 from cdpbridge.state.tables import FIELD_STATE_TABLE, RUN_STATE_TABLE, TableSpec, create_table
-from moto.server import ThreadedMotoServer
 
 _table_numbers = itertools.count()
 

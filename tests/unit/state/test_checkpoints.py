@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
 from cdpbridge.state import Checkpoint, DynamoDbCheckpointStore, RunPartsMismatchError
 from cdpbridge.state.tables import RUN_STATE_TABLE
 

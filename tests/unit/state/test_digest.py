@@ -3,6 +3,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from cdpbridge.state import DIGEST_SIZE, NULL_DIGEST, value_digest, value_digests
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 import pytest
+
 from cdpbridge.state import (
     Backoff,
     CorruptFieldStateError,

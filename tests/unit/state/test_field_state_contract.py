@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+
 from cdpbridge.state import FieldStateSnapshot, value_digest
 
 D1, D2, D3 = value_digest("one"), value_digest("two"), value_digest("three")

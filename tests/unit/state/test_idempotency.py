@@ -7,6 +7,7 @@ from typing import Any, cast
 
 import pytest
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
+
 from cdpbridge.state import idempotency_setup
 from cdpbridge.state.idempotency import S3ObjectIdempotency, s3_object, s3_object_idempotency
 from cdpbridge.state.tables import IDEMPOTENCY_TABLE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from cdpbridge.state import DynamoDbSendLedger
 from cdpbridge.state.dynamodb_run_state import ledger_block
 from cdpbridge.state.tables import RUN_STATE_TABLE

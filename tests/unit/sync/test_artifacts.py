@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from cdpbridge.records import RowIssue, RowPosition
 from cdpbridge.sync.artifacts import LocalArtifactStore, RejectsWriter, iter_rejects, merge_rejects
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from cdpbridge.records import RowPosition
 from cdpbridge.state import value_digest
 from cdpbridge.sync.objects import ObjectRef
