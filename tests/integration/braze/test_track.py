@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
-from cdpbridge.braze import BrazeClient, BrazeSettings, TrackCap, TrackRequest, TrackRequestBuilder
+from cdpbridge.braze import BrazeClient, TrackCap, TrackRequest, TrackRequestBuilder
 
 from .conftest import ClientFactory, EmulatorAdmin
 
@@ -170,35 +166,13 @@ def test_the_builder_keeps_requests_full_against_the_emulator(
     assert admin.statuses("users.track") == {"201": 14}
 
 
-class _QueuedHandler(BaseHTTPRequestHandler):
-    """Braze during maintenance: every users.track call is queued with a 202."""
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        body = b'{"message":"queued"}'
-        self.send_response(202)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        return
-
-
-@pytest.fixture
-def maintenance_url() -> Iterator[str]:
-    # The emulator cannot be put into maintenance mode, so this small server plays that part.
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _QueuedHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-def test_a_202_queued_answer_counts_as_accepted(maintenance_url: str) -> None:
-    with BrazeClient(BrazeSettings(rest_endpoint=maintenance_url), "local-dev-key") as client:
-        outcome = client.track(attributes_request(3))
+def test_a_202_queued_answer_counts_as_accepted(client: BrazeClient, admin: EmulatorAdmin) -> None:
+    # Given Braze in maintenance: requests are applied and answered 202 {"message": "queued"}
+    admin.configure(faults={"queued_202": 1.0})
+    # When tracked / Then the outcome is accepted (not retried) and says it was queued
+    outcome = client.track(attributes_request(3))
     assert outcome.status == "accepted"
     assert (outcome.http_status, outcome.message, outcome.queued) == (202, "queued", True)
+    assert outcome.attempts == 1
+    assert admin.statuses("users.track") == {"202": 1}
+    assert admin.count() == 3

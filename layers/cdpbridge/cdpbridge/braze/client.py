@@ -642,7 +642,7 @@ class BrazeClient:
                     last_problem = message
                 else:
                     stats.add(family, "permanent_errors")
-                    return self._refused(family, path, _Reply(status, payload, message, errors, attempt))
+                    return self._refused(path, _Reply(status, payload, message, errors, attempt))
             if attempt >= max_attempts:
                 stats.add(family, "exhausted")
                 logger.warning(
@@ -682,7 +682,8 @@ class BrazeClient:
         self._stats.add(family, "key_refreshes")
         return True
 
-    def _refused(self, family: str, path: str, reply: _Reply) -> _Reply:
+    @staticmethod
+    def _refused(path: str, reply: _Reply) -> _Reply:
         # Braze's message can quote input values, so only the status is logged.
         logger.warning("Braze refused a request", extra={"endpoint": path, "status": reply.status})
         return reply
@@ -702,7 +703,8 @@ _JSON_ONLY = {"Content-Type": "application/json"}
 
 
 def _decode(response: requests.Response) -> tuple[Any, str, list[Any]]:
-    """Body as (JSON or None, message, errors); looks at status and content type before parsing."""
+    """Body as (JSON or None, message, errors). Only a body declared JSON is parsed, and a parse
+    failure is a message, never an exception: an HTML error page from a load balancer is expected."""
     content_type = response.headers.get("Content-Type", "")
     content = response.content
     status = response.status_code

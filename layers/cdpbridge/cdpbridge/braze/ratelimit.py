@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
+from requests.structures import CaseInsensitiveDict
+
 from cdpbridge.braze.settings import RateLimit
 
 # Values below this are read as "seconds from now" rather than epoch seconds (some proxies send that).
@@ -42,7 +44,12 @@ class RateLimitHeaders:
     @classmethod
     def parse(cls, headers: Mapping[str, str], *, wall_now: float) -> RateLimitHeaders:
         """Reads X-RateLimit-* and Retry-After whatever their case (HTTP/2 sends them lower-case)."""
-        lowered = {name.lower(): value for name, value in headers.items()}
+        # requests' header mapping is already case-insensitive; copying it would cost every call.
+        lowered = (
+            headers
+            if isinstance(headers, CaseInsensitiveDict)
+            else {k.lower(): v for k, v in headers.items()}
+        )
         reset = _number(lowered.get("x-ratelimit-reset"))
         if reset is not None and reset < _EPOCH_THRESHOLD:
             reset = wall_now + max(reset, 0.0)

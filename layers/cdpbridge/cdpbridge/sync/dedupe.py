@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cdpbridge.state import NULL_DIGEST, value_digest
-from cdpbridge.sync.counters import attribute_data_points
+from cdpbridge.sync.counters import FREE_ATTRIBUTES, attribute_data_points, nested_key_count
 from cdpbridge.updates import AttributeWrite, UserUpdate, WriteMode
 
 # After these, the value Braze holds is not known to us: the digest is forgotten once Braze acknowledges.
 _STATE_UNKNOWN_AFTER = frozenset({WriteMode.ADD, WriteMode.REMOVE, WriteMode.INCREMENT, WriteMode.MERGE})
+_SET = WriteMode.SET
+_NO_STATE: dict[str, bytes] = {}
 
 
 @dataclass(slots=True)
@@ -27,6 +29,10 @@ class PlannedUser:
     set_if_empty_skipped: int = 0
     # set_if_empty writes whose outcome depends on a lookup of what Braze holds
     pending_lookups: dict[str, AttributeWrite] = field(default_factory=dict)
+    # Whether ``writes`` holds an increment (it goes through the send ledger) or a merge (the body
+    # needs _merge_objects): known here so the engine need not look through the writes again.
+    has_increment: bool = False
+    has_merge: bool = False
 
 
 def braze_value(write: AttributeWrite) -> Any:
@@ -46,13 +52,37 @@ def braze_value(write: AttributeWrite) -> Any:
 def plan_user(update: UserUpdate, known: dict[str, bytes] | None, full_refresh: bool) -> PlannedUser:
     """Drops the writes Braze already holds; ``known`` is the acknowledged state of this user."""
     planned = PlannedUser(update=update)
-    state = known or {}
+    state = known or _NO_STATE
+    writes = planned.writes
+    digests = planned.digests
     for name, write in update.attributes.items():
         mode = write.mode
+        if mode is _SET:
+            # Most writes of most files: the data points and the digest without further calls.
+            value = write.value
+            if name in FREE_ATTRIBUTES:
+                points = 0
+            elif isinstance(value, dict):
+                points = max(1, nested_key_count(value))
+            else:
+                points = 1
+            digest = value_digest(value)
+            if not full_refresh and state.get(name) == digest:
+                planned.unchanged += 1
+                planned.unchanged_data_points += points
+                continue
+            writes[name] = write
+            digests[name] = digest
+            planned.data_points += points
+            continue
         if mode in _STATE_UNKNOWN_AFTER:
-            planned.writes[name] = write
-            planned.digests[name] = None
+            writes[name] = write
+            digests[name] = None
             planned.data_points += attribute_data_points(name, write)
+            if mode is WriteMode.INCREMENT:
+                planned.has_increment = True
+            elif mode is WriteMode.MERGE:
+                planned.has_merge = True
             continue
         if mode is WriteMode.SET_IF_EMPTY:
             stored = state.get(name)

@@ -213,6 +213,7 @@ class SyncEngine:
             return
         counters.users += len(updates)
 
+        self._forget_settled_users()
         known = self.field_state.get_many(self.options.workspace, {u.user_key for u in updates})
         self._known.absorb(known)
         planned = [plan_user(u, known.get(u.user_key), self.options.full_refresh) for u in updates]
@@ -220,7 +221,7 @@ class SyncEngine:
         if needing_lookup:
             self._resolve_lookups(needing_lookup)
 
-        sent_before = self._already_sent_ids(updates)
+        sent_before = self._already_sent_ids(planned)
         for plan in planned:
             counters.attributes_unchanged += plan.unchanged
             counters.data_points_saved += plan.unchanged_data_points
@@ -256,18 +257,16 @@ class SyncEngine:
             for user_key, digests in learnt_state.items():
                 self._pending_state.setdefault(user_key, {}).update(digests)
 
-    def _already_sent_ids(self, updates: list[UserUpdate]) -> set[str]:
-        ids = [
-            ledger_id(u.position, kind, index)
-            for u in updates
-            for kind, items in (("events", u.events), ("purchases", u.purchases))
-            for index in range(len(items))
-        ]
-        ids.extend(
-            ledger_id(u.position, "attributes", 0)
-            for u in updates
-            if any(write.mode is WriteMode.INCREMENT for write in u.attributes.values())
-        )
+    def _already_sent_ids(self, planned: list[PlannedUser]) -> set[str]:
+        ids: list[str] = []
+        for plan in planned:
+            update = plan.update
+            # plan_user keeps every increment, so has_increment says whether the update has one.
+            if plan.has_increment:
+                ids.append(ledger_id(update.position, "attributes", 0))
+            if update.events or update.purchases:
+                for kind, items in (("events", update.events), ("purchases", update.purchases)):
+                    ids.extend(ledger_id(update.position, kind, index) for index in range(len(items)))
         if not ids:
             return set()
         return self.ledger.already_sent(self._scope, ids)
@@ -277,7 +276,7 @@ class SyncEngine:
         identifier = update.identifier
         writes = plan.writes
         increments_id: str | None = None
-        if any(write.mode is WriteMode.INCREMENT for write in writes.values()):
+        if plan.has_increment:
             # Increments are not idempotent: like events, they go through the send ledger.
             increments_id = ledger_id(update.position, "attributes", 0)
             if increments_id in sent_before:
@@ -286,11 +285,10 @@ class SyncEngine:
                 increments_id = None
         if writes:
             body: dict[str, Any] = dict(identifier)
-            merge = False
             for name, write in writes.items():
-                body[name] = braze_value(write)
-                merge = merge or write.mode is WriteMode.MERGE
-            if merge:
+                # A plain set sends the value as it is, which is most writes: no call for it.
+                body[name] = write.value if write.mode is _SET else braze_value(write)
+            if plan.has_merge:
                 body["_merge_objects"] = True
             if update.update_existing_only:
                 body["_update_existing_only"] = True
@@ -306,6 +304,8 @@ class SyncEngine:
                     plan.data_points,
                 )
             )
+        if not update.events and not update.purchases:
+            return
         for kind, items in (("events", update.events), ("purchases", update.purchases)):
             for index, item in enumerate(items):
                 item_id = ledger_id(update.position, kind, index)
@@ -452,13 +452,25 @@ class SyncEngine:
             # Bounded memory: users not covered are simply read again before their next commit.
             self._known = FieldStateSnapshot()
 
+    def _forget_settled_users(self) -> None:
+        """Bounds the snapshot between chunks, while requests are in flight (they always are in a
+        long run): the users of requests in flight stay covered, since their commits are still to
+        come; any other user is simply read again before its next commit."""
+        known = self._known
+        if len(known.covered) <= _KNOWN_USERS_KEPT:
+            return
+        kept = [key for key in self._users_in_flight if key in known.covered]
+        self._known = FieldStateSnapshot({key: known[key] for key in kept if key in known}, covered=kept)
+
     def _shutdown(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
 
 
-_KNOWN_USERS_KEPT = 50_000
+# 2-3 KB a user with 20 attributes: 15,000 users keep the snapshot under 40 MB.
+_KNOWN_USERS_KEPT = 15_000
+_SET = WriteMode.SET
 
 
 def _until_unreadable(rows: Iterable[Any], failure: list[Exception]) -> Iterator[Any]:

@@ -1,0 +1,142 @@
+"""A full customer file, then the next day's delta, through the engine against a Braze-like emulator.
+
+The emulator runs in its own process with Braze's figures (300 ms per users.track request, 3,000
+requests per 3 s). The engine runs each file in a child process (bench/engine_run.py) with fresh
+SQLite state for the full file, kept for the delta, so CPU time and peak RSS are the engine's own.
+
+Full file: N rows x 20 columns (demo_data, generated once into bench/data/): rows/s, requests,
+request fill, CPU seconds per million rows, peak RSS.
+Delta: the same users with about 10% of the values changed (write_customers_csv(generation=1,
+change_share=0.1)): data points Braze billed (emulator stats) against the values that changed
+(counted by diffing the two files).
+
+    .venv/bin/python bench/engine_full_and_delta.py [--rows 1000000] [--in-flight 128] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness import (
+    BRAZE_LATENCY_MS,
+    BRAZE_TRACK_LIMIT,
+    DEFAULT_IN_FLIGHT,
+    EmulatorProcess,
+    EngineRun,
+    changed_values,
+    customers_file,
+    rate,
+    run_engine,
+    temporary_state,
+    write_json,
+)
+
+
+def measured_run(emulator: EmulatorProcess, run: EngineRun) -> dict[str, Any]:
+    """The engine's own figures plus what the emulator saw during the run."""
+    before = emulator.stats()
+    cpu_before = emulator.cpu_seconds()
+    result = run_engine(run)
+    seen = emulator.stats().since(before)
+    cpu_after = emulator.cpu_seconds()
+    result["emulator"] = seen.to_dict()
+    if cpu_before is not None and cpu_after is not None:
+        result["emulator_cpu_s"] = round(cpu_after - cpu_before, 2)
+    result["emulator_peak_rss_mb"] = emulator.peak_rss_mb()
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--in-flight", type=int, default=DEFAULT_IN_FLIGHT)
+    parser.add_argument("--change-share", type=float, default=0.1)
+    parser.add_argument("--skip-delta", action="store_true")
+    parser.add_argument("--progress-s", type=float, default=15.0)
+    parser.add_argument("--profile-dir", type=Path, help="run the engine under cProfile; stats go here")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+
+    full_file = customers_file(args.rows)
+    delta_file = (
+        None if args.skip_delta else customers_file(args.rows, generation=1, change_share=args.change_share)
+    )
+    if args.profile_dir:
+        args.profile_dir.mkdir(parents=True, exist_ok=True)
+
+    def profile(label: str) -> Path | None:
+        return args.profile_dir / f"{label}.prof" if args.profile_dir else None
+
+    parameters = {
+        "rows": args.rows,
+        "columns": 20,
+        "latency_ms": BRAZE_LATENCY_MS,
+        "track_limit": str(BRAZE_TRACK_LIMIT),
+        "in_flight": args.in_flight,
+        "state": "SQLite in a temporary directory, fresh for the full file, kept for the delta",
+    }
+    with EmulatorProcess() as emulator, temporary_state() as state:
+        full = measured_run(
+            emulator,
+            EngineRun(
+                full_file,
+                state,
+                emulator.url,
+                in_flight=args.in_flight,
+                label="full",
+                progress_s=args.progress_s,
+                expected_rows=args.rows,
+                profile=profile("full"),
+            ),
+        )
+        print(
+            f"full file: {full['rows']:,} rows in {full['seconds']:.1f} s = "
+            f"{full['rows_per_s']:,.0f} rows/s; "
+            f"{full['requests']:,} requests, fill {full['fill_ratio']:.2%}; "
+            f"{full['cpu_s_per_million']} CPU-s per million rows; peak RSS {full['peak_rss_mb']:.0f} MB"
+        )
+        results: dict[str, Any] = {"parameters": parameters, "full": full}
+        if delta_file is not None:
+            delta = measured_run(
+                emulator,
+                EngineRun(
+                    delta_file,
+                    state,
+                    emulator.url,
+                    in_flight=args.in_flight,
+                    label="delta",
+                    progress_s=args.progress_s,
+                    expected_rows=args.rows,
+                    profile=profile("delta"),
+                ),
+            )
+            changed = changed_values(full_file, delta_file)
+            data_points = delta["emulator"]["data_points"]
+            delta.update(
+                {
+                    "change_share": args.change_share,
+                    "changed_values": changed,
+                    "data_points": data_points,
+                    "data_points_per_changed_value": round(data_points / changed, 4) if changed else None,
+                    "data_points_engine_counted": delta["counters"]["data_points_sent"],
+                    "data_points_saved": delta["counters"]["data_points_saved"],
+                    "unchanged_writes": delta["emulator"]["unchanged_writes"],
+                }
+            )
+            results["delta"] = delta
+            print(
+                f"delta: {changed:,} values changed, {data_points:,} data points written "
+                f"({delta['data_points_per_changed_value']}x), {delta['requests']:,} requests, "
+                f"{rate(delta['rows'], delta['seconds']):,.0f} rows/s"
+            )
+    write_json(args.json, results)
+    return 0 if full["finished"] and results.get("delta", {"finished": True})["finished"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

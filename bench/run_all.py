@@ -1,0 +1,522 @@
+"""`make bench`: every benchmark under bench/, one table, and bench/results/latest.json.
+
+Each script runs in its own process (each is runnable alone and prints its own figures; their output
+goes to bench/results/logs/). The Braze emulator runs in a process of its own, configured like Braze
+(300 ms per users.track request, 3,000 requests per 3 s) unless a row says otherwise.
+
+    .venv/bin/python bench/run_all.py            # full sizes: 1,000,000 rows, a 1 GiB memory file
+    .venv/bin/python bench/run_all.py --quick    # 100,000 rows, a 256 MiB memory file
+    .venv/bin/python bench/run_all.py --only full_and_delta,baseline --rows 200000
+
+The table compares every figure with its target (met / missed; a slow machine never fails the run)
+and with the previous results of the same mode. Each run is also kept as
+bench/results/<date>-<mode>.json, so figures can be compared from run to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harness import BENCH_DIR, BRAZE_LATENCY_MS, BRAZE_TRACK_LIMIT, RESULTS_DIR, machine_facts
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    rows: int
+    bound_rows: int
+    memory_mb: int
+    capacity_s: float
+    micro_rows: int
+    repeats: int
+
+
+FULL = Sizes(
+    rows=1_000_000, bound_rows=200_000, memory_mb=1024, capacity_s=10.0, micro_rows=200_000, repeats=5
+)
+QUICK = Sizes(rows=100_000, bound_rows=50_000, memory_mb=256, capacity_s=5.0, micro_rows=50_000, repeats=3)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One script run: its name in the results and its arguments for a given set of sizes."""
+
+    name: str
+    script: str
+    arguments: Callable[[Sizes], list[str]]
+    # The script has no --json option: its figures are the last JSON line it prints.
+    json_on_stdout: bool = False
+
+
+STEPS: tuple[Step, ...] = (
+    Step("cold_start", "cold_start.py", lambda s: ["--repeats", "5"]),
+    Step("sources", "sources_throughput.py", lambda s: ["--rows", str(s.micro_rows)]),
+    Step("mapping", "mapping_throughput.py", lambda s: ["--repeats", str(s.repeats)]),
+    Step("state", "bench_state.py", lambda s: []),
+    Step(
+        "emulator_capacity",
+        "emulator_capacity.py",
+        lambda s: ["--duration", f"{s.capacity_s:g}"],
+        json_on_stdout=True,
+    ),
+    Step("full_and_delta", "engine_full_and_delta.py", lambda s: ["--rows", str(s.rows)]),
+    Step("baseline", "baseline_sender.py", lambda s: ["--rows", str(s.rows)]),
+    Step("bound", "rate_limit_bound.py", lambda s: ["--rows", str(s.bound_rows)]),
+    Step("memory", "engine_memory.py", lambda s: ["--megabytes", str(s.memory_mb)]),
+)
+STEP_NAMES = tuple(step.name for step in STEPS)
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    name: str
+    seconds: float
+    exit_code: int
+    log: Path
+    figures: dict[str, Any] | None
+
+
+def run_step(step: Step, sizes: Sizes, logs: Path) -> StepOutcome:
+    """Runs one script; its stdout goes to a log, its stderr (progress) to the terminal."""
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / f"{step.name}.log"
+    figures_path = logs / f"{step.name}.json"
+    figures_path.unlink(missing_ok=True)
+    command = [sys.executable, str(BENCH_DIR / step.script), *step.arguments(sizes)]
+    if not step.json_on_stdout:
+        command += ["--json", str(figures_path)]
+    print(f"-- {step.name}: {' '.join(command[1:])}", file=sys.stderr, flush=True)
+    started = time.monotonic()
+    with log.open("w", encoding="utf-8") as output:
+        completed = subprocess.run(command, stdout=output, check=False)
+    seconds = time.monotonic() - started
+    figures = _last_json_line(log) if step.json_on_stdout else _read_json(figures_path)
+    status = "ok" if completed.returncode == 0 else f"exit status {completed.returncode}"
+    print(f"   {step.name}: {status} in {seconds:.0f} s", file=sys.stderr, flush=True)
+    return StepOutcome(step.name, round(seconds, 1), completed.returncode, log, figures)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        loaded = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return loaded if isinstance(loaded, dict) else None
+
+
+def _last_json_line(path: Path) -> dict[str, Any] | None:
+    for line in reversed(path.read_text(encoding="utf-8").splitlines()):
+        if line.startswith("{"):
+            try:
+                loaded = json.loads(line)
+            except ValueError:
+                return None
+            return loaded if isinstance(loaded, dict) else None
+    return None
+
+
+# -- assembling latest.json ------------------------------------------------------------------------
+
+
+def assemble(outcomes: Sequence[StepOutcome], mode: str, machine: dict[str, Any]) -> dict[str, Any]:
+    """The results document: the keys the README promises, then everything each script measured."""
+    figures = {outcome.name: outcome.figures or {} for outcome in outcomes}
+    results: dict[str, Any] = {"mode": mode, "machine": machine}
+
+    both = figures.get("full_and_delta", {})
+    full = both.get("full")
+    if full:
+        results["full"] = {
+            "rows_per_s": full["rows_per_s"],
+            "requests": full["requests"],
+            "fill_ratio": full["fill_ratio"],
+            "cpu_s_per_million": full["cpu_s_per_million"],
+            "peak_rss_mb": full["peak_rss_mb"],
+            "rows": full["rows"],
+            "seconds": full["seconds"],
+            "emulator_requests": full.get("emulator", {}).get("track_requests"),
+            "data_points": full.get("emulator", {}).get("data_points"),
+            "parameters": both.get("parameters", {}),
+        }
+    delta = both.get("delta")
+    if delta:
+        results["delta"] = {
+            "data_points": delta["data_points"],
+            "changed_values": delta["changed_values"],
+            "requests": delta["requests"],
+            "data_points_per_changed_value": delta["data_points_per_changed_value"],
+            "data_points_saved": delta["data_points_saved"],
+            "rows_per_s": delta["rows_per_s"],
+            "cpu_s_per_million": delta["cpu_s_per_million"],
+            "parameters": {**both.get("parameters", {}), "change_share": delta["change_share"]},
+        }
+    baseline = figures.get("baseline")
+    if baseline:
+        results["baseline"] = {
+            "rows_per_s": baseline["rows_per_s"],
+            "requests": baseline["requests"],
+            "data_points": baseline["data_points"],
+            "cpu_s_per_million": baseline["cpu_s_per_million"],
+            "retries": baseline["retries"],
+            "failed_rows": baseline["failed_rows"],
+            "parameters": baseline["parameters"],
+        }
+    if full and baseline and baseline["rows_per_s"]:
+        results["ratio_vs_baseline"] = round(full["rows_per_s"] / baseline["rows_per_s"], 2)
+    bound = figures.get("bound")
+    if bound:
+        results["bound"] = {
+            "seconds": bound["seconds"],
+            "bound_seconds": bound["bound_seconds"],
+            "share_of_bound": bound["share_of_bound"],
+            "requests": bound["requests"],
+            "rate_limited_429": bound["rate_limited_429"],
+            "parameters": bound["parameters"],
+        }
+    memory = figures.get("memory")
+    if memory:
+        results["memory_1gb"] = {
+            "peak_rss_mb": memory["peak_rss_mb"],
+            "rss_before_run_mb": memory["rss_before_run_mb"],
+            "rows": memory["rows"],
+            "seconds": memory["seconds"],
+            "rows_per_s": memory["rows_per_s"],
+            "parameters": memory["parameters"],
+        }
+    cold = figures.get("cold_start")
+    if cold:
+        results["import_ms"] = cold["import_ms"]
+        results["import_ms_no_pyc"] = {h["function"]: h.get("ms_no_pyc") for h in cold["handlers"]}
+    capacity = figures.get("emulator_capacity")
+    if capacity:
+        results["emulator_capacity_rps"] = capacity["emulator_capacity_rps"]
+        results["emulator_capacity"] = capacity
+    micro = {name: figures[name] for name in ("sources", "mapping", "state") if figures.get(name)}
+    if micro:
+        results["micro"] = micro
+    results["targets"] = [check.to_dict() for check in evaluate_targets(results)]
+    results["steps"] = {
+        outcome.name: {"seconds": outcome.seconds, "exit_code": outcome.exit_code, "log": outcome.log.name}
+        for outcome in outcomes
+    }
+    return results
+
+
+# -- targets ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TargetCheck:
+    row: str
+    figure: str
+    value: float | None
+    target: str
+    met: bool | None  # None: not measured in this run
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "row": self.row,
+            "figure": self.figure,
+            "value": self.value,
+            "target": self.target,
+            "met": self.met,
+        }
+
+
+def _at_least(row: str, figure: str, value: Any, minimum: float, text: str) -> TargetCheck:
+    measured = float(value) if isinstance(value, int | float) else None
+    return TargetCheck(row, figure, measured, text, None if measured is None else measured >= minimum)
+
+
+def _at_most(row: str, figure: str, value: Any, maximum: float, text: str) -> TargetCheck:
+    measured = float(value) if isinstance(value, int | float) else None
+    return TargetCheck(row, figure, measured, text, None if measured is None else measured <= maximum)
+
+
+def evaluate_targets(results: dict[str, Any]) -> list[TargetCheck]:
+    full = results.get("full", {})
+    delta = results.get("delta", {})
+    checks = [
+        _at_least("full", "fill_ratio", full.get("fill_ratio"), 0.99, ">= 99%"),
+        _at_most("full", "cpu_s_per_million", full.get("cpu_s_per_million"), 5.0, "<= 5 CPU-s"),
+        _at_least("baseline", "ratio_vs_baseline", results.get("ratio_vs_baseline"), 10.0, ">= 10x"),
+        _at_most(
+            "delta",
+            "data_points_per_changed_value",
+            delta.get("data_points_per_changed_value"),
+            1.02,
+            "<= 1.02x changed values",
+        ),
+        _at_least("bound", "share_of_bound", results.get("bound", {}).get("share_of_bound"), 0.95, ">= 95%"),
+        _at_most(
+            "memory", "peak_rss_mb", results.get("memory_1gb", {}).get("peak_rss_mb"), 150.0, "<= 150 MB"
+        ),
+    ]
+    for function, milliseconds in sorted((results.get("import_ms") or {}).items()):
+        check = _at_most("cold start", function, milliseconds, 250.0, "<= 250 ms")
+        # A handler that does not import is a missed target, not an unmeasured one.
+        checks.append(
+            check
+            if milliseconds is not None
+            else TargetCheck("cold start", function, None, "<= 250 ms", False)
+        )
+    return checks
+
+
+# -- the table ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    row: str
+    figure: str
+    value: str
+    target: str = ""
+    result: str = ""
+    previous: str = ""
+
+
+def _get(document: dict[str, Any] | None, path: str) -> Any:
+    value: Any = document
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _number(value: Any, digits: int = 0, suffix: str = "") -> str:
+    if not isinstance(value, int | float):
+        return "-"
+    return f"{value:,.{digits}f}{suffix}"
+
+
+def _percent(value: Any) -> str:
+    return f"{value:.1%}" if isinstance(value, int | float) else "-"
+
+
+def _verdict(checks: dict[tuple[str, str], TargetCheck], row: str, figure: str) -> tuple[str, str]:
+    check = checks.get((row, figure))
+    if check is None:
+        return "", ""
+    return check.target, {True: "met", False: "MISSED", None: "not run"}[check.met]
+
+
+def render_table(results: dict[str, Any], previous: dict[str, Any] | None) -> str:
+    checks = {(check.row, check.figure): check for check in evaluate_targets(results)}
+    full_rows = _get(results, "full.rows")
+    rows_label = f"{full_rows:,} rows" if isinstance(full_rows, int) else "not run"
+    specs: list[tuple[str, str, str, Callable[[Any], str], str]] = [
+        # (row label, figure label, path in results, formatter, target key "row/figure")
+        (f"1 full file ({rows_label})", "rows/s", "full.rows_per_s", _number, ""),
+        ("", "requests", "full.requests", _number, ""),
+        ("", "request fill", "full.fill_ratio", _percent, "full/fill_ratio"),
+        (
+            "",
+            "CPU-s per million rows (engine process)",
+            "full.cpu_s_per_million",
+            lambda v: _number(v, 1),
+            "full/cpu_s_per_million",
+        ),
+        ("", "peak RSS MB", "full.peak_rss_mb", _number, ""),
+        ("2 baseline (20 threads, no dedupe)", "rows/s", "baseline.rows_per_s", _number, ""),
+        ("", "requests", "baseline.requests", _number, ""),
+        ("", "data points", "baseline.data_points", _number, ""),
+        (
+            "",
+            "ours / baseline rows/s",
+            "ratio_vs_baseline",
+            lambda v: _number(v, 2, "x"),
+            "baseline/ratio_vs_baseline",
+        ),
+        ("3 daily delta (10% changed)", "values changed", "delta.changed_values", _number, ""),
+        ("", "data points written", "delta.data_points", _number, ""),
+        (
+            "",
+            "data points / changed value",
+            "delta.data_points_per_changed_value",
+            lambda v: _number(v, 3, "x"),
+            "delta/data_points_per_changed_value",
+        ),
+        ("", "requests", "delta.requests", _number, ""),
+        (
+            f"4 rate-limit bound ({_get(results, 'bound.parameters.track_limit') or '-'})",
+            "seconds",
+            "bound.seconds",
+            lambda v: _number(v, 1),
+            "",
+        ),
+        ("", "bound seconds", "bound.bound_seconds", lambda v: _number(v, 1), ""),
+        ("", "share of bound", "bound.share_of_bound", _percent, "bound/share_of_bound"),
+        (
+            f"5 memory ({_number(_get(results, 'memory_1gb.parameters.file_mb'))} MB file;"
+            " latency 0, no limit)",
+            "peak RSS MB (engine process)",
+            "memory_1gb.peak_rss_mb",
+            _number,
+            "memory/peak_rss_mb",
+        ),
+    ]
+    lines: list[Line] = []
+    for row_label, figure, path, formatter, target_key in specs:
+        target, verdict = _verdict(checks, *target_key.split("/")) if target_key else ("", "")
+        previous_value = _get(previous, path)
+        lines.append(
+            Line(
+                row_label,
+                figure,
+                formatter(_get(results, path)),
+                target,
+                verdict,
+                formatter(previous_value) if previous_value is not None else "",
+            )
+        )
+    imports = results.get("import_ms") or {}
+    for index, (function, milliseconds) in enumerate(sorted(imports.items())):
+        target, verdict = _verdict(checks, "cold start", function)
+        shown = _number(milliseconds) if milliseconds is not None else "does not import"
+        previous_value = _get(previous, "import_ms")
+        before = previous_value.get(function) if isinstance(previous_value, dict) else None
+        lines.append(
+            Line(
+                "6 cold start (import, median of 5)" if index == 0 else "",
+                f"{function} ms",
+                shown,
+                target,
+                verdict,
+                _number(before) if before is not None else "",
+            )
+        )
+    if not imports:
+        lines.append(Line("6 cold start", "handler import ms", "-"))
+    capacity = results.get("emulator_capacity_rps")
+    previous_capacity = _get(previous, "emulator_capacity_rps")
+    lines.append(
+        Line(
+            "7 emulator capacity (no latency)",
+            "users.track requests/s",
+            _number(capacity),
+            "",
+            "",
+            _number(previous_capacity) if previous_capacity is not None else "",
+        )
+    )
+    header = Line("row", "figure", "value", "target", "result", "previous")
+    columns = list(
+        zip(
+            *[
+                (line.row, line.figure, line.value, line.target, line.result, line.previous)
+                for line in [header, *lines]
+            ],
+            strict=True,
+        )
+    )
+    widths = [max(len(cell) for cell in column) for column in columns]
+    rendered = []
+    for line in [header, *lines]:
+        cells = (line.row, line.figure, line.value, line.target, line.result, line.previous)
+        text = "  ".join(
+            cell.rjust(width) if index == 2 or index == 5 else cell.ljust(width)
+            for index, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        )
+        rendered.append(text.rstrip())
+        if line is header:
+            rendered.append("-" * len(rendered[0]))
+    return "\n".join(rendered)
+
+
+def notes(results: dict[str, Any]) -> str:
+    machine = results.get("machine", {})
+    return "\n".join(
+        [
+            f"mode {results.get('mode')}; {machine.get('cpu_count')} CPUs ({machine.get('cpu_model')}), "
+            f"Python {machine.get('python')}, {machine.get('date')}",
+            "emulator in its own process, like Braze unless a row says otherwise: "
+            f"{BRAZE_LATENCY_MS:g} ms per users.track request, {BRAZE_TRACK_LIMIT.limit:,} requests per "
+            f"{BRAZE_TRACK_LIMIT.window_s:g} s",
+            "CPU and RSS are the engine process's own (ru_maxrss, process_time); the emulator is not counted",
+            "previous: the last run of the same mode; targets are reported, never enforced",
+        ]
+    )
+
+
+# -- main ---------------------------------------------------------------------------------------------
+
+
+def load_previous(results_dir: Path, mode: str) -> dict[str, Any] | None:
+    """The most recent kept run of the same mode (file names start with the UTC time)."""
+    for path in sorted(results_dir.glob(f"*-{mode}.json"), reverse=True):
+        previous = _read_json(path)
+        if previous is not None and previous.get("mode") == mode:
+            return previous
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes (100k rows, a 256 MiB memory file)")
+    parser.add_argument("--rows", type=int, help="rows of the full-file, delta and baseline rows")
+    parser.add_argument("--only", help=f"comma-separated steps to run ({', '.join(STEP_NAMES)})")
+    parser.add_argument("--skip", help="comma-separated steps to leave out")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    args = parser.parse_args(argv)
+
+    sizes = QUICK if args.quick else FULL
+    if args.rows:
+        sizes = Sizes(
+            args.rows, sizes.bound_rows, sizes.memory_mb, sizes.capacity_s, sizes.micro_rows, sizes.repeats
+        )
+    selected = set(STEP_NAMES)
+    if args.only:
+        selected = set(args.only.split(","))
+    if args.skip:
+        selected -= set(args.skip.split(","))
+    unknown = selected - set(STEP_NAMES)
+    if unknown:
+        parser.error(f"unknown steps {', '.join(sorted(unknown))}; known: {', '.join(STEP_NAMES)}")
+    mode = "quick" if args.quick else "full"
+    if args.rows or args.only or args.skip:
+        mode += "-custom"
+
+    started = datetime.now(UTC)
+    machine = machine_facts()
+    outcomes = [run_step(step, sizes, args.results_dir / "logs") for step in STEPS if step.name in selected]
+    results = assemble(outcomes, mode, machine)
+    results["sizes"] = {
+        "rows": sizes.rows,
+        "bound_rows": sizes.bound_rows,
+        "memory_mb": sizes.memory_mb,
+        "emulator_capacity_s": sizes.capacity_s,
+    }
+    results["total_seconds"] = round((datetime.now(UTC) - started).total_seconds(), 1)
+
+    latest = args.results_dir / "latest.json"
+    previous = load_previous(args.results_dir, mode)
+    text = json.dumps(results, indent=2) + "\n"
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    latest.write_text(text)
+    (args.results_dir / f"{started:%Y%m%dT%H%M%SZ}-{mode}.json").write_text(text)
+
+    print()
+    print(render_table(results, previous))
+    print()
+    print(notes(results))
+    failed = [outcome.name for outcome in outcomes if outcome.exit_code != 0]
+    if failed:
+        print(f"steps that failed (see {args.results_dir / 'logs'}): {', '.join(failed)}")
+    print(f"results: {latest}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""run_all: the results document, the targets, the table and the comparison with the previous run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from run_all import StepOutcome, assemble, evaluate_targets, load_previous, main, render_table
+
+MACHINE = {"cpu_count": 2, "python": "3.12.1", "date": "2026-01-01T00:00:00+00:00"}
+
+
+def figures(
+    rows_per_s: float = 8000.0, rss: float = 120.0, import_ms: float | None = 180.0
+) -> dict[str, Any]:
+    """What each script writes with --json, trimmed to the figures assemble() reads."""
+    engine = {
+        "rows": 100_000,
+        "seconds": 100_000 / rows_per_s,
+        "rows_per_s": rows_per_s,
+        "requests": 1334,
+        "fill_ratio": 0.9995,
+        "cpu_s_per_million": 95.5,
+        "peak_rss_mb": rss,
+        "emulator": {"track_requests": 1334, "data_points": 1_900_000},
+    }
+    delta = {
+        **engine,
+        "requests": 1207,
+        "change_share": 0.1,
+        "changed_values": 199_932,
+        "data_points": 199_932,
+        "data_points_per_changed_value": 1.0,
+        "data_points_saved": 1_700_068,
+    }
+    return {
+        "full_and_delta": {"parameters": {"rows": 100_000}, "full": engine, "delta": delta},
+        "baseline": {
+            "rows_per_s": 4000.0,
+            "requests": 1334,
+            "data_points": 1_900_000,
+            "cpu_s_per_million": 50.0,
+            "retries": 0,
+            "failed_rows": 0,
+            "parameters": {"threads": 20},
+        },
+        "bound": {
+            "seconds": 20.0,
+            "bound_seconds": 19.6,
+            "share_of_bound": 0.98,
+            "requests": 667,
+            "rate_limited_429": 0,
+            "parameters": {"track_limit": "150/3s"},
+        },
+        "memory": {
+            "peak_rss_mb": rss,
+            "rss_before_run_mb": 48.0,
+            "rows": 1_650_000,
+            "seconds": 180.0,
+            "rows_per_s": 9000.0,
+            "parameters": {"file_mb": 256.0},
+        },
+        "cold_start": {
+            "import_ms": {"ImportFunction": import_ms},
+            "handlers": [{"function": "ImportFunction", "ms": import_ms, "ms_no_pyc": 900.0}],
+        },
+        "emulator_capacity": {"emulator_capacity_rps": 1000.0},
+    }
+
+
+def outcomes(by_step: dict[str, Any]) -> list[StepOutcome]:
+    return [StepOutcome(name, 1.0, 0, Path(f"{name}.log"), value) for name, value in by_step.items()]
+
+
+def test_the_results_hold_every_key_the_readme_promises() -> None:
+    # Given every step's figures
+    results = assemble(outcomes(figures()), "quick", MACHINE)
+    # Then the documented keys are there, with the ratio computed from both runs
+    assert set(results["full"]) >= {
+        "rows_per_s",
+        "requests",
+        "fill_ratio",
+        "cpu_s_per_million",
+        "peak_rss_mb",
+    }
+    assert set(results["baseline"]) >= {"rows_per_s", "requests", "data_points"}
+    assert results["ratio_vs_baseline"] == 2.0
+    assert set(results["delta"]) >= {"data_points", "changed_values", "requests"}
+    assert set(results["bound"]) >= {"seconds", "bound_seconds", "share_of_bound"}
+    assert results["memory_1gb"]["peak_rss_mb"] == 120.0
+    assert results["import_ms"] == {"ImportFunction": 180.0}
+    assert results["emulator_capacity_rps"] == 1000.0
+    assert results["machine"] == MACHINE
+    assert results["full"]["parameters"] == {"rows": 100_000}
+    json.dumps(results)  # the document is plain JSON
+
+
+def test_targets_are_met_or_missed_figure_by_figure() -> None:
+    # Given a run that is fast on the delta and the bound but not on CPU, ratio, memory and import
+    results = assemble(outcomes(figures(rss=180.0, import_ms=400.0)), "quick", MACHINE)
+    # When the targets are evaluated
+    verdicts = {(check.row, check.figure): check.met for check in evaluate_targets(results)}
+    # Then each has its verdict
+    assert verdicts == {
+        ("full", "fill_ratio"): True,
+        ("full", "cpu_s_per_million"): False,
+        ("baseline", "ratio_vs_baseline"): False,
+        ("delta", "data_points_per_changed_value"): True,
+        ("bound", "share_of_bound"): True,
+        ("memory", "peak_rss_mb"): False,
+        ("cold start", "ImportFunction"): False,
+    }
+
+
+def test_a_step_that_did_not_run_leaves_its_targets_unmeasured_not_failed() -> None:
+    by_step = figures()
+    del by_step["memory"], by_step["bound"]
+    checks = {(c.row, c.figure): c for c in evaluate_targets(assemble(outcomes(by_step), "quick", MACHINE))}
+    assert checks[("memory", "peak_rss_mb")].met is None
+    assert checks[("bound", "share_of_bound")].met is None
+    assert checks[("full", "fill_ratio")].met is True
+
+
+def test_a_handler_that_does_not_import_misses_its_target() -> None:
+    results = assemble(outcomes(figures(import_ms=None)), "quick", MACHINE)
+    check = next(c for c in evaluate_targets(results) if c.row == "cold start")
+    assert check.met is False
+    assert "does not import" in render_table(results, None)
+
+
+def test_the_table_shows_values_targets_verdicts_and_the_previous_run() -> None:
+    # Given this run and a slower previous one
+    previous = assemble(outcomes(figures(rows_per_s=6000.0)), "quick", MACHINE)
+    results = assemble(outcomes(figures(rows_per_s=8000.0)), "quick", MACHINE)
+    # When the table is rendered
+    table = render_table(results, previous)
+    # Then the rows/s line shows both runs, and verdicts are spelt out
+    rows_line = next(line for line in table.splitlines() if line.startswith("1 full file"))
+    assert "8,000" in rows_line
+    assert rows_line.rstrip().endswith("6,000")
+    assert "MISSED" in table
+    assert "met" in table
+    assert "ImportFunction ms" in table
+
+
+def test_the_previous_run_is_the_latest_of_the_same_mode(tmp_path: Path) -> None:
+    # Given kept runs of two modes
+    for name, mode, rows_per_s in (
+        ("20260101T000000Z-quick.json", "quick", 1.0),
+        ("20260102T000000Z-quick.json", "quick", 2.0),
+        ("20260103T000000Z-full.json", "full", 3.0),
+    ):
+        (tmp_path / name).write_text(json.dumps({"mode": mode, "full": {"rows_per_s": rows_per_s}}))
+    # Then each mode compares with its own latest run
+    quick = load_previous(tmp_path, "quick")
+    full = load_previous(tmp_path, "full")
+    assert quick is not None and quick["full"]["rows_per_s"] == 2.0
+    assert full is not None and full["full"]["rows_per_s"] == 3.0
+    assert load_previous(tmp_path, "quick-custom") is None
+
+
+def test_an_unknown_step_is_refused_before_anything_runs(tmp_path: Path, capsys: Any) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["--only", "full_and_delta,warp_drive", "--results-dir", str(tmp_path)])
+    assert stop.value.code == 2
+    assert "warp_drive" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
