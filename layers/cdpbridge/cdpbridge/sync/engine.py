@@ -11,9 +11,11 @@ Guarantees, in order of importance:
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -120,6 +122,21 @@ class SyncEngine:
         ``scope`` identifies the file version (bucket/key@etag) for the send ledger. When the run
         stops early, the result carries the resume point of the first row not yet handled.
         """
+        with _fewer_collections():
+            return self._run(
+                rows, mapper, scope=scope, should_stop=should_stop, on_drained=on_drained, progress=progress
+            )
+
+    def _run(
+        self,
+        rows: ResumableRows,
+        mapper: RowMapper,
+        *,
+        scope: str,
+        should_stop: Callable[[], bool],
+        on_drained: Callable[[Any, RunCounters], None] | None,
+        progress: Callable[[RunCounters], None] | None,
+    ) -> RunResult:
         self._scope = scope
         failure: list[Exception] = []
         rate_limited_before = self._track_rate_limited()
@@ -471,6 +488,23 @@ class SyncEngine:
 # 2-3 KB a user with 20 attributes: 15,000 users keep the snapshot under 40 MB.
 _KNOWN_USERS_KEPT = 15_000
 _SET = WriteMode.SET
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Rows make many short-lived objects and no cycles: the default collector thresholds had the
+    engine spend about a seventh of its CPU scanning them. Restored when the run ends."""
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(_GC_GEN0_THRESHOLD, thresholds[1], thresholds[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+
+_GC_GEN0_THRESHOLD = 50_000
 
 
 def _until_unreadable(rows: Iterable[Any], failure: list[Exception]) -> Iterator[Any]:
