@@ -30,6 +30,14 @@ def register(subparsers: Any) -> None:
         "function", metavar="FUNCTION", help="the function's logical id, e.g. GenericImportFunction"
     )
     parser.add_argument("-e", "--event", help="event JSON file, or - for stdin (default: {})")
+    parser.add_argument(
+        "--put",
+        action="append",
+        default=[],
+        metavar="KEY=FILE",
+        help="put FILE into the drop bucket under KEY before invoking (repeatable), e.g. the file an "
+        "S3 notification names and its mapping config",
+    )
     add_stack_arguments(parser)
     parser.set_defaults(handler=invoke_command)
 
@@ -44,13 +52,29 @@ def read_event(source: str | None) -> Any:
         raise ValueError(f"{source}: the event is not valid JSON: {error}") from error
 
 
+def parse_puts(items: list[str]) -> list[tuple[str, Path]]:
+    puts: list[tuple[str, Path]] = []
+    for item in items:
+        key, separator, file = item.partition("=")
+        if not separator or not key or not file:
+            raise ValueError(f"--put {item!r}: expected KEY=FILE")
+        if not Path(file).is_file():
+            raise ValueError(f"--put {item!r}: {file} is not a file")
+        puts.append((key, Path(file)))
+    return puts
+
+
 def invoke_command(args: argparse.Namespace) -> int:
     try:
         event = read_event(args.event)
+        puts = parse_puts(args.put)
         stack = start_stack(args)
     except configuration_errors() as error:
         return report_configuration_error("invoke", error)
     with stack:
+        # Only the given event is delivered: the notifications these files raise stay queued.
+        for key, file in puts:
+            stack.put_object(key, file.read_bytes())
         try:
             record = stack.invoke_record(args.function, event)
         except configuration_errors() as error:
