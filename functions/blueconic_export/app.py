@@ -12,8 +12,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cdpbridge.integrations.blueconic.export import BLUECONIC_EXPORT
-from cdpbridge.integrations.export_runtime import continue_export, is_sqs_event, start_export
+from cdpbridge.integrations.export_handlers import continue_export, is_sqs_event, start_export
 
 logger = Logger()
 tracer = Tracer()
@@ -23,7 +22,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 @tracer.capture_method
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
-    continue_export(record.body, BLUECONIC_EXPORT, lambda_context=lambda_context, metrics=metrics)
+    continue_export(record.body, "blueconic", lambda_context=lambda_context, metrics=metrics)
 
 
 @logger.inject_lambda_context
@@ -36,4 +35,4 @@ def lambda_handler(
         return process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
         )
-    return start_export(event, BLUECONIC_EXPORT, lambda_context=context, metrics=metrics)
+    return start_export(event, "blueconic", lambda_context=context, metrics=metrics)

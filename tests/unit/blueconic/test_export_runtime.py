@@ -3,7 +3,8 @@
 import pytest
 from pydantic import ValidationError
 
-from cdpbridge.integrations.export_runtime import ContinueExport, ExportSettings, ExportTrigger, is_sqs_event
+from cdpbridge.integrations.export_handlers import is_sqs_event
+from cdpbridge.integrations.export_runtime import ContinueExport, ExportSettings, ExportTrigger
 from cdpbridge.integrations.segment_export import ExportJob, ExportWaitPolicy, sqs_delay_seconds
 
 ENVIRONMENT = {
@@ -84,3 +85,11 @@ def test_a_job_survives_its_json_round_trip_and_ignores_keys_it_does_not_know():
     )
     assert ExportJob.from_dict({**job.to_dict(), "added_later": 1}) == job
     assert job.started.isoformat() == "2023-11-14T22:13:20+00:00"
+
+
+def test_an_unknown_export_integration_is_named() -> None:
+    from cdpbridge.integrations.export_handlers import export_integration  # noqa: PLC0415
+
+    assert export_integration("blueconic").name == "blueconic"
+    with pytest.raises(ValueError, match="no export integration 'nope'"):
+        export_integration("nope")

@@ -322,11 +322,6 @@ def _runtime(integration: ExportIntegration) -> ExportRuntime:
     )
 
 
-def is_sqs_event(event: Any) -> bool:
-    records = event.get("Records") if isinstance(event, dict) else None
-    return isinstance(records, list) and bool(records) and records[0].get("eventSource") == "aws:sqs"
-
-
 def start_export(
     event: Any,
     integration: ExportIntegration,
