@@ -134,6 +134,7 @@ def test_exactly_one_of_many_concurrent_parts_completes_the_run(checkpoint_store
         # list_append calls can lose each other's update), so only the conditional logic is
         # checked against it, sequentially, by the tests above.
         pytest.skip("moto does not make concurrent UpdateItem calls on one item atomic")
+
     # Given eight parts finishing at the same time
     def finish(part: int) -> bool:
         return bool(checkpoint_store.mark_done("run-1", str(part), {"part": part}, total_parts=8))
