@@ -19,44 +19,13 @@ from cdpbridge.sync.engine import EngineOptions
 from cdpbridge.sync.job import JobRequest, JobServices, PartOutcome, RunPart, run_part
 from cdpbridge_local.emulator import EmulatorServer
 
+from ..emulator_admin import Braze
+
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[EmulatorServer]:
     with EmulatorServer(host="127.0.0.1", port=0) as server:
         yield server
-
-
-@dataclass
-class Braze:
-    """The emulator seen through its admin API."""
-
-    url: str
-    session: requests.Session
-
-    def reset(self, **config: Any) -> None:
-        self.session.post(f"{self.url}/_emulator/reset", json={"config": True}, timeout=10).raise_for_status()
-        if config:
-            self.session.put(f"{self.url}/_emulator/config", json=config, timeout=10).raise_for_status()
-
-    def configure(self, **config: Any) -> None:
-        self.session.put(f"{self.url}/_emulator/config", json=config, timeout=10).raise_for_status()
-
-    def user(self, external_id: str) -> dict[str, Any] | None:
-        response = self.session.get(f"{self.url}/_emulator/users/{external_id}", timeout=10)
-        if response.status_code == 404:
-            return None
-        response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
-
-    def user_count(self) -> int:
-        return int(
-            self.session.get(f"{self.url}/_emulator/users", params={"count": 1}, timeout=10).json()["count"]
-        )
-
-    def stats(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.session.get(f"{self.url}/_emulator/stats", timeout=10).json()
-        return result
 
 
 @pytest.fixture
