@@ -6,7 +6,7 @@ by the continuation messages it puts on its own queue while Braze is still writi
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -15,18 +15,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from cdpbridge.integrations.export_handlers import continue_export, is_sqs_event, start_export
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-@tracer.capture_method
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     continue_export(record.body, "blueconic", lambda_context=lambda_context, metrics=metrics)
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(
     event: dict[str, Any], context: LambdaContext
