@@ -97,3 +97,27 @@ def test_lookup_of_unknown_user_writes_every_pending_value() -> None:
 def test_free_attributes_cost_nothing() -> None:
     plan = plan_user(update(email_subscribe=AttributeWrite("opted_in")), None, full_refresh=False)
     assert plan.data_points == 0
+
+
+def test_remembered_digests_keep_equal_values_of_different_types_apart() -> None:
+    # Given values Python finds equal but Braze receives differently, planned twice so the second
+    # plan reads remembered digests
+    values = {"a": 1, "b": True, "c": 1.0, "d": "1", "e": 0.0, "f": -0.0, "g": 0, "h": False}
+    for _ in range(2):
+        plan = plan_user(
+            update(**{name: AttributeWrite(value) for name, value in values.items()}), None, False
+        )
+        # Then each digest is the digest of its own encoding
+        assert plan.digests == {name: value_digest(value) for name, value in values.items()}
+    assert len(set(plan.digests.values())) == len(values)
+
+
+def test_digest_memo_stays_bounded() -> None:
+    from cdpbridge.sync import dedupe
+
+    # Given more distinct strings than the memo holds
+    for index in range(dedupe._DIGEST_MEMO_LIMIT + 10):
+        plan = plan_user(update(city=AttributeWrite(f"city {index}")), None, False)
+        assert plan.digests["city"] == value_digest(f"city {index}")
+    # Then the memo was emptied on the way rather than growing without bound
+    assert len(dedupe._str_digests) <= dedupe._DIGEST_MEMO_LIMIT

@@ -97,6 +97,9 @@ class FieldStateStore(Protocol):
 def merge_user_state(current: Mapping[str, bytes], changes: Mapping[str, bytes | None]) -> dict[str, bytes]:
     """The state of one user after ``changes``: digests set, None entries forgotten."""
     merged = dict(current)
+    if None not in changes.values():
+        merged.update(changes)  # type: ignore[arg-type]  # no None among the values, as just checked
+        return merged
     for attribute, digest in changes.items():
         if digest is None:
             merged.pop(attribute, None)

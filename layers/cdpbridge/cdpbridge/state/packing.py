@@ -20,6 +20,7 @@ from cdpbridge.state.digest import DIGEST_SIZE
 PACKING_VERSION: Final = 1
 _HEADER: Final = 3
 _MAX_ENTRIES: Final = 0xFFFF
+_DIGEST_SIZES: Final = {DIGEST_SIZE}
 
 
 def pack_digests(state: Mapping[str, bytes]) -> bytes:
@@ -31,9 +32,9 @@ def pack_digests(state: Mapping[str, bytes]) -> bytes:
     if "" in state or names.count("\x00") != max(count - 1, 0):
         bad = next(name for name in state if not name or "\x00" in name)
         raise ValueError(f"attribute name {bad!r} cannot be stored: it is empty or contains NUL")
-    for name, digest in state.items():
-        if len(digest) != DIGEST_SIZE:
-            raise ValueError(f"attribute {name!r}: a digest must be {DIGEST_SIZE} bytes, got {len(digest)}")
+    if count and set(map(len, state.values())) != _DIGEST_SIZES:
+        name, digest = next((name, digest) for name, digest in state.items() if len(digest) != DIGEST_SIZE)
+        raise ValueError(f"attribute {name!r}: a digest must be {DIGEST_SIZE} bytes, got {len(digest)}")
     return bytes((PACKING_VERSION, count >> 8, count & 0xFF)) + b"".join(state.values()) + names.encode()
 
 

@@ -21,6 +21,8 @@ class PlannedUser:
 
     update: UserUpdate
     writes: dict[str, AttributeWrite] = field(default_factory=dict)
+    # attribute -> the JSON value users.track receives for each of ``writes`` (braze_value)
+    values: dict[str, Any] = field(default_factory=dict)
     # attribute -> digest to store once Braze acknowledged (None = forget the attribute)
     digests: dict[str, bytes | None] = field(default_factory=dict)
     data_points: int = 0
@@ -53,32 +55,49 @@ def plan_user(update: UserUpdate, known: dict[str, bytes] | None, full_refresh: 
     """Drops the writes Braze already holds; ``known`` is the acknowledged state of this user."""
     planned = PlannedUser(update=update)
     state = known or _NO_STATE
+    compare = not full_refresh and bool(state)
     writes = planned.writes
+    values = planned.values
     digests = planned.digests
+    data_points = 0
     for name, write in update.attributes.items():
         mode = write.mode
         if mode is _SET:
             # Most writes of most files: the data points and the digest without further calls.
             value = write.value
+            kind = value.__class__
+            if kind is str:
+                digest = _str_digests.get(value)
+                if digest is None:
+                    digest = _remember(_str_digests, value)
+            elif kind is bool:
+                digest = _BOOL_DIGESTS[value]
+            elif kind is int:
+                digest = _int_digests.get(value)
+                if digest is None:
+                    digest = _remember(_int_digests, value)
+            else:
+                digest = value_digest(value)
             if name in FREE_ATTRIBUTES:
                 points = 0
-            elif isinstance(value, dict):
+            elif kind is dict:
                 points = max(1, nested_key_count(value))
             else:
                 points = 1
-            digest = value_digest(value)
-            if not full_refresh and state.get(name) == digest:
+            if compare and state.get(name) == digest:
                 planned.unchanged += 1
                 planned.unchanged_data_points += points
                 continue
             writes[name] = write
+            values[name] = value
             digests[name] = digest
-            planned.data_points += points
+            data_points += points
             continue
         if mode in _STATE_UNKNOWN_AFTER:
             writes[name] = write
+            values[name] = braze_value(write)
             digests[name] = None
-            planned.data_points += attribute_data_points(name, write)
+            data_points += attribute_data_points(name, write)
             if mode is WriteMode.INCREMENT:
                 planned.has_increment = True
             elif mode is WriteMode.MERGE:
@@ -100,11 +119,30 @@ def plan_user(update: UserUpdate, known: dict[str, bytes] | None, full_refresh: 
             planned.unchanged_data_points += attribute_data_points(name, write)
             continue
         _keep_set(planned, name, write, digest)
+    planned.data_points += data_points
     return planned
+
+
+# The same few values recur in most columns of most files (countries, tiers, flags, small counts):
+# their digests are remembered, by exact type so that 1, 1.0 and True never share an entry. Floats
+# are left out (0.0 and -0.0 are equal keys but encode apart). Bounded: cleared when full.
+_DIGEST_MEMO_LIMIT = 1 << 16
+_str_digests: dict[str, bytes] = {}
+_int_digests: dict[int, bytes] = {}
+_BOOL_DIGESTS = {True: value_digest(True), False: value_digest(False)}
+
+
+def _remember[ValueT: (str, int)](memo: dict[ValueT, bytes], value: ValueT) -> bytes:
+    digest = value_digest(value)
+    if len(memo) >= _DIGEST_MEMO_LIMIT:
+        memo.clear()
+    memo[value] = digest
+    return digest
 
 
 def _keep_set(planned: PlannedUser, name: str, write: AttributeWrite, digest: bytes) -> None:
     planned.writes[name] = write
+    planned.values[name] = braze_value(write)
     planned.digests[name] = digest
     planned.data_points += attribute_data_points(name, write)
 

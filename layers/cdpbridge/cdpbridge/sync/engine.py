@@ -26,7 +26,7 @@ from cdpbridge.records import RejectedRow, RowIssue, RowPosition, SourceRow
 from cdpbridge.state import FieldStateSnapshot, FieldStateStore, SendLedger
 from cdpbridge.sync.artifacts import RejectsWriter
 from cdpbridge.sync.counters import RunCounters, event_data_points
-from cdpbridge.sync.dedupe import PlannedUser, braze_value, plan_user, resolve_lookup
+from cdpbridge.sync.dedupe import PlannedUser, plan_user, resolve_lookup
 from cdpbridge.sync.lookup import BrazeProfileLookup
 from cdpbridge.sync.objects import Kind, ObjectRef
 from cdpbridge.sync.retry import RetryEntry
@@ -301,10 +301,10 @@ class SyncEngine:
                 writes = {n: w for n, w in writes.items() if w.mode is not WriteMode.INCREMENT}
                 increments_id = None
         if writes:
-            body: dict[str, Any] = dict(identifier)
-            for name, write in writes.items():
-                # A plain set sends the value as it is, which is most writes: no call for it.
-                body[name] = write.value if write.mode is _SET else braze_value(write)
+            if writes is plan.writes:
+                body: dict[str, Any] = {**identifier, **plan.values}
+            else:
+                body = {**identifier, **{name: plan.values[name] for name in writes}}
             if plan.has_merge:
                 body["_merge_objects"] = True
             if update.update_existing_only:
@@ -487,7 +487,6 @@ class SyncEngine:
 
 # 2-3 KB a user with 20 attributes: 15,000 users keep the snapshot under 40 MB.
 _KNOWN_USERS_KEPT = 15_000
-_SET = WriteMode.SET
 
 
 @contextmanager
