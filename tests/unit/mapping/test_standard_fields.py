@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from cdpbridge.mapping import (
 )
 from cdpbridge.mapping.countries import ALPHA2_CODES, ISO_3166_1
 from cdpbridge.mapping.languages import ISO_639_1
+from cdpbridge.mapping.standard import _checked_email, normalize_email, normalize_phone
 from tests.unit.mapping.helpers import map_values, mapper_for
 
 
@@ -393,3 +395,37 @@ def test_a_shadowing_remaining_column_is_a_warning_for_that_file() -> None:
     warnings = config.warnings(["id", "birthday", "mobile", "tier"])
     # Then only the mapped shadowing column is flagged
     assert [(warning.path, warning.standard_field) for warning in warnings] == [("remaining", "dob")]
+
+
+def test_plain_address_shortcut_agrees_with_the_full_e_mail_check() -> None:
+    rng = random.Random(7)
+    alphabet = "aZ09._+-@"
+    compared = 0
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(3, 14))) + rng.choice(
+            ("", ".com", ".De", ".c0", ".12", "-.io")
+        )
+        try:
+            expected: str | None = _checked_email(text)
+        except InvalidValueError:
+            expected = None
+        try:
+            got: str | None = normalize_email(text)
+        except InvalidValueError:
+            got = None
+        assert got == expected, text
+        compared += expected is not None
+    assert compared > 100  # enough accepted addresses to mean something
+
+
+def test_plain_e164_shortcut_agrees_with_the_full_phone_check() -> None:
+    rng = random.Random(11)
+    for _ in range(5_000):
+        text = "+" + "".join(rng.choice("0123456789") for _ in range(rng.randrange(5, 18)))
+        digits = text[1:]
+        valid = not digits.startswith("0") and 7 <= len(digits) <= 15
+        try:
+            assert normalize_phone(text) == text
+            assert valid, text
+        except InvalidValueError:
+            assert not valid, text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cdpbridge.records import RowPosition
 from cdpbridge.state import NULL_DIGEST, value_digest
+from cdpbridge.sync import dedupe
 from cdpbridge.sync.dedupe import braze_value, plan_user, resolve_lookup
 from cdpbridge.updates import AttributeWrite, UserUpdate, WriteMode
 
@@ -113,8 +114,6 @@ def test_remembered_digests_keep_equal_values_of_different_types_apart() -> None
 
 
 def test_digest_memo_stays_bounded() -> None:
-    from cdpbridge.sync import dedupe
-
     # Given more distinct strings than the memo holds
     for index in range(dedupe._DIGEST_MEMO_LIMIT + 10):
         plan = plan_user(update(city=AttributeWrite(f"city {index}")), None, False)

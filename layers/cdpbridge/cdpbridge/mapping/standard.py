@@ -8,6 +8,7 @@ copy of the data (and costs data points), which is why shadowing names are flagg
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -161,8 +162,23 @@ def shadowed_standard_field(name: str) -> str | None:
 _EMAIL_LOCAL_FORBIDDEN: Final = frozenset(' ()<>[]\\,;:"\u00a0')
 
 
+# The plain ASCII address that makes up nearly every file, in one match: dot-separated local atoms
+# of letters, digits, _ + -; two or more domain labels that neither start nor end with '-'.
+_PLAIN_EMAIL: Final = re.compile(
+    r"([A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*)@((?:[A-Za-z0-9]+(?:-+[A-Za-z0-9]+)*\.)+[A-Za-z0-9]+(?:-+[A-Za-z0-9]+)*)"
+)
+_PLAIN_EMAIL_MAX_LENGTH: Final = 63
+
+
 def normalize_email(value: Any) -> str:
     """A basic RFC 5321-shaped check; the domain is lower-cased (the local part is case-sensitive)."""
+    if value.__class__ is str and len(value) <= _PLAIN_EMAIL_MAX_LENGTH:
+        plain = _PLAIN_EMAIL.fullmatch(value)
+        if plain is not None:
+            local, domain = plain.groups()
+            top_level = domain[domain.rfind(".") + 1 :]
+            if len(top_level) >= 2 and not top_level.isdigit():
+                return value if domain.islower() else f"{local}@{domain.lower()}"
     text = (value if value.__class__ is str else to_string(value)).strip()
     local, _at, domain = text.partition("@")
     domain = domain.lower()
@@ -220,6 +236,7 @@ def _checked_email(text: str) -> str:
     return f"{local}@{domain}"
 
 
+_PLAIN_E164: Final = re.compile(rf"\+[1-9][0-9]{{{E164_MIN_DIGITS - 1},{E164_MAX_DIGITS - 1}}}")
 _PHONE_FORMATTING: Final = str.maketrans("", "", " -.()/\t\u00a0\u2009\u202f")
 
 
@@ -236,6 +253,8 @@ def normalize_default_country_code(code: str) -> str:
 def normalize_phone(value: Any, default_country_code: str | None = None) -> str:
     """E.164 (+ and 7-15 digits): formatting is stripped, a leading 00 becomes +; a national number
     gets ``default_country_code`` (its trunk 0 dropped) and without one is refused."""
+    if value.__class__ is str and _PLAIN_E164.fullmatch(value) is not None:
+        return value  # already E.164, as most files send it
     if value.__class__ is str:
         text = value.strip().replace(" ", "")
     elif isinstance(value, int) and not isinstance(value, bool):
