@@ -61,6 +61,7 @@ STEPS: tuple[Step, ...] = (
     Step("sources", "sources_throughput.py", lambda s: ["--rows", str(s.micro_rows)]),
     Step("mapping", "mapping_throughput.py", lambda s: ["--repeats", str(s.repeats)]),
     Step("state", "bench_state.py", lambda s: []),
+    Step("stages", "engine_stages.py", lambda s: ["--rows", str(s.micro_rows)]),
     Step(
         "emulator_capacity",
         "emulator_capacity.py",
@@ -199,7 +200,7 @@ def assemble(outcomes: Sequence[StepOutcome], mode: str, machine: dict[str, Any]
     if capacity:
         results["emulator_capacity_rps"] = capacity["emulator_capacity_rps"]
         results["emulator_capacity"] = capacity
-    micro = {name: figures[name] for name in ("sources", "mapping", "state") if figures.get(name)}
+    micro = {name: figures[name] for name in ("sources", "mapping", "state", "stages") if figures.get(name)}
     if micro:
         results["micro"] = micro
     results["targets"] = [check.to_dict() for check in evaluate_targets(results)]
