@@ -6,8 +6,9 @@ request for TrackRequest.to_body (75 objects of 20 attributes).
 Part 2 (HTTP): `cdpbridge emulator` in its own process (no latency, no rate limit) receives --requests
 users.track requests of 75 objects x 20 attributes from --threads threads, twice: once through
 BrazeClient.track (rate limiter, retries, stats, status and content-type checks, partial-error
-mapping) and once through a bare requests.Session posting the same orjson-encoded bodies. CPU time is
-this process's only (the emulator's is its own), so the difference is what the client adds per call.
+mapping) and once through a bare urllib3 connection pool (the client's transport) posting the same
+orjson-encoded bodies. CPU time is this process's only (the emulator's is its own), so the difference
+is what the client adds per call.
 
     .venv/bin/python bench/braze_client.py [--requests 2000] [--threads 8] [--json out.json]
 """
@@ -23,10 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import requests
+import urllib3
 from harness import API_KEY, UNLIMITED, EmulatorProcess, machine_facts, rate, write_json
-from requests.adapters import HTTPAdapter
-from requests.structures import CaseInsensitiveDict
 
 from cdpbridge.braze import BrazeClient, BrazeSettings, TrackCap, TrackRequest, TrackRequestBuilder
 
@@ -85,38 +84,28 @@ def encode_us_per_request(requests_: list[TrackRequest], repeats: int) -> float:
     return min(timings)
 
 
-class InMemoryAdapter(HTTPAdapter):
+class InMemoryPool(urllib3.HTTPConnectionPool):
     """Answers every request with Braze's 201 without a socket, so only Python-side work is timed."""
 
     BODY = b'{"message":"success","attributes_processed":75,"events_processed":0,"purchases_processed":0}'
 
-    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
-        response = requests.Response()
-        response.status_code = 201
-        response.headers = CaseInsensitiveDict(
-            {
-                "Content-Type": "application/json",
-                "X-RateLimit-Limit": "3000",
-                "X-RateLimit-Remaining": "2999",
-                "X-RateLimit-Reset": str(int(time.time()) + 3),
-            }
-        )
-        response._content = self.BODY
-        response.request = request
-        response.url = request.url or ""
-        return response
+    def urlopen(self, method: str, url: str, *args: Any, **kwargs: Any) -> urllib3.BaseHTTPResponse:
+        headers = {
+            "Content-Type": "application/json",
+            "X-RateLimit-Limit": "3000",
+            "X-RateLimit-Remaining": "2999",
+            "X-RateLimit-Reset": str(int(time.time()) + 3),
+        }
+        return urllib3.HTTPResponse(body=self.BODY, headers=headers, status=201, request_method=method)
 
 
 def in_memory_us_per_track(requests_: list[TrackRequest], repeats: int) -> tuple[float, float]:
-    """CPU µs per users.track call with the network taken out: through BrazeClient and bare requests."""
-    session = requests.Session()
-    session.mount("https://", InMemoryAdapter())
-    session.trust_env = False
+    """CPU µs per users.track call with the network taken out: through BrazeClient and the bare pool."""
+    pool = InMemoryPool("rest.iad-01.braze.com")
     settings = BrazeSettings(
         instance="US-01", rate_limits={"users.track": {"limit": 1_000_000_000, "window_s": 1}}
     )
-    client = BrazeClient(settings, API_KEY, session=session)
-    url = "https://rest.iad-01.braze.com/users/track"
+    client = BrazeClient(settings, API_KEY, pool=pool)
     headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
     through_client: list[float] = []
     bare: list[float] = []
@@ -127,8 +116,8 @@ def in_memory_us_per_track(requests_: list[TrackRequest], repeats: int) -> tuple
         through_client.append((time.process_time() - start) / len(requests_) * 1e6)
         start = time.process_time()
         for request in requests_:
-            response = session.post(url, data=request.to_body(), headers=headers, timeout=(5, 30))
-            assert response.content
+            response = pool.urlopen("POST", "/users/track", body=request.to_body(), headers=headers)
+            assert response.data
         bare.append((time.process_time() - start) / len(requests_) * 1e6)
     return min(through_client), min(bare)
 
@@ -151,11 +140,9 @@ def drive(
     }
 
 
-def bare_session(threads: int) -> requests.Session:
-    session = requests.Session()
-    session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=threads, pool_block=True))
-    session.trust_env = False
-    return session
+def bare_pool(url: str, threads: int) -> urllib3.HTTPConnectionPool:
+    parsed = urllib3.util.parse_url(url)
+    return urllib3.HTTPConnectionPool(parsed.host or "", parsed.port, maxsize=threads, block=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     in_memory_client, in_memory_bare = in_memory_us_per_track(prepared[:500], args.repeats)
     print(
         f"in-memory transport: {in_memory_client:.1f} µs/track through BrazeClient, {in_memory_bare:.1f} µs"
-        f" through a bare Session: the client's own logic costs {in_memory_client - in_memory_bare:.1f} µs"
+        f" through the bare pool: the client's own logic costs {in_memory_client - in_memory_bare:.1f} µs"
     )
 
     with EmulatorProcess(latency_ms=0.0, track_limit=UNLIMITED) as emulator:
@@ -188,13 +175,20 @@ def main(argv: list[str] | None = None) -> int:
             max_concurrency=args.threads,
             rate_limits={"users.track": {"limit": 1_000_000_000, "window_s": 1}},
         )
-        session = bare_session(args.threads)
-        url = f"{emulator.url}/users/track"
+        pool = bare_pool(emulator.url, args.threads)
         headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+        timeout = urllib3.Timeout(connect=5, read=30)
 
         def bare(request: TrackRequest) -> bool:
-            response = session.post(url, data=request.to_body(), headers=headers, timeout=(5, 30))
-            return response.status_code == 201
+            response = pool.urlopen(
+                "POST",
+                "/users/track",
+                body=request.to_body(),
+                headers=headers,
+                retries=False,
+                timeout=timeout,
+            )
+            return response.status == 201
 
         with BrazeClient(settings, API_KEY) as client:
 
@@ -211,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                 bare_runs.append(drive(bare, prepared, args.threads))
                 client_runs.append(drive(through_client, prepared, args.threads))
             stats = client.total_stats()
-        session.close()
+        pool.close()
 
     bare_cpu = statistics.median(run["cpu_us_per_request"] for run in bare_runs)
     client_cpu = statistics.median(run["cpu_us_per_request"] for run in client_runs)
@@ -221,10 +215,10 @@ def main(argv: list[str] | None = None) -> int:
         "braze_to_body_us_per_request": round(encode_us, 1),
         "braze_client_logic_us_per_track": round(in_memory_client - in_memory_bare, 1),
         "braze_client_cpu_us_per_track": client_cpu,
-        "bare_requests_cpu_us_per_track": bare_cpu,
+        "bare_urllib3_cpu_us_per_track": bare_cpu,
         "braze_client_overhead_us_per_track": round(client_cpu - bare_cpu, 1),
         "braze_client_requests_per_s": max(run["requests_per_s"] for run in client_runs),
-        "bare_requests_per_s": max(run["requests_per_s"] for run in bare_runs),
+        "bare_urllib3_requests_per_s": max(run["requests_per_s"] for run in bare_runs),
         "client_retries": stats.retries,
         "requests": args.requests,
         "threads": args.threads,
@@ -237,8 +231,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{result['braze_client_requests_per_s']} requests/s ({args.threads} threads)"
     )
     print(
-        f"same bodies through a bare requests.Session: {bare_cpu} µs CPU/request, "
-        f"{result['bare_requests_per_s']} requests/s; client overhead "
+        f"same bodies through a bare urllib3 pool: {bare_cpu} µs CPU/request, "
+        f"{result['bare_urllib3_requests_per_s']} requests/s; client overhead "
         f"{result['braze_client_overhead_us_per_track']} µs/request (medians of {args.repeats} runs)"
     )
     write_json(args.json, result)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests
+from urllib3 import HTTPHeaderDict
 
 from cdpbridge.braze import (
     BrazeClient,
@@ -33,31 +33,29 @@ def client() -> Iterator[BrazeClient]:
     assert braze.total_stats().requests == 0
 
 
-def response(status: int, content_type: str | None, body: bytes) -> requests.Response:
-    made = requests.Response()
-    made.status_code = status
+def response(status: int, content_type: str | None, body: bytes) -> tuple[int, HTTPHeaderDict, bytes]:
+    headers = HTTPHeaderDict()
     if content_type is not None:
-        made.headers["Content-Type"] = content_type
-    made._content = body
-    return made
+        headers["content-type"] = content_type  # looked up as Content-Type: the case must not matter
+    return status, headers, body
 
 
 def test_an_html_502_page_is_read_without_parsing_it_as_json() -> None:
     # Given a load balancer's HTML error page / When decoded / Then no JSON error, a readable message
     page = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
-    payload, message, errors = _decode(response(502, "text/html", page))
+    payload, message, errors = _decode(*response(502, "text/html", page))
     assert payload is None and errors == []
     assert message == f"HTTP 502 with a non-JSON body (text/html, {len(page)} bytes)"
 
 
 def test_a_body_claiming_json_that_is_not_is_reported_not_raised() -> None:
-    payload, message, _ = _decode(response(500, "application/json", b"<html>oops"))
+    payload, message, _ = _decode(*response(500, "application/json", b"<html>oops"))
     assert payload is None and "malformed JSON" in message
 
 
 def test_brazes_message_and_errors_are_taken_from_a_json_body() -> None:
     body = b'{"message": "Invalid campaign_id", "errors": ["campaign not found"]}'
-    payload, message, errors = _decode(response(400, "application/json; charset=utf-8", body))
+    payload, message, errors = _decode(*response(400, "application/json; charset=utf-8", body))
     assert payload["message"] == "Invalid campaign_id"
     assert message == "Invalid campaign_id" and errors == ["campaign not found"]
 

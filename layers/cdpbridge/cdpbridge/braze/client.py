@@ -1,4 +1,4 @@
-"""The Braze REST client: one pooled keep-alive session, rate limited, retrying, thread-safe."""
+"""The Braze REST client: one pool of keep-alive connections, rate limited, retrying, thread-safe."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
+import certifi
 import orjson
-import requests
+import urllib3
 import urllib3.exceptions
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ValidationError
-from requests.adapters import HTTPAdapter
+from urllib3.util import Retry, parse_url
 
 from cdpbridge.braze.backoff import backoff_delay
 from cdpbridge.braze.errors import (
@@ -72,17 +74,29 @@ LIST_PAGE_SIZE = 100
 # 423 is the cohort endpoints' "locked": the cohort is being processed, later works.
 _RETRYABLE_4XX = frozenset({408, 423, 429})
 _NOT_RETRYABLE_5XX = frozenset({501, 505})
-_TIMEOUTS: tuple[type[BaseException], ...] = (requests.exceptions.Timeout,)
-# Everything that means "the connection broke": refused, reset, closed before or during the answer.
+# No answer in time: connecting or waiting for (part of) the answer.
+_TIMEOUTS: tuple[type[BaseException], ...] = (urllib3.exceptions.TimeoutError, TimeoutError)
+# Everything that means "the connection broke": refused, reset, closed before or during the answer,
+# a TLS failure, a body that does not decode.
 _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
-    requests.exceptions.ConnectionError,
-    requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.ContentDecodingError,
-    http.client.RemoteDisconnected,
-    http.client.IncompleteRead,
+    urllib3.exceptions.NewConnectionError,
     urllib3.exceptions.ProtocolError,
+    urllib3.exceptions.SSLError,
+    urllib3.exceptions.DecodeError,
+    urllib3.exceptions.MaxRetryError,
+    http.client.HTTPException,  # RemoteDisconnected, IncompleteRead, BadStatusLine...
     ConnectionError,
 )
+_TRANSPORT_ERRORS = _CONNECTION_ERRORS + _TIMEOUTS
+# Retries and redirects are ours: urllib3's would bypass the rate limiter and the stats (and Braze's
+# REST API does not redirect). Retry objects are immutable, so one serves every call.
+_NO_RETRIES = Retry(total=False, redirect=False)
+_DEFAULT_HEADERS = {
+    "User-Agent": USER_AGENT,
+    "Accept": "application/json",
+    "Accept-Encoding": "gzip, deflate",
+}
+_JSON_ONLY = {**_DEFAULT_HEADERS, "Content-Type": "application/json"}
 _PARTNER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _EXPORT_IN_PROGRESS = re.compile(r"in progress|already (running|exporting)|another export", re.IGNORECASE)
 
@@ -103,13 +117,17 @@ class _Reply:
 
 
 class BrazeClient:
-    """Calls Braze's REST API. One instance is meant to be shared by every thread of a process."""
+    """Calls Braze's REST API. One instance is meant to be shared by every thread of a process.
+
+    ``pool`` stands in for the connections ``new_pool`` would open to ``settings.base_url`` (a test or
+    benchmark transport); the client closes only a pool it made itself.
+    """
 
     def __init__(
         self,
         settings: BrazeSettings,
         api_key: ApiKeyProvider | str,
-        session: requests.Session | None = None,
+        pool: urllib3.HTTPConnectionPool | None = None,
         *,
         rate_limiter: RateLimiter | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -118,47 +136,25 @@ class BrazeClient:
     ) -> None:
         self.settings = settings
         self._keys = as_key_provider(api_key)
-        self._base_url = settings.base_url
-        self._timeout = (settings.connect_timeout_s, settings.timeout_s)
+        # Calls name a path on the pool's host; a REST endpoint behind a path prefix keeps its prefix.
+        self._path_prefix = parse_url(settings.base_url).path or ""
+        self._timeout = urllib3.Timeout(connect=settings.connect_timeout_s, read=settings.timeout_s)
         self._retry = settings.retry
         self._limiter = rate_limiter or RateLimiter(settings.rate_limits)
         self._clock = clock
         self._sleep = sleep
         self._uniform = uniform
         self._stats = ClientStats()
-        self._owns_session = session is None
-        self._session = session if session is not None else self._new_session(settings)
+        self._owns_pool = pool is None
+        self._pool = pool if pool is not None else new_pool(settings)
         # (key, headers): swapped as one tuple so a thread never pairs a key with another key's header.
         self._auth: tuple[str, dict[str, str]] = ("", {})
-
-    @staticmethod
-    def _new_session(settings: BrazeSettings) -> requests.Session:
-        session = requests.Session()
-        adapter = HTTPAdapter(
-            pool_connections=1,
-            pool_maxsize=settings.max_concurrency,
-            # More threads than connections wait for one instead of opening throw-away connections.
-            pool_block=True,
-            max_retries=0,  # retries are ours: urllib3's would bypass the rate limiter and the stats
-        )
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        # Proxy and .netrc look-ups from the environment cost CPU on every request and are not used.
-        session.trust_env = False
-        session.headers.update(
-            {
-                "User-Agent": USER_AGENT,
-                "Accept": "application/json",
-                "Accept-Encoding": "gzip, deflate",
-            }
-        )
-        return session
 
     # -- lifecycle and stats ------------------------------------------------------------------------
 
     def close(self) -> None:
-        if self._owns_session:
-            self._session.close()
+        if self._owns_pool:
+            self._pool.close()
 
     def __enter__(self) -> BrazeClient:
         return self
@@ -562,7 +558,9 @@ class BrazeClient:
         policy = self._retry
         bucket = self._limiter.bucket(family)
         stats = self._stats
-        url = self._base_url + path
+        target = self._path_prefix + path
+        if params:
+            target += "?" + urlencode(params)
         started = self._clock()
         attempt = 0
         max_attempts = policy.max_attempts
@@ -581,35 +579,45 @@ class BrazeClient:
                     f"{last_problem}; the rate limit wait outlasts the retry budget",
                 )
             key = ""
-            headers: dict[str, str] | None = None
             if authorize:
                 key = self._keys.current()
                 headers = self._auth_headers(key)
-            elif body is not None:
-                headers = _JSON_ONLY
+            else:
+                headers = _DEFAULT_HEADERS if body is None else _JSON_ONLY
             stats.add(family, "requests")
             hint: float | None = None
             try:
-                response = self._session.request(
-                    method, url, data=body, params=params, headers=headers, timeout=self._timeout
+                # The body is read before urlopen returns (preload_content), so the connection is back
+                # in the pool, or closed and replaced on any error, before the answer is looked at.
+                response = self._pool.urlopen(
+                    method,
+                    target,
+                    body=body,
+                    headers=headers,
+                    retries=_NO_RETRIES,
+                    redirect=False,
+                    timeout=self._timeout,
+                    preload_content=True,
+                    decode_content=True,
                 )
-            except _TIMEOUTS:
-                stats.add(family, "timeouts")
+            except _TRANSPORT_ERRORS as error:
                 last_status = None
-                last_problem = f"no answer within {self._timeout[1]:g}s"
-            except _CONNECTION_ERRORS as error:
-                stats.add(family, "connection_errors")
-                last_status = None
-                last_problem = f"connection failed ({type(error).__name__})"
+                if _is_timeout(error):
+                    stats.add(family, "timeouts")
+                    last_problem = f"no answer within {self.settings.timeout_s:g}s"
+                else:
+                    stats.add(family, "connection_errors")
+                    last_problem = f"connection failed ({type(error).__name__})"
             else:
-                status = response.status_code
+                status = response.status
+                content = response.data
                 wall_now = self._limiter.wall_clock()
                 limits = RateLimitHeaders.parse(response.headers, wall_now=wall_now)
                 bucket.observe(limits)
-                payload, message, errors = _decode(response)
+                payload, message, errors = _decode(status, response.headers, content)
                 last_status = status
                 if 200 <= status < 300:
-                    if payload is not None or not response.content:
+                    if payload is not None or not content:
                         return _Reply(status, payload, message, errors, attempt)
                     # A 2xx that is not JSON comes from something in between (a proxy, a captive
                     # portal), not from Braze: whether Braze processed the request is unknown.
@@ -691,23 +699,64 @@ class BrazeClient:
     def _auth_headers(self, key: str) -> dict[str, str]:
         cached_key, headers = self._auth
         if cached_key != key:
-            headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+            # The pool's default headers apply only when a call passes none, so every set is complete.
+            headers = {**_JSON_ONLY, "Authorization": f"Bearer {key}"}
             self._auth = (key, headers)
         return headers
 
 
-_JSON_ONLY = {"Content-Type": "application/json"}
+def new_pool(settings: BrazeSettings) -> urllib3.HTTPConnectionPool:
+    """Keep-alive connections to the REST endpoint's host, at most ``max_concurrency`` of them.
+
+    More threads than connections wait for one (block) instead of opening throw-away connections.
+    HTTPS is verified against certifi's CA bundle; no proxy or .netrc is looked up.
+
+    urllib3 rather than requests on top of it: requests' per-call machinery (request preparation,
+    settings and cookie merging, hooks, header parsing) was nearly half of the CPU of a users.track
+    call, and the engine is CPU-bound.
+    """
+    url = parse_url(settings.base_url)
+    timeout = urllib3.Timeout(connect=settings.connect_timeout_s, read=settings.timeout_s)
+    if url.scheme == "https":
+        return urllib3.HTTPSConnectionPool(
+            url.host or "",
+            url.port,
+            timeout=timeout,
+            maxsize=settings.max_concurrency,
+            block=True,
+            headers=_DEFAULT_HEADERS,
+            retries=_NO_RETRIES,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=certifi.where(),
+        )
+    return urllib3.HTTPConnectionPool(
+        url.host or "",
+        url.port,
+        timeout=timeout,
+        maxsize=settings.max_concurrency,
+        block=True,
+        headers=_DEFAULT_HEADERS,
+        retries=_NO_RETRIES,
+    )
+
+
+def _is_timeout(error: BaseException) -> bool:
+    """Whether a transport failure was slowness (no answer in time) rather than a broken connection."""
+    reason: BaseException | None = error
+    if isinstance(error, urllib3.exceptions.MaxRetryError):
+        reason = error.reason
+    # NewConnectionError (refused, unresolvable) subclasses ConnectTimeoutError: it is not slowness.
+    return isinstance(reason, _TIMEOUTS) and not isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
 # -- response decoding ------------------------------------------------------------------------------
 
 
-def _decode(response: requests.Response) -> tuple[Any, str, list[Any]]:
+def _decode(status: int, headers: Mapping[str, str], content: bytes) -> tuple[Any, str, list[Any]]:
     """Body as (JSON or None, message, errors). Only a body declared JSON is parsed, and a parse
-    failure is a message, never an exception: an HTML error page from a load balancer is expected."""
-    content_type = response.headers.get("Content-Type", "")
-    content = response.content
-    status = response.status_code
+    failure is a message, never an exception: an HTML error page from a load balancer is expected.
+    ``headers`` must look names up case-insensitively (urllib3's HTTPHeaderDict does)."""
+    content_type = headers.get("Content-Type", "")
     if "json" in content_type.lower() and content:
         try:
             payload = orjson.loads(content)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
-from requests.structures import CaseInsensitiveDict
+from urllib3 import HTTPHeaderDict
 
 from cdpbridge.braze.settings import RateLimit
 
@@ -44,11 +44,9 @@ class RateLimitHeaders:
     @classmethod
     def parse(cls, headers: Mapping[str, str], *, wall_now: float) -> RateLimitHeaders:
         """Reads X-RateLimit-* and Retry-After whatever their case (HTTP/2 sends them lower-case)."""
-        # requests' header mapping is already case-insensitive; copying it would cost every call.
+        # urllib3's header mapping is already case-insensitive; copying it would cost every call.
         lowered = (
-            headers
-            if isinstance(headers, CaseInsensitiveDict)
-            else {k.lower(): v for k, v in headers.items()}
+            headers if isinstance(headers, HTTPHeaderDict) else {k.lower(): v for k, v in headers.items()}
         )
         reset = _number(lowered.get("x-ratelimit-reset"))
         if reset is not None and reset < _EPOCH_THRESHOLD:
