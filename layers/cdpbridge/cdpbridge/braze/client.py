@@ -717,27 +717,19 @@ def new_pool(settings: BrazeSettings) -> urllib3.HTTPConnectionPool:
     """
     url = parse_url(settings.base_url)
     timeout = urllib3.Timeout(connect=settings.connect_timeout_s, read=settings.timeout_s)
+    host, port = url.host or "", url.port
+    shared: dict[str, Any] = {
+        "timeout": timeout,
+        "maxsize": settings.max_concurrency,
+        "block": True,
+        "headers": _DEFAULT_HEADERS,
+        "retries": _NO_RETRIES,
+    }
     if url.scheme == "https":
         return urllib3.HTTPSConnectionPool(
-            url.host or "",
-            url.port,
-            timeout=timeout,
-            maxsize=settings.max_concurrency,
-            block=True,
-            headers=_DEFAULT_HEADERS,
-            retries=_NO_RETRIES,
-            cert_reqs="CERT_REQUIRED",
-            ca_certs=certifi.where(),
+            host, port, cert_reqs="CERT_REQUIRED", ca_certs=certifi.where(), **shared
         )
-    return urllib3.HTTPConnectionPool(
-        url.host or "",
-        url.port,
-        timeout=timeout,
-        maxsize=settings.max_concurrency,
-        block=True,
-        headers=_DEFAULT_HEADERS,
-        retries=_NO_RETRIES,
-    )
+    return urllib3.HTTPConnectionPool(host, port, **shared)
 
 
 def _is_timeout(error: BaseException) -> bool:
