@@ -11,8 +11,6 @@ from typing import Any
 
 import boto3
 import pytest
-import requests
-from moto.server import ThreadedMotoServer
 
 from cdpbridge.braze import BrazeClient, BrazeSettings, RetryPolicy
 from cdpbridge.mapping import MappingConfig
@@ -21,6 +19,7 @@ from cdpbridge.sync.artifacts import LocalArtifactStore
 from cdpbridge.sync.engine import EngineOptions
 from cdpbridge.sync.job import JobRequest, JobServices, PartOutcome, run_part
 from cdpbridge_local.emulator import EmulatorServer
+from tests.moto_server import moto_server
 
 from ..emulator_admin import API_KEY, Braze
 
@@ -29,13 +28,6 @@ from ..emulator_admin import API_KEY, Braze
 def emulator() -> Iterator[EmulatorServer]:
     with EmulatorServer(host="127.0.0.1", port=0) as server:
         yield server
-
-
-@pytest.fixture
-def braze(emulator: EmulatorServer) -> Braze:
-    admin = Braze(emulator.url, requests.Session())
-    admin.reset()
-    return admin
 
 
 def braze_settings(url: str) -> BrazeSettings:
@@ -86,11 +78,8 @@ def runner(tmp_path: Path, braze: Braze) -> Runner:
 
 @pytest.fixture(scope="package")
 def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from cdpbridge.braze import BrazePermanentError, SecretsManagerKeyProvider, TrackCap, TrackRequestBuilder
+from tests.moto_server import moto_client, moto_server
 
 from .conftest import ClientFactory, EmulatorAdmin
 
@@ -78,17 +77,8 @@ def test_a_bad_request_is_a_permanent_400_with_brazes_message(client: Any, admin
 
 @pytest.fixture(scope="module")
 def secrets_client() -> Iterator[Any]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield boto3.client(
-        "secretsmanager",
-        endpoint_url=f"http://{host}:{port}",
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    server.stop()
+    with moto_server() as endpoint:
+        yield moto_client(endpoint, "secretsmanager")
 
 
 def test_a_key_rotated_in_secrets_manager_is_picked_up_after_one_401(

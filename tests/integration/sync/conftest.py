@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from cdpbridge.braze import BrazeClient, BrazeSettings, RetryPolicy
 from cdpbridge.mapping import load_mapping
@@ -26,13 +25,6 @@ from ..emulator_admin import Braze
 def emulator() -> Iterator[EmulatorServer]:
     with EmulatorServer(host="127.0.0.1", port=0) as server:
         yield server
-
-
-@pytest.fixture
-def braze(emulator: EmulatorServer) -> Braze:
-    admin = Braze(emulator.url, requests.Session())
-    admin.reset()
-    return admin
 
 
 @dataclass

@@ -14,11 +14,11 @@ from urllib.parse import quote_plus
 import boto3
 import orjson
 import pytest
-from moto.server import ThreadedMotoServer
 
 from cdpbridge.state.tables import FIELD_STATE_TABLE, IDEMPOTENCY_TABLE, RUN_STATE_TABLE, create_table
 from cdpbridge.sync import import_runtime, runtime
 from cdpbridge_local.demo_data import CUSTOMER_MAPPING_YAML, customer_rows, write_customers_csv
+from tests.moto_server import moto_server
 
 from .conftest import Braze
 
@@ -41,11 +41,8 @@ class LambdaContextStub:
 
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_server() as url:
+        yield url
 
 
 @dataclass

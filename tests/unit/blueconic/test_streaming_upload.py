@@ -3,30 +3,20 @@
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from cdpbridge.integrations.segment_export import MIN_PART_BYTES, S3StreamingUpload
+from tests.moto_server import moto_client, moto_server
 
 BUCKET = "drop"
 
 
 @pytest.fixture(scope="module")
 def s3() -> Iterator[Any]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    client = boto3.client(
-        "s3",
-        endpoint_url=f"http://{host}:{port}",
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    client.create_bucket(Bucket=BUCKET)
-    yield client
-    server.stop()
+    with moto_server() as endpoint:
+        client = moto_client(endpoint, "s3")
+        client.create_bucket(Bucket=BUCKET)
+        yield client
 
 
 def body(s3: Any, key: str) -> bytes:

@@ -8,7 +8,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from cdpbridge.braze import (
     ApiKeyUnavailableError,
@@ -18,6 +17,7 @@ from cdpbridge.braze import (
     key_provider_from_settings,
 )
 from cdpbridge.braze.keys import ApiKeyProvider, parse_secret_value
+from tests.moto_server import moto_server
 
 KEY = "braze-rest-key-0f9e8d7c"
 ROTATED = "braze-rest-key-rotated-11aa22bb"
@@ -33,11 +33,8 @@ class FakeClock:
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture

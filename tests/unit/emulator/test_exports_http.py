@@ -11,11 +11,10 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
-import boto3
 import orjson
 import pytest
-from moto.server import ThreadedMotoServer
 
+from tests.moto_server import moto_client, moto_server
 from tests.unit.emulator.conftest import EmulatorClient
 
 EXPORT_WAIT_S = 20.0
@@ -303,21 +302,12 @@ def test_callbacks_only_go_to_loopback_addresses(client: EmulatorClient) -> None
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_server() as url:
+        yield url
 
 
 def s3_client(endpoint: str) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return moto_client(endpoint, "s3")
 
 
 @pytest.mark.parametrize("output_format", ["gzip", "zip"])

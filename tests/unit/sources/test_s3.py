@@ -9,11 +9,10 @@ import zipfile
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from cdpbridge.sources import S3RangeReader, SourceError, SourceSpec, open_rows, plan_byte_ranges
+from tests.moto_server import moto_client, moto_server
 from tests.unit.sources.conftest import CURRENTS_FIXTURES, Row, good, read_all
 from tests.unit.sources.test_planning import random_csv
 
@@ -22,17 +21,8 @@ _bucket_numbers = itertools.count()
 
 @pytest.fixture(scope="module")
 def s3_client() -> Iterator[Any]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield boto3.client(
-        "s3",
-        endpoint_url=f"http://{host}:{port}",
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    server.stop()
+    with moto_server() as endpoint:
+        yield moto_client(endpoint, "s3")
 
 
 @pytest.fixture

@@ -8,9 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from cdpbridge.state import (
     DynamoDbCheckpointStore,
@@ -21,28 +19,20 @@ from cdpbridge.state import (
     SqliteSendLedger,
 )
 from cdpbridge.state.tables import FIELD_STATE_TABLE, RUN_STATE_TABLE, TableSpec, create_table
+from tests.moto_server import moto_client, moto_server
 
 _table_numbers = itertools.count()
 
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def dynamodb_client(moto_endpoint: str) -> Any:
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=moto_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return moto_client(moto_endpoint, "dynamodb")
 
 
 @pytest.fixture
