@@ -40,7 +40,7 @@ def cpu_us_per_row(rows: int, started: float) -> float:
 
 
 def build_requests(plans: list[PlannedUser]) -> list[TrackRequest]:
-    """users.track objects and full requests, as the engine builds them for plain attribute writes."""
+    """users.track objects and full requests for the plans' attribute writes, as the engine builds them."""
     builder = TrackRequestBuilder(TrackCap())
     requests = []
     for plan in plans:
@@ -49,7 +49,7 @@ def build_requests(plans: list[PlannedUser]) -> list[TrackRequest]:
             update.position,
             update.user_key,
             "attributes",
-            {**update.identifier, **plan.values},
+            plan.attributes_object(plan.writes),
             plan.digests,
             None,
             plan.data_points,

@@ -183,7 +183,7 @@ def test_rate_limit_headers_shrink_the_bucket_so_braze_never_has_to_refuse(
     # Then the headers taught the client the real limit: no 429 at all, every request accepted
     assert [outcome.status for outcome in outcomes] == ["accepted"] * 12
     assert admin.statuses("users.track") == {"201": 12}
-    assert client.rate_limiter.bucket("users.track").capacity == 5
+    assert client.rate_limiter.for_family("users.track").capacity == 5
     assert client.snapshot()["users.track"].rate_limited == 0
 
 

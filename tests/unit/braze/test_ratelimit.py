@@ -240,12 +240,12 @@ def test_the_limiter_has_one_bucket_per_family_sized_from_settings() -> None:
         {"instance": "US-01", "rate_limits": {"cohorts": {"limit": 10, "window_s": 5}}}
     )
     limiter = RateLimiter(settings.rate_limits)
-    assert limiter.bucket("cohorts").capacity == 10
-    assert limiter.bucket("cohorts").rate_per_s == pytest.approx(2)
-    assert limiter.bucket("users.track").capacity == 3000
-    assert limiter.bucket("users.track") is limiter.bucket("users.track")
+    assert limiter.for_family("cohorts").capacity == 10
+    assert limiter.for_family("cohorts").rate_per_s == pytest.approx(2)
+    assert limiter.for_family("users.track").capacity == 3000
+    assert limiter.for_family("users.track") is limiter.for_family("users.track")
     with pytest.raises(ValueError, match="no rate limit configured"):
-        limiter.bucket("users.merge")
+        limiter.for_family("users.merge")
 
 
 # -- following Braze's windows -------------------------------------------------------------------------

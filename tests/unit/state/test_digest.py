@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import hashlib
 import math
 
+import orjson
 import pytest
 
 from cdpbridge.state import DIGEST_SIZE, NULL_DIGEST, value_digest, value_digests
+from cdpbridge.state import digest as digest_module
 
 
 def test_digest_is_eight_bytes_and_stable():
@@ -65,3 +68,24 @@ def test_unencodable_value_names_its_type_but_not_its_content():
     with pytest.raises(TypeError, match="Secret") as caught:
         value_digest(Secret())
     assert "example.com" not in str(caught.value)
+
+
+def test_remembered_digests_equal_fresh_ones_and_keep_types_apart():
+    # Given values Python finds equal but JSON encodes differently, digested twice (remembered)
+    values = [1, True, 1.0, "1", 0, False, 0.0, -0.0]
+    first = [value_digest(value) for value in values]
+    second = [value_digest(value) for value in values]
+    # Then a remembered digest is the digest of the value's own encoding
+    assert second == first == [hashlib.blake2b(orjson.dumps(v), digest_size=8).digest() for v in values]
+    assert len(set(first)) == len(values)
+
+
+def test_digest_memo_stays_bounded():
+    # Given more distinct strings than the memo holds
+    for index in range(digest_module._DIGEST_MEMO_LIMIT + 10):
+        assert (
+            value_digest(f"city {index}")
+            == hashlib.blake2b(orjson.dumps(f"city {index}"), digest_size=8).digest()
+        )
+    # Then it was emptied on the way rather than growing without bound
+    assert len(digest_module._STR_DIGESTS) <= digest_module._DIGEST_MEMO_LIMIT

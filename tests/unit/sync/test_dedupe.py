@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from cdpbridge.records import RowPosition
 from cdpbridge.state import NULL_DIGEST, value_digest
-from cdpbridge.sync import dedupe
 from cdpbridge.sync.dedupe import braze_value, plan_user, resolve_lookup
 from cdpbridge.updates import AttributeWrite, UserUpdate, WriteMode
 
@@ -111,12 +110,3 @@ def test_remembered_digests_keep_equal_values_of_different_types_apart() -> None
         # Then each digest is the digest of its own encoding
         assert plan.digests == {name: value_digest(value) for name, value in values.items()}
     assert len(set(plan.digests.values())) == len(values)
-
-
-def test_digest_memo_stays_bounded() -> None:
-    # Given more distinct strings than the memo holds
-    for index in range(dedupe._DIGEST_MEMO_LIMIT + 10):
-        plan = plan_user(update(city=AttributeWrite(f"city {index}")), None, False)
-        assert plan.digests["city"] == value_digest(f"city {index}")
-    # Then the memo was emptied on the way rather than growing without bound
-    assert len(dedupe._str_digests) <= dedupe._DIGEST_MEMO_LIMIT

@@ -556,7 +556,7 @@ class BrazeClient:
     ) -> _Reply:
         """Sends until a final answer; raises BrazeUnavailableError when attempts or time run out."""
         policy = self._retry
-        bucket = self._limiter.bucket(family)
+        window = self._limiter.for_family(family)
         stats = self._stats
         target = self._path_prefix + path
         if params:
@@ -570,7 +570,7 @@ class BrazeClient:
         while True:
             attempt += 1
             elapsed = self._clock() - started
-            if not bucket.acquire(timeout_s=max(policy.max_elapsed_s - elapsed, 0.0)):
+            if not window.acquire(timeout_s=max(policy.max_elapsed_s - elapsed, 0.0)):
                 stats.add(family, "exhausted")
                 raise BrazeUnavailableError(
                     path,
@@ -613,7 +613,7 @@ class BrazeClient:
                 content = response.data
                 wall_now = self._limiter.wall_clock()
                 limits = RateLimitHeaders.parse(response.headers, wall_now=wall_now)
-                bucket.observe(limits)
+                window.observe(limits)
                 payload, message, errors = _decode(status, response.headers, content)
                 last_status = status
                 if 200 <= status < 300:
@@ -635,7 +635,7 @@ class BrazeClient:
                     # Remaining > 0 means some other limit answered (not the window): do not stall
                     # the whole family, only this call.
                     if limits.remaining is None or limits.remaining == 0:
-                        bucket.penalize(limits)
+                        window.penalize(limits)
                     hint = limits.seconds_until_reset(wall_now)
                     if hint is None:
                         hint = limits.retry_after_s

@@ -506,7 +506,7 @@ class RateLimiter:
         wall_clock: Clock = time.time,
         waiter: Waiter = _condition_wait,
     ) -> None:
-        self._buckets = {
+        self._limiters = {
             family: WindowLimiter(
                 family, limit.limit, limit.window_s, clock=clock, wall_clock=wall_clock, waiter=waiter
             )
@@ -514,11 +514,11 @@ class RateLimiter:
         }
         self.wall_clock = wall_clock
 
-    def bucket(self, family: str) -> WindowLimiter:
+    def for_family(self, family: str) -> WindowLimiter:
         try:
-            return self._buckets[family]
+            return self._limiters[family]
         except KeyError:
             raise ValueError(f"no rate limit configured for endpoint family {family!r}") from None
 
     def families(self) -> tuple[str, ...]:
-        return tuple(self._buckets)
+        return tuple(self._limiters)

@@ -32,6 +32,19 @@ _EMPTY_HASHER: Final = hashlib.blake2b(digest_size=DIGEST_SIZE)
 
 def value_digest(value: Any) -> bytes:
     """The 8-byte digest of a JSON-ready value; raises TypeError for a value JSON cannot carry."""
+    kind = value.__class__
+    if kind is str:
+        digest = _STR_DIGESTS.get(value)
+        return digest if digest is not None else _remember(_STR_DIGESTS, value)
+    if kind is int:
+        digest = _INT_DIGESTS.get(value)
+        return digest if digest is not None else _remember(_INT_DIGESTS, value)
+    if kind is bool:
+        return _TRUE_DIGEST if value else _FALSE_DIGEST
+    return _encoded_digest(value)
+
+
+def _encoded_digest(value: Any) -> bytes:
     try:
         encoded = orjson.dumps(value, option=_SORTED_KEYS)
     except orjson.JSONEncodeError as exc:
@@ -40,6 +53,26 @@ def value_digest(value: Any) -> bytes:
     hasher = _EMPTY_HASHER.copy()
     hasher.update(encoded)
     return hasher.digest()
+
+
+# The same few values recur in most columns of most files (countries, tiers, flags, small counts):
+# their digests are remembered, by exact type so that 1 and True never share an entry. Floats are
+# left out (0.0 and -0.0 are equal keys but encode apart). Bounded: a memo is emptied when full.
+_DIGEST_MEMO_LIMIT: Final = 1 << 16
+_STR_DIGESTS: Final[dict[str, bytes]] = {}
+_INT_DIGESTS: Final[dict[int, bytes]] = {}
+
+
+def _remember[ValueT: (str, int)](memo: dict[ValueT, bytes], value: ValueT) -> bytes:
+    digest = _encoded_digest(value)
+    if len(memo) >= _DIGEST_MEMO_LIMIT:
+        memo.clear()
+    memo[value] = digest
+    return digest
+
+
+_TRUE_DIGEST: Final = _encoded_digest(True)
+_FALSE_DIGEST: Final = _encoded_digest(False)
 
 
 def value_digests(values: Mapping[str, Any]) -> dict[str, bytes]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,17 @@ class PlannedUser:
     has_increment: bool = False
     has_merge: bool = False
 
+    def attributes_object(self, writes: Mapping[str, AttributeWrite]) -> dict[str, Any]:
+        """The users.track attributes object that sends ``writes``: this plan's, or some of them."""
+        values = self.values if writes is self.writes else {name: self.values[name] for name in writes}
+        update = self.update
+        body = {**update.identifier, **values}
+        if self.has_merge:
+            body["_merge_objects"] = True
+        if update.update_existing_only:
+            body["_update_existing_only"] = True
+        return body
+
 
 def braze_value(write: AttributeWrite) -> Any:
     """The JSON value users.track receives for one attribute."""
@@ -63,24 +75,12 @@ def plan_user(update: UserUpdate, known: dict[str, bytes] | None, full_refresh: 
     for name, write in update.attributes.items():
         mode = write.mode
         if mode is _SET:
-            # Most writes of most files: the data points and the digest without further calls.
+            # Most writes of most files: decided here, without the general helpers.
             value = write.value
-            kind = value.__class__
-            if kind is str:
-                digest = _str_digests.get(value)
-                if digest is None:
-                    digest = _remember(_str_digests, value)
-            elif kind is bool:
-                digest = _BOOL_DIGESTS[value]
-            elif kind is int:
-                digest = _int_digests.get(value)
-                if digest is None:
-                    digest = _remember(_int_digests, value)
-            else:
-                digest = value_digest(value)
+            digest = value_digest(value)
             if name in FREE_ATTRIBUTES:
                 points = 0
-            elif kind is dict:
+            elif value.__class__ is dict:
                 points = max(1, nested_key_count(value))
             else:
                 points = 1
@@ -121,23 +121,6 @@ def plan_user(update: UserUpdate, known: dict[str, bytes] | None, full_refresh: 
         _keep_set(planned, name, write, digest)
     planned.data_points += data_points
     return planned
-
-
-# The same few values recur in most columns of most files (countries, tiers, flags, small counts):
-# their digests are remembered, by exact type so that 1, 1.0 and True never share an entry. Floats
-# are left out (0.0 and -0.0 are equal keys but encode apart). Bounded: cleared when full.
-_DIGEST_MEMO_LIMIT = 1 << 16
-_str_digests: dict[str, bytes] = {}
-_int_digests: dict[int, bytes] = {}
-_BOOL_DIGESTS = {True: value_digest(True), False: value_digest(False)}
-
-
-def _remember[ValueT: (str, int)](memo: dict[ValueT, bytes], value: ValueT) -> bytes:
-    digest = value_digest(value)
-    if len(memo) >= _DIGEST_MEMO_LIMIT:
-        memo.clear()
-    memo[value] = digest
-    return digest
 
 
 def _keep_set(planned: PlannedUser, name: str, write: AttributeWrite, digest: bytes) -> None:

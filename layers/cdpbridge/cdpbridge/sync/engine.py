@@ -25,7 +25,7 @@ from cdpbridge.braze import BrazeClient, TrackCap, TrackOutcome, TrackRequest, T
 from cdpbridge.records import RejectedRow, RowIssue, RowPosition, SourceRow
 from cdpbridge.state import FieldStateSnapshot, FieldStateStore, SendLedger
 from cdpbridge.sync.artifacts import RejectsWriter
-from cdpbridge.sync.counters import RunCounters, event_data_points
+from cdpbridge.sync.counters import RunCounters, attribute_data_points, event_data_points
 from cdpbridge.sync.dedupe import PlannedUser, plan_user, resolve_lookup
 from cdpbridge.sync.lookup import BrazeProfileLookup
 from cdpbridge.sync.objects import Kind, ObjectRef
@@ -292,6 +292,7 @@ class SyncEngine:
         update = plan.update
         identifier = update.identifier
         writes = plan.writes
+        data_points = plan.data_points
         increments_id: str | None = None
         if plan.has_increment:
             # Increments are not idempotent: like events, they go through the send ledger.
@@ -299,16 +300,12 @@ class SyncEngine:
             if increments_id in sent_before:
                 self.counters.events_already_sent += 1
                 writes = {n: w for n, w in writes.items() if w.mode is not WriteMode.INCREMENT}
+                data_points -= sum(
+                    attribute_data_points(n, w) for n, w in plan.writes.items() if n not in writes
+                )
                 increments_id = None
         if writes:
-            if writes is plan.writes:
-                body: dict[str, Any] = {**identifier, **plan.values}
-            else:
-                body = {**identifier, **{name: plan.values[name] for name in writes}}
-            if plan.has_merge:
-                body["_merge_objects"] = True
-            if update.update_existing_only:
-                body["_update_existing_only"] = True
+            body = plan.attributes_object(writes)
             digests = plan.digests if writes is plan.writes else {n: plan.digests[n] for n in writes}
             self._add_object(
                 ObjectRef(
@@ -318,7 +315,7 @@ class SyncEngine:
                     body,
                     digests,
                     increments_id,
-                    plan.data_points,
+                    data_points,
                 )
             )
         if not update.events and not update.purchases:
