@@ -127,6 +127,11 @@ def _last_json_line(path: Path) -> dict[str, Any] | None:
 # -- assembling latest.json ------------------------------------------------------------------------
 
 
+def _picked(figures: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """The named figures of one script, in that order (a missing one is an error: the script changed)."""
+    return {key: figures[key] for key in keys}
+
+
 def assemble(outcomes: Sequence[StepOutcome], mode: str, machine: dict[str, Any]) -> dict[str, Any]:
     """The results document: the keys the README promises, then everything each script measured."""
     figures = {outcome.name: outcome.figures or {} for outcome in outcomes}
@@ -136,13 +141,8 @@ def assemble(outcomes: Sequence[StepOutcome], mode: str, machine: dict[str, Any]
     full = both.get("full")
     if full:
         results["full"] = {
-            "rows_per_s": full["rows_per_s"],
-            "requests": full["requests"],
-            "fill_ratio": full["fill_ratio"],
-            "cpu_s_per_million": full["cpu_s_per_million"],
-            "peak_rss_mb": full["peak_rss_mb"],
-            "rows": full["rows"],
-            "seconds": full["seconds"],
+            **_picked(full, "rows_per_s", "requests", "fill_ratio", "cpu_s_per_million", "peak_rss_mb"),
+            **_picked(full, "rows", "seconds"),
             "emulator_requests": full.get("emulator", {}).get("track_requests"),
             "data_points": full.get("emulator", {}).get("data_points"),
             "parameters": both.get("parameters", {}),
@@ -150,48 +150,34 @@ def assemble(outcomes: Sequence[StepOutcome], mode: str, machine: dict[str, Any]
     delta = both.get("delta")
     if delta:
         results["delta"] = {
-            "data_points": delta["data_points"],
-            "changed_values": delta["changed_values"],
-            "requests": delta["requests"],
-            "data_points_per_changed_value": delta["data_points_per_changed_value"],
-            "data_points_saved": delta["data_points_saved"],
-            "rows_per_s": delta["rows_per_s"],
-            "cpu_s_per_million": delta["cpu_s_per_million"],
+            **_picked(delta, "data_points", "changed_values", "requests", "data_points_per_changed_value"),
+            **_picked(delta, "data_points_saved", "rows_per_s", "cpu_s_per_million"),
             "parameters": {**both.get("parameters", {}), "change_share": delta["change_share"]},
         }
     baseline = figures.get("baseline")
     if baseline:
-        results["baseline"] = {
-            "rows_per_s": baseline["rows_per_s"],
-            "requests": baseline["requests"],
-            "data_points": baseline["data_points"],
-            "cpu_s_per_million": baseline["cpu_s_per_million"],
-            "retries": baseline["retries"],
-            "failed_rows": baseline["failed_rows"],
-            "parameters": baseline["parameters"],
-        }
+        results["baseline"] = _picked(
+            baseline,
+            "rows_per_s",
+            "requests",
+            "data_points",
+            "cpu_s_per_million",
+            "retries",
+            "failed_rows",
+            "parameters",
+        )
     if full and baseline and baseline["rows_per_s"]:
         results["ratio_vs_baseline"] = round(full["rows_per_s"] / baseline["rows_per_s"], 2)
     bound = figures.get("bound")
     if bound:
-        results["bound"] = {
-            "seconds": bound["seconds"],
-            "bound_seconds": bound["bound_seconds"],
-            "share_of_bound": bound["share_of_bound"],
-            "requests": bound["requests"],
-            "rate_limited_429": bound["rate_limited_429"],
-            "parameters": bound["parameters"],
-        }
+        results["bound"] = _picked(
+            bound, "seconds", "bound_seconds", "share_of_bound", "requests", "rate_limited_429", "parameters"
+        )
     memory = figures.get("memory")
     if memory:
-        results["memory_1gb"] = {
-            "peak_rss_mb": memory["peak_rss_mb"],
-            "rss_before_run_mb": memory["rss_before_run_mb"],
-            "rows": memory["rows"],
-            "seconds": memory["seconds"],
-            "rows_per_s": memory["rows_per_s"],
-            "parameters": memory["parameters"],
-        }
+        results["memory_1gb"] = _picked(
+            memory, "peak_rss_mb", "rss_before_run_mb", "rows", "seconds", "rows_per_s", "parameters"
+        )
     cold = figures.get("cold_start")
     if cold:
         results["import_ms"] = cold["import_ms"]
