@@ -16,15 +16,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import aiohttp
 import orjson
+from harness import process_cpu_seconds
 
 from cdpbridge_local.emulator.state import UserStore
 from cdpbridge_local.emulator.validation import AttributeUpdate, TrackRules, validate_attributes
@@ -81,16 +80,6 @@ def start_emulator(profile: str | None) -> tuple[subprocess.Popen[str], str]:
         process.kill()
         raise SystemExit(f"the emulator did not start: {url!r}")
     return process, url
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process (Linux /proc); None elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
 
 
 def breakdown(bodies: list[bytes], rounds: int = 3) -> dict[str, float]:
@@ -165,11 +154,11 @@ def main() -> int:
         process, url = start_emulator(args.profile)
     try:
         asyncio.run(drive(url, bodies, args.warmup, args.concurrency))
-        cpu_before = cpu_seconds(process.pid) if process else None
+        cpu_before = process_cpu_seconds(process.pid) if process else None
         started = time.perf_counter()
         completed, statuses = asyncio.run(drive(url, bodies, args.duration, args.concurrency))
         elapsed = time.perf_counter() - started
-        cpu_after = cpu_seconds(process.pid) if process else None
+        cpu_after = process_cpu_seconds(process.pid) if process else None
     finally:
         if process is not None:
             process.send_signal(signal.SIGINT)
