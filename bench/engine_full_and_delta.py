@@ -81,19 +81,22 @@ def main() -> int:
         "state": "SQLite in a temporary directory, fresh for the full file, kept for the delta",
     }
     with EmulatorProcess() as emulator, temporary_state() as state:
-        full = measured_run(
-            emulator,
-            EngineRun(
-                full_file,
+
+        def run(file: Path, label: str) -> dict[str, Any]:
+            """One file through the engine; the full file and the delta share the state."""
+            engine_run = EngineRun(
+                file,
                 state,
                 emulator.url,
                 in_flight=args.in_flight,
-                label="full",
+                label=label,
                 progress_s=args.progress_s,
                 expected_rows=args.rows,
-                profile=profile("full"),
-            ),
-        )
+                profile=profile(label),
+            )
+            return measured_run(emulator, engine_run)
+
+        full = run(full_file, "full")
         print(
             f"full file: {full['rows']:,} rows in {full['seconds']:.1f} s = "
             f"{full['rows_per_s']:,.0f} rows/s; "
@@ -102,19 +105,7 @@ def main() -> int:
         )
         results: dict[str, Any] = {"parameters": parameters, "full": full}
         if delta_file is not None:
-            delta = measured_run(
-                emulator,
-                EngineRun(
-                    delta_file,
-                    state,
-                    emulator.url,
-                    in_flight=args.in_flight,
-                    label="delta",
-                    progress_s=args.progress_s,
-                    expected_rows=args.rows,
-                    profile=profile("delta"),
-                ),
-            )
+            delta = run(delta_file, "delta")
             changed = changed_values(full_file, delta_file)
             data_points = delta["emulator"]["data_points"]
             delta.update(
