@@ -33,6 +33,7 @@ from cdpbridge.integrations.segment_export import (
 from cdpbridge.state import DynamoDbCheckpointStore, SqliteCheckpointStore
 from cdpbridge.state.tables import RUN_STATE_TABLE, create_table
 
+from ..lambda_context import LambdaContextStub
 from .conftest import API_KEY, Braze, braze_settings
 
 pytestmark = pytest.mark.integration
@@ -239,20 +240,6 @@ def test_segment_names_resolve_and_ambiguous_or_unknown_names_are_clear_errors(b
         resolve_segment(client, SegmentRef(name="vip customers"))
 
 
-@dataclass
-class LambdaContextStub:
-    """What Powertools and the runtime read from a Lambda context; the deadline is wall-clock time."""
-
-    deadline: float
-    function_name: str = "BlueConicExportFunction"
-    memory_limit_in_mb: int = 1024
-    aws_request_id: str = "req-1"
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:BlueConicExportFunction"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline - time.time()) * 1000))
-
-
 def load_handler() -> ModuleType:
     """functions/blueconic_export/app.py, imported under a name of its own (every handler is app.py)."""
     spec = importlib.util.spec_from_file_location(
@@ -342,7 +329,7 @@ def test_an_export_not_ready_before_the_deadline_continues_in_a_new_invocation(
     # to ask for the export on a loaded machine, not to see it finish
     started = handler.lambda_handler(
         {"config_key": "config/blueconic-export.yaml", "segment": "VIP customers"},
-        LambdaContextStub(deadline=time.time() + 3.0),
+        LambdaContextStub("BlueConicExportFunction", deadline=time.time() + 3.0),
     )
 
     # Then it requested the export, kept the job in the run-state table and queued its continuation
@@ -366,7 +353,9 @@ def test_an_export_not_ready_before_the_deadline_continues_in_a_new_invocation(
     bodies = [message]
     invocations = 1
     while bodies:
-        response = handler.lambda_handler(sqs_event(*bodies), LambdaContextStub(deadline=time.time() + 1.6))
+        response = handler.lambda_handler(
+            sqs_event(*bodies), LambdaContextStub("BlueConicExportFunction", deadline=time.time() + 1.6)
+        )
         assert response == {"batchItemFailures": []}
         invocations += len(bodies)
         bodies = receive(deployed["CONTINUATION_QUEUE_URL"], wait_s=5)
@@ -384,9 +373,9 @@ def test_an_export_not_ready_before_the_deadline_continues_in_a_new_invocation(
 
     # And a repeated delivery of an old continuation changes nothing
     stale = orjson.dumps({**orjson.loads(message), "token": 0}).decode()
-    assert handler.lambda_handler(sqs_event(stale), LambdaContextStub(deadline=time.time() + 60)) == {
-        "batchItemFailures": []
-    }
+    assert handler.lambda_handler(
+        sqs_event(stale), LambdaContextStub("BlueConicExportFunction", deadline=time.time() + 60)
+    ) == {"batchItemFailures": []}
     assert len(bucket.keys("outbound/blueconic/")) == 1
 
 

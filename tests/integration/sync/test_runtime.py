@@ -20,23 +20,10 @@ from cdpbridge.sync import import_runtime, runtime
 from cdpbridge_local.demo_data import CUSTOMER_MAPPING_YAML, customer_rows, write_customers_csv
 from tests.moto_server import moto_server
 
+from ..lambda_context import LambdaContextStub
 from .conftest import Braze
 
 pytestmark = pytest.mark.integration
-
-
-@dataclass
-class LambdaContextStub:
-    """The parts of a Lambda context the runtime reads; the deadline is real wall-clock time."""
-
-    deadline: float
-    function_name: str = "GenericImportFunction"
-    memory_limit_in_mb: int = 1024
-    aws_request_id: str = "req-1"
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:GenericImportFunction"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline - time.time()) * 1000))
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +123,7 @@ def stack(moto_url: str, braze: Braze, monkeypatch: pytest.MonkeyPatch) -> Itera
 
 def handle(body: dict[str, Any] | str, seconds_left: float = 600.0) -> None:
     text = body if isinstance(body, str) else orjson.dumps(body).decode()
-    context = LambdaContextStub(deadline=time.time() + seconds_left)
+    context = LambdaContextStub("GenericImportFunction", deadline=time.time() + seconds_left)
     runtime.handle_import_message(text, integration="generic", lambda_context=context)  # type: ignore[arg-type]
 
 
