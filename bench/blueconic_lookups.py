@@ -28,8 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-from harness import API_KEY, EmulatorProcess, machine_facts
+from harness import API_KEY, EmulatorProcess, machine_facts, write_json
 
 from cdpbridge.braze import BrazeClient, BrazeSettings
 from cdpbridge.integrations.blueconic import EXAMPLE_DELTA_PATH, example_mapping
@@ -160,9 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         f"first delta: {summary['lookup_ms_per_user']} ms of look-up per user; the rate limit alone caps "
         f"look-ups at {bound_users_per_minute:,} users a minute"
     )
-    print(orjson.dumps(summary).decode())
-    if args.json is not None:
-        args.json.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    write_json(args.json, summary)
     return 0
 
 

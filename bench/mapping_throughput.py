@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-import orjson
+from harness import write_json
 
 from cdpbridge.mapping import Mapper, load_mapping
 from cdpbridge.records import RowPosition, SourceRow
@@ -144,9 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         f"median ({COLUMNS} columns, {args.rows} rows, {args.repeats} repeats)"
     )
     print(f"mapping, all text columns via remaining: {result['mapping_plain_us_per_row']} µs/row best")
-    print(orjson.dumps(result).decode())
-    if args.json is not None:
-        args.json.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    write_json(args.json, result)
     return 0
 
 
