@@ -9,6 +9,10 @@ Each stage runs alone over the same rows, in this process, timed with process CP
 - http: the Braze client sending the built requests to an in-process emulator with no latency (the
   emulator's own CPU is subtracted by running it in a child process).
 
+Then, not part of the sum, ``engine_dry_run``: the engine itself (SyncEngine.run in dry-run mode,
+reading the file) over the same rows: the read, map, plan and build stages plus the engine's own
+work per chunk and per request (state reads, ledger, batching), without HTTP or state writes.
+
     .venv/bin/python bench/engine_stages.py [--rows 100000] [--json out.json]
 
 Prints µs per row for each stage and their sum, and one JSON line.
@@ -26,11 +30,13 @@ from harness import API_KEY, EmulatorProcess, TrackLimit, customers_file, write_
 
 from cdpbridge.braze import BrazeClient, BrazeSettings, RateLimit, TrackCap, TrackRequest, TrackRequestBuilder
 from cdpbridge.integrations import build_mapper
-from cdpbridge.mapping import load_mapping
+from cdpbridge.mapping import MappingConfig, load_mapping
 from cdpbridge.records import SourceRow
 from cdpbridge.sources import SourceSpec, open_rows
-from cdpbridge.state import SqliteFieldStateStore
+from cdpbridge.state import SqliteFieldStateStore, SqliteSendLedger
+from cdpbridge.sync.artifacts import LocalArtifactStore, RejectsWriter
 from cdpbridge.sync.dedupe import PlannedUser, plan_user
+from cdpbridge.sync.engine import EngineOptions, SyncEngine
 from cdpbridge.sync.objects import ObjectRef
 from cdpbridge_local.demo_data import CUSTOMER_MAPPING_YAML
 
@@ -115,7 +121,26 @@ def measure(row_count: int) -> dict[str, float]:
         client.close()
     figures["total"] = round(sum(figures.values()), 2)
     gc.enable()
+    # The engine sets its own collector thresholds for a run.
+    figures["engine_dry_run"] = engine_dry_run(path, mapping, spec, len(rows))
     return figures
+
+
+def engine_dry_run(path: Path, mapping: MappingConfig, spec: SourceSpec, row_count: int) -> float:
+    with tempfile.TemporaryDirectory(prefix="cdpbridge-bench-stages-") as directory:
+        state_path = Path(directory) / "state.sqlite3"
+        engine = SyncEngine(
+            client=None,
+            field_state=SqliteFieldStateStore(state_path),
+            ledger=SqliteSendLedger(state_path),
+            options=EngineOptions(workspace="bench", dry_run=True),
+            rejects=RejectsWriter(LocalArtifactStore(Path(directory)), "rejects"),
+            retry_sink=lambda entries: None,
+        )
+        started = time.process_time()
+        with open_rows(str(path), spec) as stream:
+            engine.run(stream, build_mapper(mapping), scope="bench")
+        return cpu_us_per_row(row_count, started)
 
 
 def main() -> None:
