@@ -522,10 +522,16 @@ class LocalStack:
             taken.extend(received)
             if received:
                 continue
+            # A message can turn visible between the empty receive and this count, so visible
+            # messages keep the loop going as well as invisible ones.
             attributes = self.sqs_client.get_queue_attributes(
-                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+                QueueUrl=url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
             )["Attributes"]
-            if int(attributes["ApproximateNumberOfMessagesNotVisible"]) == 0 or time.monotonic() >= deadline:
+            left = int(attributes["ApproximateNumberOfMessages"]) + int(
+                attributes["ApproximateNumberOfMessagesNotVisible"]
+            )
+            if left == 0 or time.monotonic() >= deadline:
                 return taken
             time.sleep(_IDLE_POLL_S)
 
