@@ -479,12 +479,16 @@ class LocalStack:
         while True:
             round_records = self.poll_round()
             records.extend(round_records)
+            pending: dict[str, dict[str, int]] = {}
             if not round_records:
                 pending = self.pending_messages()
                 if not pending:
-                    return records
-            else:
-                pending = {}
+                    # The counts are read one after another, so a message turning visible between
+                    # two reads is in none of them; it is visible by now, and one more poll takes it.
+                    round_records = self.poll_round()
+                    if not round_records:
+                        return records
+                    records.extend(round_records)
             if time.monotonic() >= deadline:
                 raise DrainTimeoutError(records, pending or self.pending_messages())
             if not round_records:
@@ -514,26 +518,35 @@ class LocalStack:
         deadline = time.monotonic() + wait_s
         taken: list[dict[str, Any]] = []
         while True:
-            received = self.sqs_client.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]
-            ).get("Messages", [])
-            for message in received:
-                self.sqs_client.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            received = self._take_visible(url)
             taken.extend(received)
             if received:
                 continue
-            # A message can turn visible between the empty receive and this count, so visible
-            # messages keep the loop going as well as invisible ones.
+            if time.monotonic() >= deadline:
+                return taken
             attributes = self.sqs_client.get_queue_attributes(
                 QueueUrl=url,
                 AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
             )["Attributes"]
-            left = int(attributes["ApproximateNumberOfMessages"]) + int(
+            if int(attributes["ApproximateNumberOfMessages"]) + int(
                 attributes["ApproximateNumberOfMessagesNotVisible"]
-            )
-            if left == 0 or time.monotonic() >= deadline:
+            ):
+                time.sleep(_IDLE_POLL_S)
+                continue
+            # The counts are read one after another, so a message turning visible between the two
+            # is in neither; it is visible by now, and one more receive takes it.
+            received = self._take_visible(url)
+            if not received:
                 return taken
-            time.sleep(_IDLE_POLL_S)
+            taken.extend(received)
+
+    def _take_visible(self, url: str) -> list[dict[str, Any]]:
+        received: list[dict[str, Any]] = self.sqs_client.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]
+        ).get("Messages", [])
+        for message in received:
+            self.sqs_client.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return received
 
     # ------------------------------------------------------------------ schedules
     def schedule_triggers(self, function_id: str | None = None) -> list[ScheduleTrigger]:
