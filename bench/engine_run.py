@@ -7,16 +7,21 @@ that share --state), a Braze client pointed at --braze-url.
 
     .venv/bin/python bench/engine_run.py FILE --braze-url http://127.0.0.1:PORT --state S.sqlite3
         [--in-flight 128] [--client-track-limit 3000/3] [--progress-s 10] [--profile out.prof]
-        [--result out.json]
+        [--workers 2] [--result out.json]
 
 Prints one JSON line: rows, seconds, rows/s, CPU seconds (and per million rows), peak RSS, the run
 counters (requests, fill ratio, data points, ...).
+
+With ``--workers N`` the file is split into N byte ranges run by N processes (as `cdpbridge run
+--workers` and the deployed fan-out do); CPU seconds are then those of every process, and peak RSS
+is the largest single process's (``peak_rss_total_mb`` adds them up).
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import gc
 import resource
 import sys
@@ -36,6 +41,7 @@ from cdpbridge.sync.counters import RunCounters
 from cdpbridge.sync.engine import EngineOptions
 from cdpbridge.sync.job import JobRequest, JobServices, PartOutcome, run_part
 from cdpbridge_local.demo_data import CUSTOMER_MAPPING_YAML
+from cdpbridge_local.parts import run_parts, split
 
 
 class Progress:
@@ -64,9 +70,15 @@ class Progress:
         )
 
 
-def peak_rss_mb() -> float:
-    # ru_maxrss is in kilobytes on Linux.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    # ru_maxrss is in kilobytes on Linux (for RUSAGE_CHILDREN: the largest child's).
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
+def children_cpu_s() -> float:
+    """CPU seconds of the child processes that have ended (the part processes of a --workers run)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def build_services(args: argparse.Namespace, reports: Path) -> JobServices:
@@ -117,15 +129,21 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         cpu_before = time.process_time()
         main_thread_before = time.thread_time()
         wall_before = time.perf_counter()
+        children_before = children_cpu_s()
         outcome: PartOutcome
-        if args.profile:
+        ranges = split(request, args.workers) if args.workers > 1 else []
+        if len(ranges) > 1:
+            factory = functools.partial(build_services, args, Path(reports))
+            outcome = run_parts(request, ranges, factory, progress=progress).outcome
+        elif args.profile:
             profiler = cProfile.Profile()
             outcome = profiler.runcall(run_part, request, services, progress=progress)
             profiler.dump_stats(args.profile)
         else:
             outcome = run_part(request, services, progress=progress)
         seconds = time.perf_counter() - wall_before
-        cpu_s = time.process_time() - cpu_before
+        parts_cpu_s = children_cpu_s() - children_before
+        cpu_s = time.process_time() - cpu_before + parts_cpu_s
         # The main thread reads, maps, plans and commits; the HTTP workers have the rest.
         main_thread_cpu_s = time.thread_time() - main_thread_before
         usage_after = resource.getrusage(resource.RUSAGE_SELF)
@@ -144,11 +162,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "seconds": round(seconds, 3),
         "rows_per_s": rate(rows, seconds),
         "cpu_s": round(cpu_s, 3),
-        "cpu_main_thread_s": round(main_thread_cpu_s, 3),
+        "cpu_main_thread_s": round(main_thread_cpu_s, 3) if len(ranges) < 2 else None,
+        "workers": max(1, len(ranges)),
+        "cpu_parts_s": round(parts_cpu_s, 3),
         "cpu_user_s": round(usage_after.ru_utime - usage_before.ru_utime, 3),
         "cpu_system_s": round(usage_after.ru_stime - usage_before.ru_stime, 3),
         "cpu_s_per_million": round(cpu_s / rows * 1e6, 2) if rows else None,
-        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "peak_rss_mb": round(max(peak_rss_mb(), peak_rss_mb(resource.RUSAGE_CHILDREN)), 1),
+        "peak_rss_total_mb": round(peak_rss_mb() + len(ranges) * peak_rss_mb(resource.RUSAGE_CHILDREN), 1),
         "rss_before_run_mb": round(rss_before, 1),
         "in_flight": args.in_flight,
         "client_track_limit": str(args.client_track_limit),
@@ -173,6 +194,7 @@ def main() -> int:
     parser.add_argument("--expected-rows", type=int, help="rows in the file, for the progress share")
     parser.add_argument("--profile", type=Path, help="run under cProfile and write the stats here")
     parser.add_argument("--result", type=Path, help="also write the result JSON here")
+    parser.add_argument("--workers", type=int, default=1, help="byte-range parts run by this many processes")
     args = parser.parse_args()
     if not args.file.is_file():
         parser.error(f"{args.file}: no such file")

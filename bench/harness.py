@@ -335,6 +335,8 @@ class EngineRun:
     progress_s: float = 0.0
     expected_rows: int | None = None
     profile: Path | None = None
+    # Byte-range parts run by that many processes, as the deployed stack fans a large file out.
+    workers: int = 1
 
     def command(self, result_path: Path) -> list[str]:
         command = [
@@ -355,6 +357,8 @@ class EngineRun:
             str(self.progress_s),
             "--result",
             str(result_path),
+            "--workers",
+            str(self.workers),
         ]
         if self.expected_rows is not None:
             command += ["--expected-rows", str(self.expected_rows)]

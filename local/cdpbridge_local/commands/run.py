@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import os
 import sys
@@ -18,6 +19,7 @@ from cdpbridge.sync.artifacts import LocalArtifactStore
 from cdpbridge.sync.counters import RunCounters
 from cdpbridge.sync.engine import EngineOptions
 from cdpbridge.sync.job import JobRequest, JobServices, PartOutcome, run_part
+from cdpbridge_local.parts import run_parts, split
 
 DEFAULT_STATE = Path(".cdpbridge") / "state.sqlite3"
 
@@ -48,7 +50,21 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--dry-run", action="store_true", help="send nothing; print what would be sent")
     parser.add_argument("--full-refresh", action="store_true", help="send every value, ignoring dedupe state")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
+    parser.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="split an uncompressed file into this many byte ranges, each run by its own process, "
+        "as the deployed stack fans a large file out (default 1)",
+    )
     parser.set_defaults(handler=run_command)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _braze_client(args: argparse.Namespace) -> tuple[BrazeClient | None, BrazeSettings, str]:
@@ -139,27 +155,18 @@ def summary_table(outcome: PartOutcome, dry_run: bool) -> str:
     return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
 
 
-def run_command(args: argparse.Namespace) -> int:
-    try:
-        mapping = load_mapping(args.config)
-    except (MappingConfigError, OSError) as error:
-        print(f"cdpbridge run: {args.config}: {error}", file=sys.stderr)
-        return 2
-    client, braze_settings, endpoint = _braze_client(args)
-    s3_client = None
-    if args.location.startswith("s3://"):
-        import boto3  # noqa: PLC0415 - only S3 locations need it
+def _s3_client(location: str) -> Any:
+    if not location.startswith("s3://"):
+        return None
+    import boto3  # noqa: PLC0415 - only S3 locations need it
 
-        s3_client = boto3.client("s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
-    elif not Path(args.location).is_file():
-        print(f"cdpbridge run: {args.location}: no such file", file=sys.stderr)
-        return 2
-    args.state.parent.mkdir(parents=True, exist_ok=True)
-    version = _version(args.location, s3_client)
-    started = datetime.now(UTC)
-    digest = hashlib.sha256(f"{args.location}@{version}".encode()).hexdigest()[:12]
-    run_id = f"{started:%Y%m%dT%H%M%SZ}-{digest}"
-    services = JobServices(
+    return boto3.client("s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
+
+
+def _services(args: argparse.Namespace) -> JobServices:
+    """The run's services; each part process of a ``--workers`` run builds its own from ``args``."""
+    client, braze_settings, endpoint = _braze_client(args)
+    return JobServices(
         client=client,
         field_state=SqliteFieldStateStore(args.state),
         ledger=SqliteSendLedger(args.state),
@@ -172,17 +179,42 @@ def run_command(args: argparse.Namespace) -> int:
             full_refresh=args.full_refresh,
             dry_run=args.dry_run,
         ),
-        s3_client=s3_client,
+        s3_client=_s3_client(args.location),
         reports_prefix="",
         retry_prefix="retry/",
     )
+
+
+def run_command(args: argparse.Namespace) -> int:
+    try:
+        mapping = load_mapping(args.config)
+    except (MappingConfigError, OSError) as error:
+        print(f"cdpbridge run: {args.config}: {error}", file=sys.stderr)
+        return 2
+    if not args.location.startswith("s3://") and not Path(args.location).is_file():
+        print(f"cdpbridge run: {args.location}: no such file", file=sys.stderr)
+        return 2
+    args.state.parent.mkdir(parents=True, exist_ok=True)
+    services = _services(args)
+    version = _version(args.location, services.s3_client)
+    started = datetime.now(UTC)
+    digest = hashlib.sha256(f"{args.location}@{version}".encode()).hexdigest()[:12]
+    run_id = f"{started:%Y%m%dT%H%M%SZ}-{digest}"
     request = JobRequest(mapping.integration, args.location, version, run_id, started, mapping)
+    ranges = split(request, args.workers, services.s3_client) if args.workers > 1 else []
     progress = ProgressLine(sys.stderr, enabled=not args.quiet)
     try:
-        outcome = run_part(request, services, progress=progress)
+        if len(ranges) > 1:
+            outcome = run_parts(
+                request, ranges, functools.partial(_services, args), progress=progress
+            ).outcome
+        else:
+            outcome = run_part(request, services, progress=progress)
     finally:
         progress.close()
         services.field_state.close()
+        if services.client is not None:
+            services.client.close()
     if args.dry_run:
         print("dry run: nothing was sent; this is what the run would do")
     print(summary_table(outcome, args.dry_run))

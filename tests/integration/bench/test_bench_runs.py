@@ -115,6 +115,32 @@ def test_an_engine_run_measures_itself_in_a_child_process(tmp_path: Path) -> Non
     assert delta["emulator"]["unchanged_writes"] == 0
 
 
+def test_an_engine_run_in_parts_counts_every_part_process(tmp_path: Path) -> None:
+    # Given a demo file and the emulator in its own process
+    path = write_customers_csv(tmp_path / "customers.csv", 3 * ROWS)
+    with EmulatorProcess(latency_ms=0.0, track_limit=UNLIMITED) as braze:
+        # When the engine runs it in three parts
+        parts = measured_run(
+            braze,
+            EngineRun(
+                path,
+                tmp_path / "state.sqlite3",
+                braze.url,
+                in_flight=4,
+                client_track_limit=UNLIMITED,
+                workers=3,
+            ),
+        )
+    # Then every row arrived once, and the CPU is that of the part processes
+    assert parts["finished"] and parts["rows"] == 3 * ROWS
+    assert parts["workers"] == 3
+    assert parts["emulator"]["data_points"] == 3 * ROWS * 19
+    assert parts["emulator"]["users"] == 3 * ROWS
+    assert parts["cpu_parts_s"] > 0
+    assert parts["cpu_s"] > parts["cpu_parts_s"]
+    assert parts["peak_rss_total_mb"] > parts["peak_rss_mb"] > 0
+
+
 def test_the_emulator_process_takes_the_braze_like_configuration() -> None:
     with EmulatorProcess(latency_ms=5.0, track_limit=TrackLimit(150, 3.0)) as braze:
         config = braze.admin("GET", "/config")

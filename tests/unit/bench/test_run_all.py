@@ -35,8 +35,20 @@ def figures(
         "data_points_per_changed_value": 1.0,
         "data_points_saved": 1_700_068,
     }
+    parts = {
+        **engine,
+        "rows_per_s": rows_per_s * 1.5,
+        "workers": 2,
+        "cpu_s_per_million": 99.0,
+        "peak_rss_total_mb": rss * 2 + 30,
+    }
     return {
-        "full_and_delta": {"parameters": {"rows": 100_000}, "full": engine, "delta": delta},
+        "full_and_delta": {
+            "parameters": {"rows": 100_000},
+            "full": engine,
+            "delta": delta,
+            "full_parts": parts,
+        },
         "baseline": {
             "rows_per_s": 4000.0,
             "requests": 1334,
@@ -87,6 +99,10 @@ def test_the_results_hold_every_key_the_readme_promises() -> None:
     }
     assert set(results["baseline"]) >= {"rows_per_s", "requests", "data_points"}
     assert results["ratio_vs_baseline"] == 2.0
+    # And the run in parts, with its own ratio
+    assert results["full_parts"]["workers"] == 2
+    assert results["full_parts"]["cpu_s_per_million"] == 99.0
+    assert results["ratio_vs_baseline_parts"] == 3.0
     assert set(results["delta"]) >= {"data_points", "changed_values", "requests"}
     assert set(results["bound"]) >= {"seconds", "bound_seconds", "share_of_bound"}
     assert results["memory_1gb"]["peak_rss_mb"] == 120.0
@@ -143,6 +159,10 @@ def test_the_table_shows_values_targets_verdicts_and_the_previous_run() -> None:
     assert "MISSED" in table
     assert "met" in table
     assert "ImportFunction ms" in table
+    # And the run in parts has its line, with its ratio to the baseline
+    parts_line = next(line for line in table.splitlines() if line.startswith("1b the same file in 2 parts"))
+    assert "12,000" in parts_line
+    assert "3.00x" in next(line for line in table.splitlines() if "ours in parts / baseline" in line)
 
 
 def test_the_previous_run_is_the_latest_of_the_same_mode(tmp_path: Path) -> None:

@@ -1,0 +1,155 @@
+"""One file as several parts in parallel processes, the way the deployed stack fans a large file out.
+
+In AWS a large upload is split into byte ranges, each run by its own invocation; the last part to
+finish merges the counters and writes the one report. Here each range runs in its own process
+(one engine uses one core), through the same ``run_part`` and the same checkpoint store, so a
+laptop run with ``--workers`` is the fanned-out run the functions do.
+
+Children are spawned, never forked: the parent may hold threads (the Braze client's pool, boto3)
+that a fork would copy mid-flight.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from cdpbridge.sources import ByteRange, SourceSpec
+from cdpbridge.sources.planning import plan_byte_ranges
+from cdpbridge.sync.counters import RunCounters
+from cdpbridge.sync.job import JobRequest, JobServices, PartOutcome, RunPart, run_part
+
+# Builds a part's services inside its process; it crosses a process boundary, so it must pickle
+# (a module-level function, or a functools.partial of one over picklable arguments).
+ServicesFactory = Callable[[], JobServices]
+
+# How often a part reports its counters to the parent's progress line.
+PROGRESS_INTERVAL_S = 0.5
+
+_progress_queue: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class PartsOutcome:
+    """The merged outcome (from the part that wrote the report) and each part's own."""
+
+    outcome: PartOutcome
+    parts: list[PartOutcome]
+
+
+def split(request: JobRequest, workers: int, s3_client: Any = None) -> list[ByteRange]:
+    """Byte ranges of about equal size for ``workers`` parts, each starting on a row.
+
+    A compressed file, a JSON array or a file too small to split gives one range.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    spec = SourceSpec.model_validate(request.mapping.source.model_dump())
+    size = _size(request.location, s3_client)
+    target = max(1, -(-size // workers))
+    return plan_byte_ranges(request.location, spec, target_bytes=target, s3_client=s3_client)
+
+
+def _size(location: str, s3_client: Any) -> int:
+    if location.startswith("s3://"):
+        bucket, key = location[5:].split("/", 1)
+        return int(s3_client.head_object(Bucket=bucket, Key=key)["ContentLength"])
+    return Path(location).stat().st_size
+
+
+def run_parts(
+    request: JobRequest,
+    ranges: list[ByteRange],
+    services_factory: ServicesFactory,
+    *,
+    progress: Callable[[RunCounters], None] | None = None,
+) -> PartsOutcome:
+    """Runs one part per range, each in its own process, and returns when all have ended.
+
+    ``outcome`` is the merged one the last part wrote the report with; when a part stopped
+    (aborted), no report is written and ``outcome`` carries the first part's reason and the sum
+    of the counters.
+    """
+    if len(ranges) < 2:
+        raise ValueError("run_parts needs at least two ranges; run a single range with run_part")
+    context = multiprocessing.get_context("spawn")
+    reports = context.Queue()
+    latest: dict[str, RunCounters] = {}
+    requests = [
+        replace(request, part=RunPart(str(index), len(ranges), byte_range))
+        for index, byte_range in enumerate(ranges)
+    ]
+    with ProcessPoolExecutor(
+        max_workers=len(ranges), mp_context=context, initializer=_start_part_process, initargs=(reports,)
+    ) as pool:
+        futures = [pool.submit(_run_one_part, part_request, services_factory) for part_request in requests]
+        while not all(future.done() for future in futures):
+            _collect(reports, latest, wait_s=0.2)
+            if progress is not None and latest:
+                progress(_sum(latest.values()))
+        parts = [_result(future) for future in futures]
+    _collect(reports, latest, wait_s=0.0)
+    merged = [part for part in parts if part.report is not None]
+    if merged:
+        return PartsOutcome(merged[0], parts)
+    stopped = [part.aborted_reason for part in parts if part.aborted_reason]
+    total = _sum(part.counters for part in parts)
+    return PartsOutcome(
+        PartOutcome(False, total, aborted_reason=stopped[0] if stopped else "no part wrote the report"),
+        parts,
+    )
+
+
+def _result(future: Future[PartOutcome]) -> PartOutcome:
+    return future.result()
+
+
+def _sum(counters: Any) -> RunCounters:
+    total = RunCounters()
+    for part in counters:
+        total.merge(part)
+    return total
+
+
+def _collect(reports: Any, latest: dict[str, RunCounters], wait_s: float) -> None:
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            part_id, counters = reports.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            return
+        latest[part_id] = RunCounters.from_dict(counters)
+
+
+def _start_part_process(reports: Any) -> None:
+    global _progress_queue  # noqa: PLW0603 - the one way a pool process inherits the queue
+    _progress_queue = reports
+
+
+def _run_one_part(request: JobRequest, services_factory: ServicesFactory) -> PartOutcome:
+    services = services_factory()
+    part_id = request.part.part_id
+    last = 0.0
+
+    def report(counters: RunCounters) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if _progress_queue is not None and now - last >= PROGRESS_INTERVAL_S:
+            last = now
+            _progress_queue.put((part_id, counters.to_dict()))
+
+    try:
+        outcome = run_part(request, services, progress=report)
+    finally:
+        services.field_state.close()
+        if services.client is not None:
+            services.client.close()
+    if _progress_queue is not None:
+        _progress_queue.put((part_id, outcome.counters.to_dict()))
+    return outcome
