@@ -94,7 +94,6 @@ def run_parts(
             if progress is not None and latest:
                 progress(_sum(latest.values()))
         parts = [_result(future) for future in futures]
-    _collect(reports, latest, wait_s=0.0)
     merged = [part for part in parts if part.report is not None]
     if merged:
         return PartsOutcome(merged[0], parts)
