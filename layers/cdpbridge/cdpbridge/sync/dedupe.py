@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from cdpbridge.state import NULL_DIGEST, value_digest
 from cdpbridge.sync.counters import FREE_ATTRIBUTES, attribute_data_points, nested_key_count
@@ -14,6 +14,12 @@ from cdpbridge.updates import AttributeWrite, UserUpdate, WriteMode
 _STATE_UNKNOWN_AFTER = frozenset({WriteMode.ADD, WriteMode.REMOVE, WriteMode.INCREMENT, WriteMode.MERGE})
 _SET = WriteMode.SET
 _NO_STATE: dict[str, bytes] = {}
+
+LOOKUP_PENDING: Final = b""
+"""Stands, in the state a later row of the same user is planned against, for an attribute whose
+set_if_empty still awaits its lookup. Whatever the lookup decides, the attribute is not empty
+afterwards, so a later set_if_empty is skipped; and no value digests to it, so a later set or unset
+is sent."""
 
 
 @dataclass(slots=True)
@@ -64,7 +70,8 @@ def braze_value(write: AttributeWrite) -> Any:
 
 
 def plan_user(update: UserUpdate, known: dict[str, bytes] | None, full_refresh: bool) -> PlannedUser:
-    """Drops the writes Braze already holds; ``known`` is the acknowledged state of this user."""
+    """Drops the writes Braze already holds; ``known`` is what it holds for this user before this
+    update: the acknowledged state, overlaid with what earlier rows of the same run planned."""
     planned = PlannedUser(update=update)
     state = known or _NO_STATE
     compare = not full_refresh and bool(state)

@@ -5,7 +5,8 @@ Guarantees, in order of importance:
 - every row ends applied, in the rejects, or in the retry file (nothing is dropped silently);
 - state is written only for what Braze acknowledged, so dedupe never hides a lost write;
 - updates of one user are applied in file order (a request never overtakes an earlier one that
-  names the same user);
+  names the same user), and each is deduped against what Braze holds after the earlier rows of the
+  run, not against the state stored before them;
 - events and purchases acknowledged once are never sent again for the same scope (send ledger).
 """
 
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
@@ -24,9 +26,10 @@ from aws_lambda_powertools import Logger
 from cdpbridge.braze import BrazeClient, TrackCap, TrackOutcome, TrackRequest, TrackRequestBuilder
 from cdpbridge.records import RejectedRow, RowIssue, RowPosition, SourceRow
 from cdpbridge.state import FieldStateSnapshot, FieldStateStore, SendLedger
+from cdpbridge.state.contracts import merge_user_state
 from cdpbridge.sync.artifacts import RejectsWriter
 from cdpbridge.sync.counters import RunCounters, attribute_data_points, event_data_points
-from cdpbridge.sync.dedupe import PlannedUser, plan_user, resolve_lookup
+from cdpbridge.sync.dedupe import LOOKUP_PENDING, PlannedUser, plan_user, resolve_lookup
 from cdpbridge.sync.lookup import BrazeProfileLookup
 from cdpbridge.sync.objects import Kind, ObjectRef
 from cdpbridge.sync.retry import RetryEntry
@@ -101,6 +104,15 @@ class SyncEngine:
         self._pending_state: dict[str, dict[str, bytes | None]] = {}
         # What the chunks read, kept in step by apply(), so committing needs no second read.
         self._known = FieldStateSnapshot()
+        # Digests this run planned per user that the store may not hold yet (requests buffered, in
+        # flight, or acknowledged but not flushed): a later row of the same user is planned against
+        # the stored state overlaid with these. None = unknown (add/remove/increment/merge writes,
+        # objects Braze refused or that went to the retry file). Entries are replaced, never changed
+        # in place: one may be the very dict an ObjectRef carries.
+        self._planned: dict[str, dict[str, bytes | None]] = {}
+        self._planned_limit = _PLANNED_USERS_KEPT
+        # Users of the objects in the request being filled: not in flight yet, so not settled.
+        self._buffered_users: list[str] = []
         self._retry_entries: list[RetryEntry] = []
         self._scope = ""
         self._abort: str | None = None
@@ -138,6 +150,9 @@ class SyncEngine:
         progress: Callable[[RunCounters], None] | None,
     ) -> RunResult:
         self._scope = scope
+        # What Braze will hold is only followed within a run: the next one starts from the store.
+        self._planned = {}
+        self._planned_limit = _PLANNED_USERS_KEPT
         failure: list[Exception] = []
         rate_limited_before = self._track_rate_limited()
         last_drain = time.monotonic()
@@ -231,9 +246,10 @@ class SyncEngine:
         counters.users += len(updates)
 
         self._forget_settled_users()
+        self._forget_settled_plans()
         known = self.field_state.get_many(self.options.workspace, {u.user_key for u in updates})
         self._known.absorb(known)
-        planned = [plan_user(u, known.get(u.user_key), self.options.full_refresh) for u in updates]
+        planned = self._plan(updates, known)
         needing_lookup = [p for p in planned if p.pending_lookups]
         if needing_lookup:
             self._resolve_lookups(needing_lookup)
@@ -245,6 +261,34 @@ class SyncEngine:
             counters.attributes_set_if_empty_skipped += plan.set_if_empty_skipped
             self._emit_user(plan, sent_before)
 
+    def _plan(self, updates: list[UserUpdate], known: FieldStateSnapshot) -> list[PlannedUser]:
+        """Plans each update against what Braze will hold once the earlier rows of the run are
+        applied (Braze applies one user's writes in file order): the stored state, read before any
+        of them was committed, overlaid with what they planned."""
+        full_refresh = self.options.full_refresh
+        planned_by_user = self._planned
+        planned: list[PlannedUser] = []
+        for update in updates:
+            user_key = update.user_key
+            state = known.get(user_key)
+            earlier = planned_by_user.get(user_key)
+            if earlier is not None:
+                state = merge_user_state(state or {}, earlier)
+            plan = plan_user(update, state, full_refresh)
+            planned.append(plan)
+            if not plan.digests and not plan.pending_lookups:
+                continue
+            if earlier is None and not plan.pending_lookups:
+                # Most users appear once: the plan's own digests serve, with no copy.
+                planned_by_user[user_key] = plan.digests
+                continue
+            after: dict[str, bytes | None] = {**earlier} if earlier is not None else {}
+            after.update(plan.digests)
+            for name in plan.pending_lookups:
+                after[name] = LOOKUP_PENDING
+            planned_by_user[user_key] = after
+        return planned
+
     def _reject_issues(self, issues: list[RowIssue], *, row_rejected: bool) -> None:
         if row_rejected:
             self.counters.rows_rejected += 1
@@ -255,17 +299,24 @@ class SyncEngine:
     def _resolve_lookups(self, plans: list[PlannedUser]) -> None:
         assert self.lookup is not None or self.options.dry_run
         started = time.monotonic()
+        resolved: list[tuple[str, str, bytes]] = []
         if self.lookup is None:
             # A dry run asks Braze nothing: an unknown set_if_empty is planned as a write.
             for plan in plans:
-                resolve_lookup(plan, None)
+                names = list(plan.pending_lookups)
+                learnt = resolve_lookup(plan, None)
+                resolved.extend(_resolved_lookups(plan, names, learnt))
+            self._settle_lookups_planned(resolved)
             return
         attributes = sorted({name for plan in plans for name in plan.pending_lookups})
         found, requests = self.lookup.fetch([plan.update for plan in plans], attributes)
         learnt_state: dict[str, dict[str, bytes | None]] = {}
         for plan in plans:
+            names = list(plan.pending_lookups)
             learnt = resolve_lookup(plan, found.get(plan.update.user_key))
             learnt_state.setdefault(plan.update.user_key, {}).update(learnt)
+            resolved.extend(_resolved_lookups(plan, names, learnt))
+        self._settle_lookups_planned(resolved)
         self.counters.lookup_requests += requests
         self.counters.lookup_users += len(plans)
         self.counters.lookup_seconds += time.monotonic() - started
@@ -273,6 +324,15 @@ class SyncEngine:
             # What Braze holds is acknowledged state too: the next run needs no lookup.
             for user_key, digests in learnt_state.items():
                 self._pending_state.setdefault(user_key, {}).update(digests)
+
+    def _settle_lookups_planned(self, resolved: list[tuple[str, str, bytes]]) -> None:
+        """Replaces the pending markers with what each lookup decided. Latest row first: a marker is
+        the last pending lookup of its attribute, which alone decides what Braze will hold."""
+        planned_by_user = self._planned
+        for user_key, name, digest in reversed(resolved):
+            earlier = planned_by_user.get(user_key)
+            if earlier is not None and earlier.get(name) == LOOKUP_PENDING:
+                planned_by_user[user_key] = {**earlier, name: digest}
 
     def _already_sent_ids(self, planned: list[PlannedUser]) -> set[str]:
         ids: list[str] = []
@@ -339,8 +399,12 @@ class SyncEngine:
 
     def _add_object(self, ref: ObjectRef) -> None:
         request = self._builder.add(ref.kind, ref.body, ref)  # type: ignore[arg-type]
-        if request is not None:
-            self._dispatch(request)
+        if request is None:
+            self._buffered_users.append(ref.user_key)
+            return
+        # The builder handed back the full request: the new object alone starts the next one.
+        self._buffered_users = [ref.user_key]
+        self._dispatch(request)
 
     def _dispatch(self, request: TrackRequest) -> None:
         counters = self.counters
@@ -389,6 +453,7 @@ class SyncEngine:
         if outcome.status == "retries_exhausted":
             for ref in refs:
                 self._retry_entries.append(RetryEntry(self._scope, ref, outcome.message))
+                self._forget_planned(ref)
             counters.objects_to_retry_file += len(refs)
             return
         failed: dict[int, str] = {}
@@ -400,6 +465,7 @@ class SyncEngine:
                 self._abort = f"Braze refused the request ({outcome.http_status}): {outcome.message}"
                 for ref in refs:
                     self._retry_entries.append(RetryEntry(self._scope, ref, outcome.message))
+                    self._forget_planned(ref)
                 counters.objects_to_retry_file += len(refs)
                 return
             reason = f"braze: {outcome.message}"
@@ -413,6 +479,7 @@ class SyncEngine:
                 reason = error_type if error_type.startswith("braze: ") else f"braze: {error_type}"
                 self.rejects.add(RowIssue(ref.position, None, reason, f"{ref.kind} object"))
                 counters.reject(reason)
+                self._forget_planned(ref)
                 continue
             self._count_sent(ref)
             if ref.digests:
@@ -422,6 +489,26 @@ class SyncEngine:
         if acknowledged_ledger_ids:
             # Written at once, not batched: a crash right after must not make a resume resend these.
             self.ledger.mark_sent(self._scope, acknowledged_ledger_ids)
+
+    def _forget_planned(self, ref: ObjectRef) -> None:
+        """Braze did not take ``ref``: for the attributes whose planned value is still the one ``ref``
+        carried, what Braze will hold is no longer known, so a later row is not skipped for them.
+
+        A later row already skipped because it carried the same value while ``ref`` was in flight
+        is not sent again: a retry file sends that value later, and a rejection is reported under
+        the row of ``ref``, which carried the very same value."""
+        if not ref.digests:
+            return
+        earlier = self._planned.get(ref.user_key)
+        if earlier is None:
+            return
+        unknown = {
+            name: None
+            for name, digest in ref.digests.items()
+            if digest is not None and earlier.get(name) == digest
+        }
+        if unknown:
+            self._planned[ref.user_key] = {**earlier, **unknown}
 
     def _count_sent(self, ref: ObjectRef) -> None:
         counters = self.counters
@@ -436,6 +523,7 @@ class SyncEngine:
 
     def _drain(self) -> None:
         request = self._builder.flush()
+        self._buffered_users = []
         if request is not None:
             self._dispatch(request)
         while self._in_flight:
@@ -476,6 +564,23 @@ class SyncEngine:
         kept = [key for key in self._users_in_flight if key in known.covered]
         self._known = FieldStateSnapshot({key: known[key] for key in kept if key in known}, covered=kept)
 
+    def _forget_settled_plans(self) -> None:
+        """Bounds what the run planned to the users the store may still be behind on: those in the
+        request being filled, in flight, or acknowledged and not yet flushed. For any other user the
+        store holds what Braze holds (acknowledged writes are flushed; refused ones never reached
+        Braze), so a later row of theirs is planned against the store alone.
+
+        In a dry run nothing is ever committed: a user repeated beyond the bound is planned against
+        the state stored before the run, so the run's figures are an estimate for that user."""
+        planned = self._planned
+        if len(planned) <= self._planned_limit:
+            return
+        unsettled = chain(self._buffered_users, self._users_in_flight, self._pending_state)
+        self._planned = kept = {key: planned[key] for key in unsettled if key in planned}
+        # Costs as many steps as users kept: pruning again only after as many more users keeps the
+        # cost per user constant even when most of the bound is still unsettled.
+        self._planned_limit = max(_PLANNED_USERS_KEPT, 2 * len(kept))
+
     def _shutdown(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
@@ -484,6 +589,9 @@ class SyncEngine:
 
 # 2-3 KB a user with 20 attributes: 15,000 users keep the snapshot under 40 MB.
 _KNOWN_USERS_KEPT = 15_000
+# Planned digests are the changed attributes only (at most the same 2-3 KB a user): a run settles
+# a few thousand users at a time (requests in flight, commits grouped by state_flush_users).
+_PLANNED_USERS_KEPT = 10_000
 
 
 @contextmanager
@@ -515,6 +623,17 @@ def _until_unreadable(rows: Iterable[Any], failure: list[Exception]) -> Iterator
             failure.append(error)
             return
         yield item
+
+
+def _resolved_lookups(
+    plan: PlannedUser, names: list[str], learnt: dict[str, bytes]
+) -> Iterator[tuple[str, str, bytes]]:
+    """What Braze holds after ``plan`` for each attribute its lookup decided: the value written, or
+    the value found (``learnt``)."""
+    user_key = plan.update.user_key
+    for name in names:
+        written = plan.digests.get(name)
+        yield user_key, name, written if written is not None else learnt[name]
 
 
 def ledger_id(position: RowPosition, kind: Kind, index: int) -> str:
