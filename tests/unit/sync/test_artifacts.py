@@ -44,3 +44,17 @@ def test_no_rejects_means_no_file(tmp_path: Path) -> None:
 def test_keys_cannot_escape_the_store(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="escapes"):
         LocalArtifactStore(tmp_path / "reports").put("../outside.txt", b"x", "text/plain")
+
+
+def test_merging_again_after_the_segments_are_gone_keeps_the_merged_file(tmp_path: Path) -> None:
+    # Given rejects merged once (their segments deleted), as by a run whose completion is repeated
+    store = LocalArtifactStore(tmp_path)
+    writer = RejectsWriter(store, "run1.p0.i1")
+    writer.add(RowIssue(RowPosition("customers.csv", 7, 700), "email", "invalid email", "redacted"))
+    writer.flush()
+    first = merge_rejects(store, writer.segment_keys, "run1.rejects.csv")
+    # When the same segments are merged again
+    again = merge_rejects(store, writer.segment_keys, "run1.rejects.csv")
+    # Then the merged file still holds every reject
+    assert again == first and again is not None
+    assert [r["row"] for r in iter_rejects(Path(again).read_bytes())] == ["7"]

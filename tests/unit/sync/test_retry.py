@@ -36,3 +36,20 @@ def test_a_corrupt_line_names_the_file_and_line() -> None:
     )
     with pytest.raises(ValueError, match=r"retry/x.jsonl: line 2"):
         list(decode_retry_file(good + b"not json\n", "retry/x.jsonl"))
+
+
+def test_a_corrupt_line_can_be_skipped_and_reported_without_its_content() -> None:
+    # Given a retry file with a damaged line between two good ones
+    good = (
+        b'{"scope": "a", "kind": "attributes", "body": {}, '
+        b'"position": {"source": "k", "row": 1}, "user_key": "u"}\n'
+    )
+    data = good + b'{"scope": "a", "row": "someone@example.com"\n' + good
+    skipped: list[tuple[int, str]] = []
+    # When it is read with a handler for bad lines
+    entries = list(
+        decode_retry_file(data, "retry/x.jsonl", lambda line, error: skipped.append((line, error)))
+    )
+    # Then the good lines are entries and the bad one is handed over by number and kind of error only
+    assert len(entries) == 2
+    assert skipped == [(2, "JSONDecodeError")]

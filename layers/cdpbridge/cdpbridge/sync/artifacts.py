@@ -139,10 +139,17 @@ def merge_rejects(store: ArtifactStore, segment_keys: list[str], final_key: str)
     """Joins the segments of a run (all invocations, all parts) into one rejects CSV."""
     if not segment_keys:
         return None
+    segments = [store.get(key) for key in segment_keys]
+    if any(segment is None for segment in segments):
+        merged = store.get(final_key)
+        if merged is not None:
+            # Segments go only after the merged file is stored: this run was merged before (its
+            # completion is being repeated), and merging what is left would lose rejects.
+            return store.put(final_key, merged, "text/csv")
     header = io.StringIO()
     csv.writer(header, lineterminator="\n").writerow(REJECTS_HEADER)
     chunks = [header.getvalue().encode("utf-8")]
-    chunks.extend(store.get(key) or b"" for key in segment_keys)
+    chunks.extend(segment or b"" for segment in segments)
     location = store.put(final_key, b"".join(chunks), "text/csv")
     for key in segment_keys:
         store.delete(key)

@@ -99,25 +99,41 @@ def run_part(
     """Runs one part until it ends or ``should_stop``; a stopped part leaves a checkpoint to resume."""
     part = request.part
     checkpoint = services.checkpoints.load(request.run_id, part.part_id)
+    if checkpoint is not None and checkpoint.done and part.parts > 1:
+        # A redelivered message of a part that already ended: reading its range again would find
+        # everything sent, and its summary would replace the counters of the invocation that sent it.
+        return _end_part_again(request, services, checkpoint.summary or {})
     counters = RunCounters.from_dict(checkpoint.counters) if checkpoint else RunCounters()
-    segments: list[str] = list(checkpoint.parts.get("rejects", [])) if checkpoint else []
-    invocation = int(checkpoint.parts.get("invocations", 0)) + 1 if checkpoint else 1
+    earlier: dict[str, Any] = checkpoint.parts if checkpoint else {}
+    segments: list[str] = list(earlier.get("rejects", []))
+    retry_keys: list[str] = list(earlier.get("retry", []))
+    invocation = int(earlier.get("invocations", 0)) + 1
     resume = ResumePoint.from_dict(checkpoint.resume) if checkpoint and checkpoint.resume else None
 
     prefix = f"{services.reports_prefix}{request.report_stem}"
     rejects = RejectsWriter(services.artifacts, f"{prefix}.p{part.part_id}.i{invocation}")
-    retry_keys: list[str] = []
+    replaying = checkpoint is None and part.part_id == "0" and not services.options.dry_run
+    to_replay = _retry_files_to_replay(request, services) if replaying else []
+    replayed_names = set(to_replay)
+    next_retry_number = len(retry_keys)
 
     def write_retry(entries: list[RetryEntry]) -> None:
-        key = (
-            f"{services.retry_prefix}{request.integration}/"
-            f"{request.run_id}.p{part.part_id}.i{invocation}.{len(retry_keys):03d}.jsonl"
-        )
+        nonlocal next_retry_number
+        while True:
+            key = (
+                f"{services.retry_prefix}{request.integration}/"
+                f"{request.run_id}.p{part.part_id}.i{invocation}.{next_retry_number:03d}.jsonl"
+            )
+            next_retry_number += 1
+            # An attempt of this invocation that died after replaying may have left files of these
+            # names; they are replayed now and must not be overwritten before they are.
+            if key not in replayed_names:
+                break
         services.artifacts.put(key, encode_retry_file(entries), "application/x-ndjson")
         retry_keys.append(key)
 
-    if checkpoint is None and part.part_id == "0" and not services.options.dry_run:
-        _replay_retry_files(request, services, counters, rejects, write_retry)
+    if to_replay:
+        _replay_retry_files(to_replay, services, counters, rejects, write_retry)
 
     engine = services.engine(rejects, write_retry, counters)
     mapper = build_mapper(request.mapping)
@@ -141,11 +157,16 @@ def run_part(
         )
 
     failure: str | None = None
+    result: RunResult
     try:
         with open_rows(
-            request.location, spec, s3_client=services.s3_client, resume=resume, byte_range=part.byte_range
+            request.location,
+            spec,
+            s3_client=services.s3_client,
+            resume=resume,
+            byte_range=part.byte_range,
         ) as rows:
-            result: RunResult = engine.run(
+            result = engine.run(
                 rows,
                 mapper,
                 scope=request.scope,
@@ -185,24 +206,7 @@ def run_part(
     if part.parts > 1:
         if not services.checkpoints.mark_done(request.run_id, part.part_id, summary, total_parts=part.parts):
             return PartOutcome(True, result.counters)
-        merged = RunCounters()
-        all_segments, all_retry, failures = [], [], []
-        for done in services.checkpoints.list_parts(request.run_id):
-            part_summary = done.summary or {}
-            merged.merge(RunCounters.from_dict(part_summary.get("counters", {})))
-            all_segments.extend(part_summary.get("rejects", []))
-            all_retry.extend(part_summary.get("retry", []))
-            if part_summary.get("failure"):
-                failures.append(f"part {done.part}: {part_summary['failure']}")
-        report, location = _write_report(
-            request,
-            services,
-            counters=merged,
-            reject_segments=all_segments,
-            retry_keys=all_retry,
-            failure="; ".join(failures) or None,
-        )
-        return PartOutcome(True, merged, report, location)
+        return _report_parts(request, services)
     report, location = _write_report(
         request,
         services,
@@ -214,23 +218,110 @@ def run_part(
     return PartOutcome(True, result.counters, report, location)
 
 
+def _end_part_again(request: JobRequest, services: JobServices, summary: dict[str, Any]) -> PartOutcome:
+    """A part that already ended ends again from its stored summary, without reading anything.
+
+    mark_done answers True again only to the part that completed the run, so a completing
+    invocation that died before the report was written still writes it, and no other does.
+    """
+    part = request.part
+    logger.info("part already ended; not read again", extra={"run_id": request.run_id, "part": part.part_id})
+    if not services.checkpoints.mark_done(request.run_id, part.part_id, summary, total_parts=part.parts):
+        return PartOutcome(True, RunCounters.from_dict(summary.get("counters", {})))
+    stored = services.artifacts.get(_report_key(request, services))
+    if stored is None:
+        return _report_parts(request, services)
+    # The report was written before the message came back: it stays as it is (its finish time
+    # included), and the rejects segments it merged are gone anyway.
+    report: dict[str, Any] = orjson.loads(stored)
+    location = services.artifacts.put(_report_key(request, services), stored, "application/json")
+    report["report_file"] = location
+    return PartOutcome(
+        True, _merged_counters(services.checkpoints.list_parts(request.run_id)), report, location
+    )
+
+
+def _report_parts(request: JobRequest, services: JobServices) -> PartOutcome:
+    """Merges the summaries of every part of the run into the run's one report."""
+    done_parts = services.checkpoints.list_parts(request.run_id)
+    segments: list[str] = []
+    retry_keys: list[str] = []
+    failures: dict[str, list[str]] = {}
+    for done in done_parts:
+        summary = done.summary or {}
+        segments.extend(summary.get("rejects", []))
+        retry_keys.extend(summary.get("retry", []))
+        if summary.get("failure"):
+            failures.setdefault(str(summary["failure"]), []).append(done.part)
+    merged = _merged_counters(done_parts)
+    failure = "; ".join(
+        f"part{'s' if len(parts) > 1 else ''} {', '.join(parts)}: {message}"
+        for message, parts in failures.items()
+    )
+    report, location = _write_report(
+        request,
+        services,
+        counters=merged,
+        reject_segments=segments,
+        retry_keys=retry_keys,
+        failure=failure or None,
+    )
+    return PartOutcome(True, merged, report, location)
+
+
+def _merged_counters(done_parts: list[Checkpoint]) -> RunCounters:
+    merged = RunCounters()
+    for done in done_parts:
+        merged.merge(RunCounters.from_dict((done.summary or {}).get("counters", {})))
+    return merged
+
+
+def _retry_files_to_replay(request: JobRequest, services: JobServices) -> list[str]:
+    """Retry files of earlier runs, and of an earlier attempt of this very part that died replaying;
+    not those other parts of this run write meanwhile (their own report lists them)."""
+    own_run = f"{services.retry_prefix}{request.integration}/{request.run_id}.p"
+    own_part = f"{own_run}{request.part.part_id}."
+    return [
+        key
+        for key in services.artifacts.list(f"{services.retry_prefix}{request.integration}/")
+        if not key.startswith(own_run) or key.startswith(own_part)
+    ]
+
+
 def _replay_retry_files(
-    request: JobRequest,
+    keys: list[str],
     services: JobServices,
     counters: RunCounters,
     rejects: RejectsWriter,
     write_retry: Callable[[list[RetryEntry]], None],
 ) -> None:
-    """Objects an earlier run could not deliver go first, so nothing is lost between runs."""
-    keys = services.artifacts.list(f"{services.retry_prefix}{request.integration}/")
+    """Objects an earlier run could not deliver go first, so nothing is lost between runs.
+
+    A file is deleted only once its replay has drained (what failed again is in a new retry file
+    by then): if the invocation dies while replaying, the file is still there for the next attempt.
+    Sending a file's objects again is safe: attribute objects set values (the same values again);
+    events, purchases and attribute objects with increments carry a ledger id, which replay looks
+    up before sending and which is marked sent as soon as Braze acknowledges (SyncEngine.replay and
+    _handle_outcome), under the scope the entry was written with. Each retry file is written by one
+    engine of one run, so all its entries share that scope.
+    """
     for key in keys:
         data = services.artifacts.get(key)
         if data is None:
             continue
-        # Remove first: a failure again writes a new retry file, never loops on the same one.
+
+        def unreadable(line: int, error: str, key: str = key) -> None:
+            # A damaged line cannot be sent; the rest of the file still is, and the line is reported.
+            counters.reject("unreadable retry entry")
+            rejects.add(RowIssue(RowPosition(key, line), None, "unreadable retry entry", error))
+
+        services.engine(rejects, write_retry, counters).replay(decode_retry_file(data, key, unreadable))
         services.artifacts.delete(key)
-        services.engine(rejects, write_retry, counters).replay(decode_retry_file(data, key))
         logger.info("replayed a retry file", extra={"retry_file": key})
+
+
+def _report_key(request: JobRequest, services: JobServices) -> str:
+    return f"{services.reports_prefix}{request.report_stem}.json"
 
 
 def _write_report(
@@ -264,7 +355,7 @@ def _write_report(
         "retry_files": [f"{key}" for key in retry_keys],
     }
     location = services.artifacts.put(
-        f"{stem}.json", orjson.dumps(report, option=orjson.OPT_INDENT_2), "application/json"
+        _report_key(request, services), orjson.dumps(report, option=orjson.OPT_INDENT_2), "application/json"
     )
     report["report_file"] = location
     return report, location

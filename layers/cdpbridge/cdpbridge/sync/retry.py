@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,11 +69,21 @@ def encode_retry_file(entries: list[RetryEntry]) -> bytes:
     return b"".join(entry.to_json_line() for entry in entries)
 
 
-def decode_retry_file(data: bytes, source: str) -> Iterator[RetryEntry]:
+def decode_retry_file(
+    data: bytes, source: str, on_invalid: Callable[[int, str], None] | None = None
+) -> Iterator[RetryEntry]:
+    """The entries of a retry file. A line that is not an entry raises ValueError, or, given
+    ``on_invalid``, is handed to it (line number, kind of error) and skipped, so that one damaged
+    line cannot keep the valid ones from being sent."""
     for number, line in enumerate(data.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            yield RetryEntry.from_json(orjson.loads(line))
+            entry = RetryEntry.from_json(orjson.loads(line))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-            raise ValueError(f"{source}: line {number} is not a valid retry entry: {error}") from error
+            if on_invalid is None:
+                raise ValueError(f"{source}: line {number} is not a valid retry entry: {error}") from error
+            # The kind of error only: the message may quote a value from the line.
+            on_invalid(number, type(error).__name__)
+            continue
+        yield entry
