@@ -218,6 +218,13 @@ def run_command(args: argparse.Namespace) -> int:
     if args.dry_run:
         print("dry run: nothing was sent; this is what the run would do")
     print(summary_table(outcome, args.dry_run))
+    report = outcome.report or {}
+    for warning in report.get("warnings", []):
+        print(f"cdpbridge run: warning: {warning}", file=sys.stderr)
+    if report.get("failure"):
+        # The counters alone would read as a run that simply had nothing to send.
+        print(f"cdpbridge run: failed: {report['failure']}", file=sys.stderr)
+        return 1
     if outcome.aborted_reason:
         print(f"cdpbridge run: stopped: {outcome.aborted_reason}", file=sys.stderr)
         return 1

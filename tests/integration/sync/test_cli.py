@@ -59,3 +59,40 @@ def test_a_bad_mapping_names_the_key(tmp_path: Path, capsys: pytest.CaptureFixtu
     data = write_customers_csv(tmp_path / "c.csv", 3)
     assert main(["run", str(data), "--config", str(config), "--dry-run"]) == 2
     assert "fields[0].strategy" in capsys.readouterr().err
+
+
+def test_a_file_that_does_not_fit_its_mapping_fails_the_command(
+    tmp_path: Path, braze: Braze, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a customer file whose identifier column was renamed
+    data = write_customers_csv(tmp_path / "customers.csv", 5)
+    data.write_text(data.read_text().replace("customer_id,", "CustomerId,", 1))
+    config = tmp_path / "mapping.yaml"
+    config.write_text(CUSTOMER_MAPPING_YAML)
+    # When it runs
+    code = main(
+        [
+            "run",
+            str(data),
+            "--config",
+            str(config),
+            "--state",
+            str(tmp_path / "state.sqlite3"),
+            "--report-dir",
+            str(tmp_path / "r"),
+            "--braze-url",
+            braze.url,
+            "--api-key",
+            "local-dev-key",
+            "--quiet",
+        ]
+    )
+    # Then the command fails and says why, and nothing reached Braze
+    assert code == 1
+    err = capsys.readouterr().err
+    assert (
+        f"cdpbridge run: failed: the file does not fit the mapping, so none of its rows were sent: {data}"
+        in err
+    )
+    assert "identifier.column: the file has no column 'customer_id'" in err
+    assert braze.user_count() == 0

@@ -191,3 +191,47 @@ def test_check_columns_in_strict_mode_turns_everything_into_errors() -> None:
         "remaining: column 'email_address' would become custom attribute 'email_address', shadowing "
         "Braze's standard field 'email'; map it in fields or add it to remaining.exclude",
     ]
+
+
+def test_check_columns_makes_a_missing_clear_column_an_error() -> None:
+    # Given a clear field whose column the file spells differently
+    mapper = mapper_for("fields: [{column: city}, {column: tier, strategy: clear}]")
+    # When the header is checked
+    check = mapper.check_columns(["id", "Tier", "city"])
+    # Then the field would unset the attribute for every user: an error naming the field and column
+    assert check.missing == ("tier",)
+    assert [error.path for error in check.errors] == ["fields[1].column"]
+    assert "no column 'tier'" in str(check.errors[0])
+    assert "unset 'tier' for every user" in str(check.errors[0])
+
+
+def test_an_optional_field_may_be_missing_even_when_strict() -> None:
+    # Given optional fields, one of them clear, in a strict config
+    mapper = mapper_for(
+        "strict: true\n"
+        "fields: [{column: tier, strategy: clear, optional: true}, {column: region, optional: true}]"
+    )
+    # When the file has neither column
+    check = mapper.check_columns(["id"])
+    # Then nothing is missing or wrong; both columns are skipped
+    assert (check.missing, check.errors, check.skipped) == ((), (), ("region", "tier"))
+
+
+def test_a_column_an_event_needs_is_not_optional_because_a_field_is() -> None:
+    mapper = mapper_for(
+        "fields: [{column: at, type: datetime, optional: true}]\nevents: [{name: Visit, time_column: at}]"
+    )
+    check = mapper.check_columns(["id"])
+    assert (check.missing, check.skipped) == (("at",), ())
+
+
+def test_a_mapper_without_columns_writes_nothing_for_their_clear_fields() -> None:
+    # Given a clear field on a column the file lacks
+    mapper = mapper_for("fields: [{column: tier, strategy: clear, optional: true}, {column: city}]")
+    assert map_values(mapper, city="Lyon").attributes["tier"] == AttributeWrite(None, WriteMode.UNSET, "tier")
+    # When the mapper leaves that column out
+    narrowed = mapper.without_columns(["tier"])
+    # Then rows write their other fields and do not unset the attribute
+    update = map_values(narrowed, city="Lyon")
+    assert set(update.attributes) == {"city"}
+    assert mapper.without_columns(["not-named"]) is mapper

@@ -314,6 +314,13 @@ class FieldSpec(_ConverterKnobs):
     strategy: Strategy = Strategy.SET
     merge_objects: bool = Field(default=False, description="Object fields: merge into the stored object.")
     max_items: int | None = Field(default=None, ge=1, description="Array fields: refuse longer arrays.")
+    optional: bool = Field(
+        default=False,
+        description="Files may lack the column: such a file writes nothing for this field (a 'clear' field "
+        "clears nothing) and the missing column is neither a warning nor, with strict, an error. "
+        "Default: a file without the column is a warning, and a run failure for 'clear' fields "
+        "(which would unset the attribute for every user).",
+    )
 
     @property
     def target(self) -> str:

@@ -127,11 +127,28 @@ def _unseen_column(raw: Any, attributes: dict[str, AttributeWrite]) -> Problem |
 
 @dataclass(frozen=True, slots=True)
 class ColumnCheck:
-    """What a file's header means for this mapping, checked once per file before the rows."""
+    """What a file's header means for this mapping, checked once per file before the rows.
+
+    ``missing``: columns the config needs that the file lacks; ``skipped``: columns of ``optional``
+    fields that the file lacks (not a problem; ``Mapper.without_columns`` leaves their fields out).
+    """
 
     missing: tuple[str, ...]
     warnings: tuple[ConfigWarning, ...]
     errors: tuple[ConfigProblem, ...]
+    skipped: tuple[str, ...] = ()
+
+
+def _optional_columns(config: MappingConfig) -> frozenset[str]:
+    """Columns only ``optional`` fields read: a file may lack them."""
+    optional = {spec.column for spec in config.fields if spec.optional}
+    needed = {config.identifier.column}
+    needed.update(spec.column for spec in config.fields if not spec.optional)
+    for rule in config.events:
+        needed.update(rule.columns())
+    for purchase in config.purchases:
+        needed.update(purchase.columns())
+    return frozenset(optional - needed)
 
 
 def _options(spec: Any, null_values: frozenset[str]) -> ConverterOptions:
@@ -178,6 +195,7 @@ class Mapper:
         self._reject_on_issue = config.on_invalid is OnInvalid.REJECT_ROW
         self._update_existing_only = config.update_existing_only
         self._columns = config.named_columns
+        self._optional_columns = _optional_columns(config)
         self._identify = self._compile_identifier()
         self._field_steps: tuple[tuple[str, FieldApply], ...] = tuple(
             (spec.column, self._compile_field(spec)) for spec in config.fields
@@ -199,23 +217,49 @@ class Mapper:
 
     def check_columns(self, columns: Iterable[str]) -> ColumnCheck:
         """Compare a file's header with the config: configured columns it lacks, and remaining columns
-        that shadow standard fields. Errors: a missing identifier column, and in strict mode everything."""
+        that shadow standard fields. Errors: a missing identifier column, a missing column of a
+        ``clear`` field that is not ``optional``, and in strict mode everything."""
         present = list(columns)
         available = set(present)
-        missing = tuple(sorted(self._columns - available))
+        absent = self._columns - available
+        missing = tuple(sorted(absent - self._optional_columns))
+        skipped = tuple(sorted(absent & self._optional_columns))
         warnings = tuple(self._config.warnings(present))
         errors: list[ConfigProblem] = []
         identifier_column = self._config.identifier.column
         if identifier_column in missing:
             errors.append(ConfigProblem("identifier.column", f"the file has no column '{identifier_column}'"))
+        # Every row of such a file reads the column as empty, and clear turns empty into null: the
+        # attribute would be unset for every user because a column was renamed or dropped.
+        cleared: set[str] = set()
+        for index, spec in enumerate(self._config.fields):
+            if spec.strategy is Strategy.CLEAR and spec.column in missing and spec.column not in cleared:
+                cleared.add(spec.column)
+                errors.append(
+                    ConfigProblem(
+                        f"fields[{index}].column",
+                        f"the file has no column '{spec.column}': strategy clear would unset "
+                        f"'{spec.target}' for every user (set optional: true on the field if files may "
+                        "lack the column; it then writes nothing for them)",
+                    )
+                )
         if self._config.strict:
             errors += [
                 ConfigProblem("", f"the file has no column '{column}'")
                 for column in missing
-                if column != identifier_column
+                if column != identifier_column and column not in cleared
             ]
             errors += [ConfigProblem(warning.path, warning.message) for warning in warnings]
-        return ColumnCheck(missing, warnings, tuple(errors))
+        return ColumnCheck(missing, warnings, tuple(errors), skipped)
+
+    def without_columns(self, columns: Iterable[str]) -> Mapper:
+        """A mapper for a file that lacks ``columns``: the fields reading them are left out, so that an
+        optional ``clear`` field writes nothing instead of unsetting the attribute for every user."""
+        dropped = set(columns)
+        fields = [spec for spec in self._config.fields if spec.column not in dropped]
+        if len(fields) == len(self._config.fields):
+            return self
+        return Mapper(self._config.model_copy(update={"fields": fields}))
 
     # ------------------------------------------------------------------------------------ per row
 

@@ -6,7 +6,7 @@ Shared by the Lambda runtime and the CLI, so a laptop run is the very run a func
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -16,11 +16,12 @@ from aws_lambda_powertools import Logger
 
 from cdpbridge.braze import BrazeClient
 from cdpbridge.integrations import build_mapper
-from cdpbridge.mapping import MappingConfig
+from cdpbridge.mapping import Mapper, MappingConfig, Strategy
 from cdpbridge.records import RowIssue, RowPosition
 from cdpbridge.sources import ByteRange, ResumePoint, SourceError, SourceSpec, open_rows
 from cdpbridge.state import Checkpoint, CheckpointStore, FieldStateStore, SendLedger
 from cdpbridge.sync.artifacts import ArtifactStore, RejectsWriter, merge_rejects
+from cdpbridge.sync.columns import read_declared_columns
 from cdpbridge.sync.counters import RunCounters
 from cdpbridge.sync.engine import EngineOptions, RunResult, SyncEngine
 from cdpbridge.sync.retry import RetryEntry, decode_retry_file, encode_retry_file
@@ -107,6 +108,8 @@ def run_part(
     earlier: dict[str, Any] = checkpoint.parts if checkpoint else {}
     segments: list[str] = list(earlier.get("rejects", []))
     retry_keys: list[str] = list(earlier.get("retry", []))
+    warnings: list[str] = list(earlier.get("warnings", []))
+    missing_columns: list[str] = list(earlier.get("missing_columns", []))
     invocation = int(earlier.get("invocations", 0)) + 1
     resume = ResumePoint.from_dict(checkpoint.resume) if checkpoint and checkpoint.resume else None
 
@@ -151,6 +154,8 @@ def run_part(
                     "rejects": segments + rejects.segment_keys,
                     "retry": retry_keys,
                     "invocations": invocation,
+                    "warnings": warnings,
+                    "missing_columns": missing_columns,
                 },
             ),
             part.part_id,
@@ -159,21 +164,32 @@ def run_part(
     failure: str | None = None
     result: RunResult
     try:
-        with open_rows(
-            request.location,
-            spec,
-            s3_client=services.s3_client,
-            resume=resume,
-            byte_range=part.byte_range,
-        ) as rows:
-            result = engine.run(
-                rows,
-                mapper,
-                scope=request.scope,
-                should_stop=should_stop,
-                on_drained=save_checkpoint,
-                progress=progress,
-            )
+        # Checked by every invocation, resumed ones too: a continuation loads the mapping again, and
+        # reading a header costs a few small reads.
+        fit = _fit_columns(request, spec, mapper, services)
+        _extend_unique(warnings, fit.warnings)
+        _extend_unique(missing_columns, fit.missing)
+        if fit.failure is not None:
+            # Nothing of the file is sent: rows mapped without the columns would write nothing
+            # where values were meant, or unset attributes for every user.
+            result = RunResult(engine.counters, finished=True)
+            failure = fit.failure
+        else:
+            with open_rows(
+                request.location,
+                spec,
+                s3_client=services.s3_client,
+                resume=resume,
+                byte_range=part.byte_range,
+            ) as rows:
+                result = engine.run(
+                    rows,
+                    fit.mapper,
+                    scope=request.scope,
+                    should_stop=should_stop,
+                    on_drained=save_checkpoint,
+                    progress=progress,
+                )
     except SourceError as error:
         # The file cannot be read on (bad header, corrupt block, object replaced mid-read): what was
         # read is applied and committed; the report says where and why reading stopped.
@@ -201,6 +217,8 @@ def run_part(
         "failure": failure,
         "rejects": all_segments,
         "retry": retry_keys,
+        "warnings": warnings,
+        "missing_columns": missing_columns,
         "finished_at": time.time(),
     }
     if part.parts > 1:
@@ -214,6 +232,8 @@ def run_part(
         reject_segments=all_segments,
         retry_keys=retry_keys,
         failure=failure,
+        warnings=warnings,
+        missing_columns=missing_columns,
     )
     return PartOutcome(True, result.counters, report, location)
 
@@ -246,14 +266,19 @@ def _report_parts(request: JobRequest, services: JobServices) -> PartOutcome:
     done_parts = services.checkpoints.list_parts(request.run_id)
     segments: list[str] = []
     retry_keys: list[str] = []
+    warnings: list[str] = []
+    missing_columns: list[str] = []
     failures: dict[str, list[str]] = {}
     for done in done_parts:
         summary = done.summary or {}
         segments.extend(summary.get("rejects", []))
         retry_keys.extend(summary.get("retry", []))
+        _extend_unique(warnings, summary.get("warnings", []))
+        _extend_unique(missing_columns, summary.get("missing_columns", []))
         if summary.get("failure"):
             failures.setdefault(str(summary["failure"]), []).append(done.part)
     merged = _merged_counters(done_parts)
+    # Every part checks the same header: one failure of them all is said once, naming its parts.
     failure = "; ".join(
         f"part{'s' if len(parts) > 1 else ''} {', '.join(parts)}: {message}"
         for message, parts in failures.items()
@@ -265,6 +290,8 @@ def _report_parts(request: JobRequest, services: JobServices) -> PartOutcome:
         reject_segments=segments,
         retry_keys=retry_keys,
         failure=failure or None,
+        warnings=warnings,
+        missing_columns=sorted(missing_columns),
     )
     return PartOutcome(True, merged, report, location)
 
@@ -274,6 +301,83 @@ def _merged_counters(done_parts: list[Checkpoint]) -> RunCounters:
     for done in done_parts:
         merged.merge(RunCounters.from_dict((done.summary or {}).get("counters", {})))
     return merged
+
+
+def _extend_unique(items: list[str], more: Iterable[str]) -> None:
+    for item in more:
+        if item not in items:
+            items.append(item)
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnFit:
+    """What the file's declared columns mean for this run: the mapper to use, or why not to run."""
+
+    mapper: Mapper
+    failure: str | None = None
+    warnings: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+
+
+def _fit_columns(request: JobRequest, spec: SourceSpec, mapper: Mapper, services: JobServices) -> ColumnFit:
+    """Checks the file's header (or Avro schema) against the mapping before any row is mapped.
+
+    A column the mapping names but the file lacks is empty in every row, and nothing says so
+    otherwise. Messages name files and columns, never cell values.
+    """
+    declared = read_declared_columns(request.location, spec, s3_client=services.s3_client)
+    if not declared:
+        return ColumnFit(mapper)
+    problems: list[str] = []
+    warnings: list[str] = []
+    missing: set[str] = set()
+    skipped_somewhere: set[str] = set()
+    skipped_everywhere: set[str] | None = None
+    for member in declared:
+        check = mapper.check_columns(member.columns)
+        missing.update(check.missing)
+        skipped_somewhere.update(check.skipped)
+        skipped_everywhere = (
+            set(check.skipped) if skipped_everywhere is None else skipped_everywhere & set(check.skipped)
+        )
+        if check.errors:
+            problems.append(f"{member.source}: {'; '.join(str(error) for error in check.errors)}")
+            continue
+        warnings.extend(f"{member.source}: {warning}" for warning in check.warnings)
+        if check.missing:
+            names = ", ".join(f"'{column}'" for column in check.missing)
+            warnings.append(f"{member.source}: the file has no column {names}: nothing is written from it")
+    # One mapper reads every member of a zip: an optional field can only be left out for all of
+    # them, and a clear field left in would unset its attribute for the members without the column.
+    partly = skipped_somewhere - (skipped_everywhere or set())
+    cleared_partly = sorted(
+        {
+            field.column
+            for field in mapper.config.fields
+            if field.column in partly and field.strategy is Strategy.CLEAR
+        }
+    )
+    for column in cleared_partly:
+        problems.append(
+            f"{request.location}: some members have the column '{column}' and some do not: its clear "
+            "field would unset the attribute for the users of the members without it"
+        )
+    context = {"run_id": request.run_id, "part": request.part.part_id, "missing_columns": sorted(missing)}
+    if problems:
+        logger.error(
+            "the file does not fit the mapping; nothing is sent", extra={**context, "problems": problems}
+        )
+        failure = f"the file does not fit the mapping, so none of its rows were sent: {' | '.join(problems)}"
+        return ColumnFit(mapper, failure, tuple(warnings), tuple(sorted(missing)))
+    if warnings:
+        logger.warning("the file lacks columns the mapping names", extra={**context, "warnings": warnings})
+    if skipped_everywhere:
+        logger.info(
+            "optional columns absent; their fields write nothing",
+            extra={"run_id": request.run_id, "columns": sorted(skipped_everywhere)},
+        )
+        mapper = mapper.without_columns(skipped_everywhere)
+    return ColumnFit(mapper, None, tuple(warnings), tuple(sorted(missing)))
 
 
 def _retry_files_to_replay(request: JobRequest, services: JobServices) -> list[str]:
@@ -332,6 +436,8 @@ def _write_report(
     reject_segments: list[str],
     retry_keys: list[str],
     failure: str | None,
+    warnings: list[str],
+    missing_columns: list[str],
 ) -> tuple[dict[str, Any], str]:
     stem = f"{services.reports_prefix}{request.report_stem}"
     rejects_location = merge_rejects(services.artifacts, reject_segments, f"{stem}.rejects.csv")
@@ -353,6 +459,8 @@ def _write_report(
         **counters.to_dict(),
         "rejects_file": rejects_location,
         "retry_files": [f"{key}" for key in retry_keys],
+        "missing_columns": missing_columns,
+        "warnings": warnings,
     }
     location = services.artifacts.put(
         _report_key(request, services), orjson.dumps(report, option=orjson.OPT_INDENT_2), "application/json"

@@ -1,0 +1,85 @@
+"""The columns a file declares before its first row, read so that a run can check them against its
+mapping before it sends anything."""
+
+from __future__ import annotations
+
+import zipfile
+import zlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cdpbridge.sources import SourceError, SourceFormat, SourceSpec
+from cdpbridge.sources._io import ByteStream
+from cdpbridge.sources.avro import open_block_reader
+from cdpbridge.sources.cursor import ReadCursor
+from cdpbridge.sources.delimited import DelimitedReader
+from cdpbridge.sources.opening import open_source
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+# A header is read with small reads: the rows' own reader fetches megabytes at a time, which a
+# header never needs (a longer header is still read whole, in more reads).
+_HEADER_S3_RANGE_BYTES = 256 * 1024
+_HEADER_CHUNK_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class DeclaredColumns:
+    """The columns of one stream of rows: the file, or one member of a zip archive."""
+
+    source: str
+    columns: tuple[str, ...]
+
+
+def read_declared_columns(
+    location: str, spec: SourceSpec, *, s3_client: S3Client | None = None
+) -> list[DeclaredColumns]:
+    """The header of each CSV-family member (or the spec's ``columns`` when the file has none), the
+    fields of each Avro member's record schema. Empty for JSON and JSON lines, whose records name
+    their own fields one by one (a key a record lacks is a value it lacks, not a renamed column),
+    and for members that declare nothing (an empty file, an Avro schema that is not a record).
+
+    Raises SourceError when the file cannot be opened or its header cannot be read, as reading
+    its rows would.
+    """
+    if spec.format.is_delimited and not spec.header:
+        return [DeclaredColumns(location, spec.columns or ())]
+    if not spec.format.is_delimited and spec.format is not SourceFormat.AVRO:
+        return []
+    small = spec.model_copy(
+        update={"s3_range_bytes": _HEADER_S3_RANGE_BYTES, "read_chunk_bytes": _HEADER_CHUNK_BYTES}
+    )
+    opened = open_source(location, small, s3_client=s3_client)
+    declared: list[DeclaredColumns] = []
+    try:
+        for member in opened.members:
+            try:
+                stream = member.open()
+            except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError) as exc:
+                raise SourceError(member.source, f"cannot open: {exc}") from exc
+            try:
+                columns = _member_columns(stream, small, member.source)
+            except SourceError:
+                raise
+            except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+                raise SourceError(member.source, f"cannot read: {exc}", row=0) from exc
+            finally:
+                if member.owns_stream:
+                    stream.close()
+            if columns:
+                declared.append(DeclaredColumns(member.source, columns))
+    finally:
+        opened.close()
+    return declared
+
+
+def _member_columns(stream: ByteStream, spec: SourceSpec, source: str) -> tuple[str, ...]:
+    if spec.format.is_delimited:
+        header, _ = DelimitedReader(stream, spec, source, ReadCursor()).read_header()
+        return header
+    blocks, _ = open_block_reader(stream, source)
+    schema: Any = blocks.writer_schema
+    if not isinstance(schema, dict) or schema.get("type") != "record":
+        return ()
+    return tuple(str(field["name"]) for field in schema.get("fields", ()))
