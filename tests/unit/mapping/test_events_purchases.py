@@ -136,6 +136,48 @@ def test_purchase_values_are_validated_like_braze_does() -> None:
     ]
 
 
+def test_extreme_event_and_purchase_values_drop_the_event_or_purchase_with_an_issue() -> None:
+    # Given an event and a purchase rule, and a row whose times and amounts are out of range
+    mapper = mapper_for(EVENT + PURCHASE)
+    update = map_values(
+        mapper,
+        changed_at="0001-01-01T00:30:00+05:00",
+        plan="pro",
+        seats="9" * 5000,
+        sku="S",
+        cur="EUR",
+        price="9" * 400,
+        qty="9" * 5000,
+        bought_at="9999-12-31T23:30:00-05:00",
+    )
+    # Then neither is built, and each bad value is an issue on its column (mapping did not raise)
+    assert update.events == [] and update.purchases == []
+    outside = "date/time is outside the years 1-9999 once converted to UTC"
+    assert [(issue.column, issue.reason) for issue in update.issues] == [
+        ("changed_at", f"invalid event time: {outside}"),
+        ("seats", "property 'seats': integer outside the 64-bit range Braze stores"),
+        ("price", "invalid purchase price: number beyond the range of a 64-bit float (about 1.8e308)"),
+        ("qty", "invalid purchase quantity: integer outside the 64-bit range Braze stores"),
+        ("bought_at", f"invalid purchase time: {outside}"),
+    ]
+    assert update.rejected is True
+
+
+def test_event_and_purchase_times_keep_the_time_of_day_first_dates() -> None:
+    update = map_values(
+        mapper_for(EVENT + PURCHASE),
+        changed_at="13/05/2024 14:30",
+        plan="pro",
+        sku="S",
+        cur="EUR",
+        price="1",
+        bought_at="05/13/2024 2:30 PM",
+    )
+    assert update.issues == []
+    assert [event["time"] for event in update.events] == ["2024-05-13T14:30:00Z"]
+    assert [purchase["time"] for purchase in update.purchases] == ["2024-05-13T14:30:00Z"]
+
+
 def test_a_zero_quantity_is_refused() -> None:
     update = map_values(mapper_for(PURCHASE), sku="S", cur="EUR", price="1", qty="0", bought_at="2024-05-01")
     assert [issue.reason for issue in update.issues] == ["purchase quantity must be between 1 and 100"]

@@ -117,6 +117,62 @@ def test_a_clean_row_has_no_issues_and_is_not_rejected() -> None:
     assert update.issues == [] and update.rejected is False
 
 
+EXTREMES = """
+fields:
+  - {column: seen, type: datetime}
+  - {column: score, type: decimal}
+  - {column: visits, type: integer}
+  - {column: tier}
+"""
+GOOD_ROW = {"seen": "2024-05-13T14:30:00Z", "score": "1.5", "visits": "3", "tier": "gold"}
+
+
+@pytest.mark.parametrize(
+    ("column", "cell", "reason"),
+    [
+        ("seen", "9999-12-31T23:30:00-05:00", "date/time is outside the years 1-9999 once converted to UTC"),
+        ("seen", "0001-01-01T00:30:00+05:00", "date/time is outside the years 1-9999 once converted to UTC"),
+        (
+            "seen",
+            "13/05/2024 garbage",
+            "time after the date not recognised (expected HH:MM[:SS], or h:MM[:SS] AM/PM)",
+        ),
+        ("score", "9" * 400, "number beyond the range of a 64-bit float (about 1.8e308)"),
+        ("visits", "9" * 5000, "integer outside the 64-bit range Braze stores"),
+    ],
+)
+def test_an_extreme_cell_rejects_its_row_and_leaves_the_other_cells_and_rows_alone(
+    column: str, cell: str, reason: str
+) -> None:
+    # Given one mapper and a bad cell in the middle row of three
+    mapper = mapper_for(EXTREMES)
+    rows = [dict(GOOD_ROW, id="u1"), dict(GOOD_ROW, id="u2", **{column: cell}), dict(GOOD_ROW, id="u3")]
+    # When every row is mapped (mapping must not raise)
+    first, bad, last = (map_values(mapper, **row) for row in rows)
+    # Then the bad cell is one issue on its row, which is rejected
+    assert bad.rejected is True
+    assert [(issue.column, issue.reason) for issue in bad.issues] == [(column, reason)]
+    assert column not in bad.attributes
+    # And its other cells still converted, and the rows around it are untouched
+    assert set(bad.attributes) == set(GOOD_ROW) - {column}
+    expected = {"seen": "2024-05-13T14:30:00Z", "score": 1.5, "visits": 3, "tier": "gold"}
+    for update in (first, last):
+        assert update.issues == [] and update.rejected is False
+        assert {name: write.value for name, write in update.attributes.items()} == expected
+
+
+def test_with_skip_field_an_extreme_cell_is_reported_and_the_rest_of_the_row_is_written() -> None:
+    mapper = mapper_for(EXTREMES + "on_invalid: skip_field\n")
+    update = map_values(mapper, **dict(GOOD_ROW, seen="9999-12-31T23:30:00-05:00"))
+    assert update.rejected is False
+    assert [issue.column for issue in update.issues] == ["seen"]
+    assert {name: write.value for name, write in update.attributes.items()} == {
+        "score": 1.5,
+        "visits": 3,
+        "tier": "gold",
+    }
+
+
 def test_every_invalid_value_of_a_row_is_reported() -> None:
     update = map_values(
         mapper_for("fields: [{column: a, type: integer}, {column: b, type: float}]"), a="x", b="y"

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from cdpbridge.mapping import STANDARD_FIELDS
 from cdpbridge.updates import WriteMode
 from tests.unit.mapping.helpers import map_values, one_field
+
+OUT_OF_INT64 = "integer outside the 64-bit range Braze stores"
+NOT_FINITE = "not a finite number (nan or infinity)"
+BEYOND_FLOAT = "number beyond the range of a 64-bit float (about 1.8e308)"
+OUTSIDE_UTC_YEARS = "date/time is outside the years 1-9999 once converted to UTC"
+EXPECTED_TIME = "time after the date not recognised (expected HH:MM[:SS], or h:MM[:SS] AM/PM)"
+# 9999-12-31T23:30 at UTC-5 is 10000-01-01T04:30 in UTC; 0001-01-01T00:30 at UTC+5 is year 0 in UTC.
+AFTER_YEAR_9999 = datetime(9999, 12, 31, 23, 30, tzinfo=timezone(timedelta(hours=-5)))
+BEFORE_YEAR_1 = datetime(1, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=5)))
 
 
 def written(spec: str, value: Any, extra: str = "") -> Any:
@@ -91,10 +102,31 @@ def test_integer_accepts_whole_numbers(cell: str, expected: int) -> None:
         ("١٢", "not an integer"),
         ("1e3", "not an integer"),
         ("9223372036854775808", "integer outside the 64-bit range Braze stores"),
+        # int() itself refuses text of more than 4,300 digits (with a ValueError of its own).
+        ("9" * 5000, OUT_OF_INT64),
+        ("-" + "9" * 5000, OUT_OF_INT64),
+        ("9" * 5000 + ".0", OUT_OF_INT64),
+        ("1e400", "not an integer"),
+        ("inf", "not an integer"),
+        ("-Infinity", "not an integer"),
     ],
 )
 def test_integer_refuses_anything_else(cell: str, reason: str) -> None:
     assert refused("{column: a, type: integer}", cell) == reason
+
+
+def test_integer_refuses_nan_text_once_it_is_not_a_null_value() -> None:
+    update = map_values(one_field("{column: a, type: integer}", 'null_values: [""]'), a="nan")
+    assert [issue.reason for issue in update.issues] == ["not an integer"]
+
+
+def test_integer_range_is_checked_for_native_decimals_and_floats() -> None:
+    assert written("{column: a, type: integer}", Decimal("9223372036854775807")) == 2**63 - 1
+    assert refused("{column: a, type: integer}", Decimal("1e19")) == OUT_OF_INT64
+    assert refused("{column: a, type: integer}", Decimal("1e999999")) == OUT_OF_INT64
+    assert refused("{column: a, type: integer}", 1e300) == OUT_OF_INT64
+    assert refused("{column: a, type: integer}", 10**400) == OUT_OF_INT64
+    assert refused("{column: a, type: integer}", Decimal("sNaN")) == NOT_FINITE
 
 
 def test_integer_from_native_values() -> None:
@@ -111,10 +143,33 @@ def test_float_accepts_numbers_and_refuses_nan_and_infinity() -> None:
     assert written("{column: a, type: float}", "2.5") == 2.5
     assert written("{column: a, type: float}", "-1e3") == -1000.0
     assert written("{column: a, type: float}", 3) == 3.0
-    for cell in ("inf", "-Infinity", "1e400"):
-        assert refused("{column: a, type: float}", cell) == "not a finite number (nan or infinity)"
-    assert refused("{column: a, type: float}", float("inf")) == "not a finite number (nan or infinity)"
+    assert written("{column: a, type: float}", "1.7976931348623157e308") == 1.7976931348623157e308
+    for cell in ("inf", "-Infinity", "+infinity"):
+        assert refused("{column: a, type: float}", cell) == NOT_FINITE
+    assert refused("{column: a, type: float}", float("inf")) == NOT_FINITE
     assert refused("{column: a, type: float}", "1,5") == "not a number"
+
+
+@pytest.mark.parametrize("cell", ["1e400", "-1e400", "9" * 400, "2e308"])
+def test_float_text_that_overflows_to_infinity_is_refused_as_out_of_range(cell: str) -> None:
+    # JSON has no infinity: it would go out as null, which unsets the attribute.
+    assert refused("{column: a, type: float}", cell) == BEYOND_FLOAT
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        pytest.param(10**400, BEYOND_FLOAT, id="int-1e400"),  # float() raises OverflowError for it
+        pytest.param(-(10**400), BEYOND_FLOAT, id="int--1e400"),
+        (Decimal("1e400"), BEYOND_FLOAT),  # float() turns it into infinity
+        (Decimal("NaN"), NOT_FINITE),
+        (Decimal("sNaN"), NOT_FINITE),  # float() raises ValueError for a signalling NaN
+        (Decimal("-Infinity"), NOT_FINITE),
+        (float("nan"), NOT_FINITE),
+    ],
+)
+def test_float_refuses_native_numbers_outside_the_float_range(value: Any, reason: str) -> None:
+    assert refused("{column: a, type: float}", value) == reason
 
 
 def test_nan_is_refused_by_a_float_field_once_it_is_not_a_null_value() -> None:
@@ -130,11 +185,23 @@ def test_decimal_is_validated_as_decimal_text_and_sent_as_a_number() -> None:
     assert written("{column: a, type: decimal}", "-0.5") == -0.5
     assert written("{column: a, type: decimal}", ".5") == 0.5
     assert written("{column: a, type: decimal}", Decimal("1.25")) == 1.25
-    for cell in ("1e3", "1,5", "12.3.4", "abc", "-", "."):
+    for cell in ("1e3", "1,5", "12.3.4", "abc", "-", ".", "inf", "-Infinity", "1e400"):
         assert (
             refused("{column: a, type: decimal}", cell)
             == "not a decimal number (digits with an optional '.')"
         )
+
+
+@pytest.mark.parametrize("cell", ["9" * 400, "-" + "9" * 400, "+" + "9" * 309 + ".5", "1" + "0" * 309])
+def test_decimal_text_too_long_for_a_float_is_refused_not_sent_as_infinity(cell: str) -> None:
+    assert refused("{column: a, type: decimal}", cell) == BEYOND_FLOAT
+
+
+def test_decimal_keeps_long_text_that_is_still_within_the_float_range() -> None:
+    assert written("{column: a, type: decimal}", "1" + "0" * 308) == 1e308
+    assert written("{column: a, type: decimal}", "0." + "9" * 400) == 1.0  # rounded, still finite
+    assert refused("{column: a, type: decimal}", 10**400) == BEYOND_FLOAT
+    assert refused("{column: a, type: decimal}", Decimal("sNaN")) == NOT_FINITE
 
 
 # --------------------------------------------------------------------------------------- booleans
@@ -239,6 +306,190 @@ def test_datetime_from_native_values_and_epoch_formats() -> None:
 def test_datetime_refuses_unparseable_text() -> None:
     assert refused("{column: a, type: datetime}", "soon") == "not a recognised date/time (expected ISO 8601)"
     assert refused("{column: a, type: datetime}", True) == "expected a date and time, got a boolean"
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "9999-12-31T23:30:00-05:00",
+        "0001-01-01T00:30:00+05:00",
+        "9999-12-31 23:30-05:00",
+        "Fri, 31 Dec 9999 23:30:00 -0500",
+        "31/12/9999 23:30-05:00",
+    ],
+)
+def test_datetime_whose_utc_moment_falls_outside_years_1_to_9999_is_invalid(cell: str) -> None:
+    assert refused("{column: a, type: datetime}", cell) == OUTSIDE_UTC_YEARS
+
+
+def test_datetime_at_the_edges_of_the_range_is_still_written() -> None:
+    assert written("{column: a, type: datetime}", "9999-12-31T23:30:00Z") == "9999-12-31T23:30:00Z"
+    assert written("{column: a, type: datetime}", "9999-12-31T18:59:59-05:00") == "9999-12-31T23:59:59Z"
+    assert written("{column: a, type: datetime}", "0001-01-01T05:30:00+05:00") == "0001-01-01T00:30:00Z"
+
+
+def test_datetime_out_of_utc_range_is_invalid_with_a_format_and_for_native_values() -> None:
+    with_zone = "{column: a, type: datetime, format: '%Y-%m-%dT%H:%M:%S%z'}"
+    assert refused(with_zone, "9999-12-31T23:30:00-0500") == OUTSIDE_UTC_YEARS
+    assert refused("{column: a, type: datetime}", AFTER_YEAR_9999) == OUTSIDE_UTC_YEARS
+    assert refused("{column: a, type: datetime}", BEFORE_YEAR_1) == OUTSIDE_UTC_YEARS
+
+
+@pytest.mark.parametrize("spec", ["{column: a, type: string}", "{column: a}"])
+def test_native_datetimes_out_of_utc_range_are_invalid_for_text_and_untyped_fields(spec: str) -> None:
+    assert refused(spec, AFTER_YEAR_9999) == OUTSIDE_UTC_YEARS
+
+
+def test_a_date_field_keeps_the_date_as_written_even_at_the_end_of_the_range() -> None:
+    assert written("{column: a, type: date}", "9999-12-31T23:30:00-05:00") == "9999-12-31"
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        pytest.param(10**400, "epoch timestamp out of range", id="int-1e400"),  # float() raises for it
+        (Decimal("1e400"), "epoch timestamp out of range"),
+        (Decimal("sNaN"), NOT_FINITE),
+        (float("-inf"), NOT_FINITE),
+    ],
+)
+def test_datetime_from_native_numbers_outside_the_epoch_range_is_invalid(value: Any, reason: str) -> None:
+    assert refused("{column: a, type: datetime}", value) == reason
+    assert refused("{column: a, type: datetime, format: epoch_ms}", value) == reason
+
+
+def test_epoch_text_too_long_for_a_float_is_out_of_range() -> None:
+    assert refused("{column: a, type: datetime, format: epoch}", "9" * 400) == "epoch timestamp out of range"
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("13/05/2024 14:30", "2024-05-13T14:30:00Z"),
+        ("05/13/2024 2:30 PM", "2024-05-13T14:30:00Z"),
+        ("05/13/2024 2:30pm", "2024-05-13T14:30:00Z"),
+        ("13.05.2024 14:30:00", "2024-05-13T14:30:00Z"),
+        ("13-05-2024 14:30", "2024-05-13T14:30:00Z"),
+        ("1.5.2024 9:05", "2024-05-01T09:05:00Z"),
+        ("13/05/2024 12:05:09 AM", "2024-05-13T00:05:09Z"),
+        ("13/05/2024 14:30:00.250", "2024-05-13T14:30:00.250000Z"),
+        ("13/05/2024 14:30+02:00", "2024-05-13T12:30:00Z"),
+        ("2024/05/13 2:30 PM", "2024-05-13T14:30:00Z"),
+        ("2024-05-13 2:30 PM", "2024-05-13T14:30:00Z"),
+        ("13/05/2024", "2024-05-13T00:00:00Z"),
+    ],
+)
+def test_datetime_day_first_and_month_first_forms_keep_their_time(cell: str, expected: str) -> None:
+    assert written("{column: a, type: datetime}", cell) == expected
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "13/05/2024 garbage",
+        "13.05.2024 14:30 Uhr",
+        "2024/05/13 garbage",
+        "2024-05-13 garbage",
+        "13/05/2024 14",
+        "13/05/2024 25:00",
+        "13/05/2024 14:30 PM",
+        "13/05/2024 14h30",
+        "13/05/2024 ١٤:٣٠",
+    ],
+)
+def test_datetime_refuses_a_date_followed_by_anything_but_a_time(cell: str) -> None:
+    assert refused("{column: a, type: datetime}", cell) == EXPECTED_TIME
+
+
+@pytest.mark.parametrize(
+    ("cell", "reason"),
+    [
+        ("03/04/2024 14:30", "ambiguous day/month order; set `format` (e.g. %d/%m/%Y)"),
+        ("31/02/2024 14:30", "not a valid calendar date"),
+        ("2024/99999999999999999999/01 10:00", "not a valid calendar date"),  # date() overflows
+        ("99999999999999999999/05/2024", "not a valid calendar date"),
+        (
+            "Mon, 01 Jan 0001 00:30:00 +0000",
+            "ambiguous year in an RFC 2822 date (use four digits, 100 or later)",
+        ),
+    ],
+)
+def test_datetime_names_what_is_wrong_with_the_date_part(cell: str, reason: str) -> None:
+    assert refused("{column: a, type: datetime}", cell) == reason
+
+
+def test_a_time_around_the_date_is_kept_when_cells_are_not_trimmed() -> None:
+    mapper = one_field("{column: a, type: datetime}", "trim: false")
+    update = map_values(mapper, a="13/05/2024 14:30 ")
+    assert update.issues == []
+    assert update.attributes["a"].value == "2024-05-13T14:30:00Z"
+
+
+def test_a_date_field_takes_a_day_first_date_and_time_but_not_trailing_garbage() -> None:
+    assert written("{column: a, type: date}", "13/05/2024 14:30") == "2024-05-13"
+    assert written("{column: a, type: date}", "05/13/2024 2:30 PM") == "2024-05-13"
+    assert refused("{column: a, type: date}", "13/05/2024 garbage") == EXPECTED_TIME
+    assert refused("{column: a, type: date}", "29.02.2024 foo") == EXPECTED_TIME
+    assert refused("{column: a, type: date}", "2024/99999999999999999999/01") == "not a valid calendar date"
+
+
+# Cells that once made a converter raise something other than an invalid value (which would end the
+# run) or pass a non-finite number (which JSON sends as null).
+HOSTILE_CELLS: tuple[Any, ...] = (
+    "9999-12-31T23:30:00-05:00",
+    "0001-01-01T00:30:00+05:00",
+    "Fri, 31 Dec 9999 23:30:00 -0500",
+    "Fri, 31 Dec 99999999999 23:30:00 -0500",
+    "13/05/2024 garbage",
+    "2024/99999999999999999999/01",
+    "99999999999999999999/05/2024",
+    "9" * 400,
+    "9" * 5000,
+    "." + "9" * 400,
+    "1e400",
+    "-Infinity",
+    10**400,
+    -(10**400),
+    Decimal("1e400"),
+    Decimal("sNaN"),
+    Decimal("NaN"),
+    Decimal("1e999999"),
+    float("nan"),
+    float("inf"),
+    AFTER_YEAR_9999,
+    BEFORE_YEAR_1,
+    [10**400],
+    [Decimal("sNaN")],
+    [AFTER_YEAR_9999],
+)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "{column: a}",
+        "{column: a, type: string}",
+        "{column: a, type: integer}",
+        "{column: a, type: float}",
+        "{column: a, type: decimal}",
+        "{column: a, type: boolean}",
+        "{column: a, type: date}",
+        "{column: a, type: datetime}",
+        "{column: a, type: datetime, format: epoch_ms}",
+        "{column: a, type: datetime, format: '%Y-%m-%dT%H:%M:%S%z'}",
+        "{column: a, type: array, separator: ','}",
+        "{column: a, type: object}",
+        "{column: a, type: integer, strategy: sum}",
+        *(f"{{column: a, attribute: {name}}}" for name in STANDARD_FIELDS),
+    ],
+)
+def test_hostile_cells_become_issues_or_finite_values_never_exceptions(spec: str) -> None:
+    mapper = one_field(spec, "default_country_code: '+49'")
+    for cell in HOSTILE_CELLS:
+        update = map_values(mapper, a=cell)
+        for write in update.attributes.values():
+            assert not (isinstance(write.value, float) and not math.isfinite(write.value)), (spec, cell)
+        assert update.attributes or update.issues, (spec, cell)
 
 
 # ------------------------------------------------------------------------------- arrays, objects

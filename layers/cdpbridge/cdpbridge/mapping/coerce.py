@@ -13,7 +13,7 @@ import email.utils
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any, Final
 
@@ -35,6 +35,9 @@ DEFAULT_FALSE_VALUES: Final[frozenset[str]] = frozenset({"false", "f", "no", "n"
 # strptime patterns tried for dates written the way people write them, after ISO 8601 failed.
 _TEXTUAL_DATE_FORMATS: Final = ("%d %B %Y", "%d %b %Y", "%B %d, %Y", "%b %d, %Y", "%B %d %Y", "%b %d %Y")
 _SLASHED_DATETIME_FORMATS: Final = ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%dT%H:%M:%S")
+# Times after a day/month/year date that ISO 8601 does not cover: a one-digit hour, or a 12-hour clock.
+_CLOCK_TIME_FORMATS: Final = ("%H:%M", "%H:%M:%S", "%I:%M %p", "%I:%M:%S %p", "%I:%M%p", "%I:%M:%S%p")
+_EXPECTED_DATETIME: Final = "not a recognised date/time (expected ISO 8601)"
 EPOCH_SECONDS: Final = "epoch"
 EPOCH_MILLISECONDS: Final = "epoch_ms"
 
@@ -77,6 +80,29 @@ def describe_kind(value: Any) -> str:
     if isinstance(value, datetime | date):
         return "a date"
     return type(value).__name__
+
+
+def _not_finite() -> InvalidValueError:
+    return InvalidValueError("not a finite number (nan or infinity)")
+
+
+def _beyond_float_range() -> InvalidValueError:
+    # float() turns these into infinity (or refuses a huge int), and JSON would send infinity as null,
+    # which unsets the attribute instead of writing a number.
+    return InvalidValueError("number beyond the range of a 64-bit float (about 1.8e308)")
+
+
+def _beyond_int64() -> InvalidValueError:
+    return InvalidValueError("integer outside the 64-bit range Braze stores")
+
+
+def _is_finite(number: int | float | Decimal) -> bool:
+    """Finite, without converting: math.isfinite raises on a huge int and on a signalling Decimal NaN."""
+    if isinstance(number, float):
+        return math.isfinite(number)
+    if isinstance(number, Decimal):
+        return number.is_finite()
+    return True
 
 
 def _too_long() -> InvalidValueError:
@@ -125,14 +151,22 @@ def to_string(value: Any) -> str:
 
 def _integer_from_text(text: str) -> int:
     body = text[1:] if text[:1] in ("+", "-") else text
+    # int() refuses text of more than 4,300 digits with a ValueError; any such number is far outside
+    # the 64-bit range.
     if _is_ascii_digits(body):
-        return int(text)
+        try:
+            return int(text)
+        except ValueError:
+            raise _beyond_int64() from None
     whole, dot, fraction = body.partition(".")
     if dot and _is_ascii_digits(whole) and (not fraction or _is_ascii_digits(fraction)):
         if fraction.strip("0"):
             raise InvalidValueError("not a whole number (has a fractional part)")
         # Spreadsheet and pandas exports write whole numbers of float columns as "12.0".
-        return int(text[: len(text) - len(body)] + whole)
+        try:
+            return int(text[: len(text) - len(body)] + whole)
+        except ValueError:
+            raise _beyond_int64() from None
     raise InvalidValueError("not an integer")
 
 
@@ -144,15 +178,17 @@ def to_integer(value: Any) -> int:
     elif isinstance(value, int):
         number = value
     elif isinstance(value, float | Decimal):
-        if not (value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)):
-            raise InvalidValueError("not a finite number (nan or infinity)")
+        if not _is_finite(value):
+            raise _not_finite()
+        if isinstance(value, Decimal) and value.adjusted() >= 19:
+            raise _beyond_int64()  # before int(), which would build every digit of Decimal('1e999999')
         if value != int(value):
             raise InvalidValueError("not a whole number (has a fractional part)")
         number = int(value)
     else:
         raise InvalidValueError(f"expected an integer, got {describe_kind(value)}")
     if not INT64_MIN <= number <= INT64_MAX:
-        raise InvalidValueError("integer outside the 64-bit range Braze stores")
+        raise _beyond_int64()
     return number
 
 
@@ -166,14 +202,29 @@ def to_float(value: Any) -> float:
             number = float(value)
         except ValueError:
             raise InvalidValueError("not a number") from None
-    elif isinstance(value, bool):
+        if not math.isfinite(number):
+            # "1e400" overflows to infinity; "nan" and "-Infinity" are spelled out (no digit in them).
+            raise _beyond_float_range() if any(char.isdigit() for char in value) else _not_finite()
+        return number
+    if value.__class__ is float:  # JSON and Avro floats: nothing to convert
+        native: float = value
+        if math.isfinite(native):
+            return native
+        raise _not_finite()
+    if isinstance(value, bool):
         raise InvalidValueError("expected a number, got a boolean")
-    elif isinstance(value, int | float | Decimal):
-        number = float(value)
-    else:
+    if isinstance(value, int):
+        try:
+            return float(value)
+        except OverflowError:  # beyond the float range; an int never becomes infinity
+            raise _beyond_float_range() from None
+    if not isinstance(value, float | Decimal):
         raise InvalidValueError(f"expected a number, got {describe_kind(value)}")
+    if not _is_finite(value):
+        raise _not_finite()
+    number = float(value)  # Decimal('1e400') becomes infinity
     if not math.isfinite(number):
-        raise InvalidValueError("not a finite number (nan or infinity)")
+        raise _beyond_float_range()
     return number
 
 
@@ -189,11 +240,16 @@ def is_decimal_text(text: str) -> bool:
 def to_decimal(value: Any) -> float:
     if value.__class__ is str:
         whole, _dot, fraction = value.partition(".")
-        if whole.isdigit() and value.isascii() and (fraction.isdigit() or not fraction):
-            return float(value)  # the common unsigned case, without the full check below
-        if not is_decimal_text(value):
+        # The first test is the common unsigned case, without the full check.
+        if not (whole.isdigit() and value.isascii() and (fraction.isdigit() or not fraction)) and (
+            not is_decimal_text(value)
+        ):
             raise InvalidValueError("not a decimal number (digits with an optional '.')")
-        return float(value)
+        number = float(value)
+        # More than 308 digits before the point is infinity as a float; plain digits cannot be nan.
+        if not math.isfinite(number):
+            raise _beyond_float_range()
+        return number
     return to_float(value)
 
 
@@ -236,7 +292,15 @@ def boolean_converter(true_values: frozenset[str], false_values: frozenset[str])
 
 def iso_datetime(moment: datetime) -> str:
     """ISO 8601 in UTC with a 'Z'; a moment without a zone is taken to be UTC."""
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    else:
+        try:
+            moment = moment.astimezone(UTC)
+        except OverflowError:
+            # 9999-12-31T23:30-05:00 is after year 9999 in UTC (0001-01-01T00:30+05:00 before year 1):
+            # a valid local time that datetime cannot hold in UTC.
+            raise InvalidValueError("date/time is outside the years 1-9999 once converted to UTC") from None
     return moment.isoformat().removesuffix("+00:00") + "Z"
 
 
@@ -260,6 +324,48 @@ def _date_from_parts(text: str, separator: str) -> date | None:
     raise InvalidValueError("ambiguous day/month order; set `format` (e.g. %d/%m/%Y)")
 
 
+_EXPECTED_CLOCK_TIME: Final = "time after the date not recognised (expected HH:MM[:SS], or h:MM[:SS] AM/PM)"
+
+
+def _clock_time(text: str) -> time:
+    """The time that follows a day/month/year date: ISO 8601 (a zone allowed) or a common clock form."""
+    # isascii: strptime's \d takes other scripts' digits too.
+    if ":" in text and text.isascii():
+        try:
+            return time.fromisoformat(text)
+        except ValueError:
+            pass
+        for pattern in _CLOCK_TIME_FORMATS:
+            try:
+                return datetime.strptime(text, pattern).time()
+            except ValueError:
+                continue
+    raise InvalidValueError(_EXPECTED_CLOCK_TIME)
+
+
+def _numeric_date_time(text: str) -> tuple[date, time | None] | None:
+    """A date of digits separated by '/', '.' or '-', alone or followed by a space and a time.
+
+    None when the text does not start with such a date. Whatever follows the date must be a time:
+    taking the date and dropping the rest would turn a time into midnight and accept trailing garbage.
+    """
+    date_text, _space, time_text = text.partition(" ")
+    time_text = time_text.strip()  # spaces are not garbage (cells are only untrimmed with trim: false)
+    for separator in ("/", ".", "-"):
+        if separator not in date_text:
+            continue
+        try:
+            day = _date_from_parts(date_text, separator)
+        except InvalidValueError:
+            raise
+        except (ValueError, OverflowError):
+            # date() raises OverflowError rather than ValueError for parts beyond a C int.
+            raise InvalidValueError("not a valid calendar date") from None
+        if day is not None:
+            return day, (_clock_time(time_text) if time_text else None)
+    return None
+
+
 def parse_date(text: str, formats: Iterable[str] = ()) -> date:
     """A calendar date from ISO text, a datetime, or common day-first/month-first forms."""
     formats = tuple(formats)
@@ -280,16 +386,9 @@ def parse_date(text: str, formats: Iterable[str] = ()) -> date:
             return datetime.fromisoformat(text).date()
         except ValueError:
             pass
-    try:
-        for separator in ("/", ".", "-"):
-            if separator in text:
-                parsed = _date_from_parts(text.split(" ", 1)[0] if separator != "-" else text, separator)
-                if parsed is not None:
-                    return parsed
-    except ValueError as error:
-        if isinstance(error, InvalidValueError):
-            raise
-        raise InvalidValueError("not a valid calendar date") from None
+    numeric = _numeric_date_time(text)
+    if numeric is not None:
+        return numeric[0]  # the date as written, like an ISO date and time above
     for pattern in _TEXTUAL_DATE_FORMATS:
         try:
             return datetime.strptime(text, pattern).date()
@@ -298,9 +397,10 @@ def parse_date(text: str, formats: Iterable[str] = ()) -> date:
     raise InvalidValueError("not a recognised date (expected YYYY-MM-DD)")
 
 
-def _datetime_from_epoch(number: float, milliseconds: bool) -> datetime:
-    seconds = number / 1000 if milliseconds else number
+def _datetime_from_epoch(number: float | int | Decimal, milliseconds: bool) -> datetime:
     try:
+        # float() of an int too large for a float raises OverflowError, like fromtimestamp does.
+        seconds = float(number) / 1000 if milliseconds else float(number)
         return datetime.fromtimestamp(seconds, UTC)
     except (OverflowError, OSError, ValueError):
         raise InvalidValueError("epoch timestamp out of range") from None
@@ -316,9 +416,9 @@ def parse_datetime(value: Any, formats: Iterable[str] = ()) -> datetime:
     if isinstance(value, bool):
         raise InvalidValueError("expected a date and time, got a boolean")
     if isinstance(value, int | float | Decimal):
-        if not math.isfinite(value):
-            raise InvalidValueError("not a finite number (nan or infinity)")
-        return _datetime_from_epoch(float(value), EPOCH_MILLISECONDS in formats)
+        if not _is_finite(value):
+            raise _not_finite()
+        return _datetime_from_epoch(value, EPOCH_MILLISECONDS in formats)
     if value.__class__ is not str:
         raise InvalidValueError(f"expected a date and time, got {describe_kind(value)}")
     text: str = value
@@ -342,20 +442,30 @@ def parse_datetime(value: Any, formats: Iterable[str] = ()) -> datetime:
 
 
 def _fallback_datetime(text: str) -> datetime:
-    for pattern in _SLASHED_DATETIME_FORMATS:
-        try:
-            return datetime.strptime(text, pattern)
-        except ValueError:
-            continue
+    if text[4:5] == "/":  # strptime is slow; only year-first slashed text can match these
+        for pattern in _SLASHED_DATETIME_FORMATS:
+            try:
+                return datetime.strptime(text, pattern)
+            except ValueError:
+                continue
     if "," in text and ":" in text:
         try:
-            return email.utils.parsedate_to_datetime(text)  # RFC 2822, as HTTP and mail write it
-        except (TypeError, ValueError):
+            moment = email.utils.parsedate_to_datetime(text)  # RFC 2822, as HTTP and mail write it
+        except (TypeError, ValueError, OverflowError):
             pass
+        else:
+            # The parser reads years below 100 as 19xx/20xx, so "0001" would silently become 2001.
+            if f"{moment.year:04d}" not in text:
+                raise InvalidValueError("ambiguous year in an RFC 2822 date (use four digits, 100 or later)")
+            return moment
+    numeric = _numeric_date_time(text)
+    if numeric is not None:
+        day, clock = numeric
+        return datetime.combine(day, clock) if clock is not None else datetime(day.year, day.month, day.day)
     try:
         day = parse_date(text)
     except InvalidValueError:
-        raise InvalidValueError("not a recognised date/time (expected ISO 8601)") from None
+        raise InvalidValueError(_EXPECTED_DATETIME) from None
     return datetime(day.year, day.month, day.day)
 
 
