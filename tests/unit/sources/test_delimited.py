@@ -194,15 +194,34 @@ def test_a_single_byte_encoding_is_decoded(write_file):
     assert items[1].position.offset == data.index(b"Ann")
 
 
-def test_duplicate_header_names_are_a_clear_error_naming_the_file(write_file):
+def test_duplicate_header_names_are_a_clear_error_naming_the_file_and_the_columns(write_file):
     # Given a header naming a column twice
     path = write_file("dup.csv", b"id,email,email\n1,a,b\n")
 
-    # When it is read, Then the error names the file and the duplicated column
+    # When it is read, Then the error names the file and the positions of the two columns
     with pytest.raises(SourceError) as raised:
         read_all(path, CSV)
     assert str(path) in str(raised.value)
-    assert "'email' twice (columns 2 and 3)" in str(raised.value)
+    assert raised.value.row == 0
+    assert "header columns 2 and 3 have the same name" in raised.value.reason
+
+
+def test_a_file_without_a_header_line_read_as_if_it_had_one_never_echoes_its_first_row(write_file):
+    # Given a file with no header line whose first row repeats an e-mail address and a phone number
+    path = write_file(
+        "no-header.csv", b"u1,jane@example.com,jane@example.com,+15550100\nu2,bob@example.com,b,+15550100\n"
+    )
+
+    # When it is read with the default header: true, so that the first row is taken as the header
+    with pytest.raises(SourceError) as raised:
+        read_all(path, CSV)
+
+    # Then the error says which columns clash and how to read such a file, without their values
+    message = str(raised.value)
+    assert "header columns 2 and 3 have the same name" in message
+    assert "header: false" in message
+    assert "example.com" not in message
+    assert "5550100" not in message
 
 
 def test_an_empty_header_name_is_a_clear_error_naming_the_file(write_file):

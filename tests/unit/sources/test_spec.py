@@ -49,6 +49,8 @@ def test_a_mapping_source_section_with_extra_keys_validates():
         ({"format": "jsonl", "delimiter": ","}, "delimiter only applies to csv, tsv and psv"),
         ({"format": "csv", "header": False}, "needs columns"),
         ({"format": "csv", "columns": ["a"]}, "set header to false"),
+        ({"format": "csv", "header": False, "columns": ["id", "email", "email"]}, "columns 2 and 3 are both"),
+        ({"format": "csv", "header": False, "columns": ["id", " "]}, "column 2 has an empty name"),
         ({"format": "xml"}, "format"),
         ({"format": "csv", "read_chunk_bytes": 0}, "read_chunk_bytes"),
     ],

@@ -129,15 +129,22 @@ def _csv_reader(lines: Iterable[str], spec: SourceSpec) -> Reader:
 
 
 def check_header(cells: list[str], source: str) -> tuple[str, ...]:
-    """The header as column names, refusing empty and duplicate names with a message naming them."""
+    """The header as column names, refusing empty and duplicate names.
+
+    The messages name column positions, never the cells: when a file without a header line is
+    read as if it had one, the "header" is a row of customer data (e-mail addresses and the like),
+    and these messages are logged.
+    """
     seen: dict[str, int] = {}
     for number, name in enumerate(cells, start=1):
         if not name.strip():
             raise SourceError(source, f"header column {number} has an empty name", row=0)
         if name in seen:
-            raise SourceError(
-                source, f"header names {name!r} twice (columns {seen[name]} and {number})", row=0
+            reason = (
+                f"header columns {seen[name]} and {number} have the same name "
+                "(if the file has no header line, set header: false and name the columns)"
             )
+            raise SourceError(source, reason, row=0)
         seen[name] = number
     return tuple(cells)
 

@@ -78,6 +78,18 @@ def compression_from_name(location: str) -> Compression:
     return Compression.NONE
 
 
+def _check_column_names(columns: tuple[str, ...]) -> None:
+    """Every configured column needs its own name: a row is a dict, so a repeated name would keep
+    only the last of its values and silently drop the others."""
+    seen: dict[str, int] = {}
+    for number, name in enumerate(columns, start=1):
+        if not name.strip():
+            raise ValueError(f"columns: column {number} has an empty name")
+        if name in seen:
+            raise ValueError(f"columns: columns {seen[name]} and {number} are both named {name!r}")
+        seen[name] = number
+
+
 class SourceSpec(BaseModel):
     """How to read one file. ``delimiter`` defaults by format (csv ``,``, tsv tab, psv ``|``).
 
@@ -148,6 +160,8 @@ class SourceSpec(BaseModel):
             raise ValueError("columns names a file without a header row: set header to false or drop columns")
         if not self.header and not self.columns:
             raise ValueError("a file without a header row needs columns to name its fields")
+        if self.columns is not None:
+            _check_column_names(self.columns)
         return self
 
     @property
