@@ -18,7 +18,7 @@ from cdpbridge.sources import (
     open_rows,
     plan_byte_ranges,
 )
-from tests.unit.sources.conftest import read_all, read_ranges, read_with_resume_points
+from tests.unit.sources.conftest import good, read_all, read_ranges, read_with_resume_points
 
 
 def random_csv(seed: int, rows: int) -> bytes:
@@ -104,6 +104,71 @@ def test_csv_ranges_follow_quote_parity_and_match_a_sequential_read(tmp_path, se
     # Then the ranges are contiguous and read back exactly like the whole file
     assert len(ranges) > 1
     assert_ranges_partition_the_file(path, spec, ranges)
+    assert_ranges_read_like_the_whole_file(path, spec, ranges)
+
+
+def test_a_csv_with_a_quote_that_does_not_open_a_field_is_not_split(tmp_path):
+    # Given 19 rows, the first with a bare inch mark and a later one with a quoted newline
+    rows = [b'1,TV 55" screen'] + [b"%d,item%d" % (n, n) for n in range(2, 13)]
+    rows += [b'13,"multi\nline"'] + [b"%d,item%d" % (n, n) for n in range(14, 20)]
+    data = b"id,product\n" + b"\n".join(rows) + b"\n"
+    path = tmp_path / "inches.csv"
+    path.write_bytes(data)
+    spec = SourceSpec(format="csv")
+
+    # When it is planned in ranges far smaller than the file
+    ranges = plan_byte_ranges(str(path), spec, target_bytes=40)
+
+    # Then it is one range, which reads rows 1 to 19 as a whole-file read does
+    assert ranges == [ByteRange(0, len(data), 1)]
+    items = read_all(path, spec, byte_range=ranges[0])
+    assert [(item.position.row, good(item).values["id"]) for item in items] == [
+        (n, str(n)) for n in range(1, 20)
+    ]
+    assert good(items[0]).values["product"] == 'TV 55" screen'
+
+
+@pytest.mark.parametrize(
+    ("line", "splittable"),
+    [
+        (b'1,"a, b"', True),
+        (b'1,"say ""hi"""', True),
+        (b'"1",""', True),
+        (b'1,"two\nlines",x', True),
+        (b'1,"ab"c', True),  # csv takes the "c" into the field; the parity still ends the row
+        (b'1,TV 55" screen', False),
+        (b"1,5'10\"", False),
+        (b'1, "spaced"', False),  # the space makes the quote a literal character
+        (b'1,"ab"c"d"', False),
+        (b'1,a"b"c', False),
+    ],
+)
+def test_only_files_whose_quotes_all_open_fields_are_split(tmp_path, line, splittable):
+    # Given the line among many ordinary rows, near the end of the file (seen after several reads)
+    data = b"id,v\n" + b"".join(b"%d,x\n" % n for n in range(50)) + line + b"\n2,y\n"
+    path = tmp_path / "quotes.csv"
+    path.write_bytes(data)
+    spec = SourceSpec(format="csv", read_chunk_bytes=64)
+
+    # When it is planned
+    ranges = plan_byte_ranges(str(path), spec, target_bytes=100)
+
+    # Then it is split only when quote parity finds the reader's rows, and reads like the whole file
+    assert (len(ranges) > 1) is splittable
+    assert_ranges_read_like_the_whole_file(path, spec, ranges)
+
+
+@pytest.mark.parametrize("target", [1, 7])
+def test_a_line_of_carriage_returns_is_an_empty_line_not_a_row(tmp_path, target):
+    # Given lines of nothing but carriage returns, which csv.reader skips as empty
+    data = b"id,v\n1,a\r\n\r\r\n2,b\n\r\r\r\n3,c\n"
+    path = tmp_path / "returns.csv"
+    path.write_bytes(data)
+    spec = SourceSpec(format="csv")
+
+    # When it is split, Then no range is empty and the row numbers are those of a sequential read
+    ranges = plan_byte_ranges(str(path), spec, target_bytes=target)
+    assert [byte_range.first_row for byte_range in ranges] == [1, 2, 3]
     assert_ranges_read_like_the_whole_file(path, spec, ranges)
 
 

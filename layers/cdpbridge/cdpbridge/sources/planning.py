@@ -5,9 +5,12 @@ loop per byte or per row) and counts the rows before every boundary, so each ran
 gives the same row numbers as a sequential read.
 
 CSV boundaries follow quote parity: a newline is a row boundary only outside quotes, and an
-escaped quote inside a quoted field is doubled, so it leaves the parity unchanged (RFC 4180). A
-file with bare quote characters inside unquoted fields is not RFC 4180; read such a file with
-``quotechar: null`` or do not split it.
+escaped quote inside a quoted field is doubled, so it leaves the parity unchanged (RFC 4180). The
+csv reader agrees with quote parity as long as every quote met outside quotes opens a field (comes
+right after a delimiter, a newline or the start) or doubles the quote just before it. A quote
+anywhere else outside quotes, as in ``55" screen``, is a literal character to the reader but flips
+the parity, so a range could start inside what the reader sees as a plain row: such a file is not
+split (one range), and read whole it gives the reader's rows.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING, Protocol
 
 from cdpbridge.sources._blocks import OverlongLine, line_blocks, skip_bom
@@ -29,8 +33,11 @@ from cdpbridge.sources.spec import SourceFormat, SourceSpec
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-# csv.reader returns no record for an empty line ("\n" or "\r\n"); these are not rows.
-_EMPTY_LINE_AFTER_NEWLINE = re.compile(rb"(?<=\n)\r?\n")
+# csv.reader returns no record for an empty line: one of nothing but carriage returns before its
+# "\n" ("\n", "\r\n", "\r\r\n"...); these are not rows.
+_EMPTY_LINE_AFTER_NEWLINE = re.compile(rb"(?<=\n)\r*\n")
+_EMPTY_LINE = re.compile(rb"\r*\n")
+_LAST_BYTE = itemgetter(slice(-1, None))
 # A JSON-lines line of nothing but whitespace is skipped by the reader.
 _BLANK_JSON_LINE = re.compile(rb"(?m)^[ \t\r]*\n")
 _BLANK_JSON_HINTS = (b"\n\n", b"\n\r", b"\n ", b"\n\t")
@@ -43,6 +50,9 @@ class _Boundary:
 
 
 class _RowCounter(Protocol):
+    # False once the data seen shows that quote parity does not find the reader's rows.
+    splittable: bool
+
     def records(self, data: bytes) -> int:
         """Records that end in ``data``, which starts at a line start; advances any quote state."""
 
@@ -57,10 +67,14 @@ class _RowCounter(Protocol):
 
 
 class _DelimitedCounter:
-    def __init__(self, quote: bytes | None) -> None:
+    def __init__(self, quote: bytes | None, delimiter: bytes) -> None:
         self._quote = quote
         # 1 while inside a quoted field at the point the counter has reached.
         self.parity = 0
+        self.splittable = True
+        # A quote met outside quotes must open a field: come right after a delimiter or a newline,
+        # or right after the quote that closed the field before (a doubled quote).
+        self._field_starts = delimiter + b"\n"
 
     def records(self, data: bytes) -> int:
         quote = self._quote
@@ -70,9 +84,18 @@ class _DelimitedCounter:
         assert quote is not None
         # The pieces between quote characters alternate outside/inside quotes; rejoined with the
         # quote (never a newline) they keep every newline and empty line of the outside text only.
-        outside = quote.join(data.split(quote)[self.parity :: 2])
+        pieces = data.split(quote)[self.parity :: 2]
+        outside = quote.join(pieces)
         count = outside.count(b"\n") - _empty_lines(outside, at_line_start=self.parity == 0)
         self.parity = (self.parity + quotes) & 1
+        if self.splittable:
+            # Each outside piece but the last is followed by a quote met outside quotes, and so is
+            # the last when data ends inside quotes. The byte before that quote is the piece's last
+            # byte; an empty piece stands between a closing quote and the next (a doubled quote) or
+            # at the start of data, which is a line start. One byte per quoted field, gathered in C.
+            followed = pieces if self.parity else pieces[:-1]
+            if b"".join(map(_LAST_BYTE, followed)).translate(None, self._field_starts):
+                self.splittable = False
         return count
 
     def next_boundary(self, data: bytes, counted: int, start: int) -> int:
@@ -104,6 +127,8 @@ class _DelimitedCounter:
 
 
 class _LinesCounter:
+    splittable = True
+
     def records(self, data: bytes) -> int:
         blank = 0
         if data[:1] in (b"\n", b"\r", b" ", b"\t") or any(hint in data for hint in _BLANK_JSON_HINTS):
@@ -119,8 +144,8 @@ class _LinesCounter:
 
 
 def _empty_lines(data: bytes, *, at_line_start: bool) -> int:
-    count = 1 if at_line_start and (data.startswith(b"\n") or data.startswith(b"\r\n")) else 0
-    if b"\n\n" in data or b"\n\r\n" in data:
+    count = 1 if at_line_start and data[:1] in (b"\n", b"\r") and _EMPTY_LINE.match(data) else 0
+    if b"\n\n" in data or b"\n\r" in data:
         count += len(_EMPTY_LINE_AFTER_NEWLINE.findall(data))
     return count
 
@@ -131,7 +156,9 @@ def plan_byte_ranges(
     """Contiguous ranges of about ``target_bytes`` covering the file, each starting on a row.
 
     Compressed files and JSON arrays cannot be split: the answer is one range over the whole
-    file (end None). Ranges never hold zero rows; a file with fewer rows than ranges gets fewer.
+    file (end None). Neither is a CSV file with a quote that does not open a field (see the module
+    docstring): one range ending at the file's size. Ranges never hold zero rows; a file with
+    fewer rows than ranges gets fewer.
     """
     if target_bytes < 1:
         raise SourceSpecError(f"target_bytes must be positive, got {target_bytes}")
@@ -149,12 +176,15 @@ def plan_byte_ranges(
             counter: _RowCounter
             if spec.format.is_delimited:
                 quote = spec.quotechar.encode("ascii") if spec.quotechar is not None else None
-                counter, header_records = _DelimitedCounter(quote), 1 if spec.header else 0
+                delimiter = spec.effective_delimiter.encode("ascii")
+                counter, header_records = _DelimitedCounter(quote, delimiter), 1 if spec.header else 0
             else:
                 counter, header_records = _LinesCounter(), 0
             boundaries, total = _text_boundaries(
                 raw, location, spec, counter, header_records=header_records, target=target_bytes
             )
+            if not counter.splittable:
+                return [ByteRange(0, size, 1)]
         while boundaries and boundaries[-1].rows_before >= total:
             boundaries.pop()  # nothing would start after it: no empty last range
         return _as_ranges(boundaries, size)
@@ -206,6 +236,8 @@ def _text_boundaries(
                 last_rows = rows_before
             next_target = base + cut + target
         records += counter.records(block[index:] if index else block)
+        if not counter.splittable:
+            return [], 0  # the caller plans one range; the rest of the file need not be read
         tail = block[block.rfind(b"\n") + 1 :]
     records += counter.tail_records(tail)
     return boundaries, records - header_records
