@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+
 import pytest
 
 from cdpbridge.records import RejectedRow, SourceRow
-from cdpbridge.sources import SourceError, SourceSpec
-from tests.unit.sources.conftest import bad, good, read_all
+from cdpbridge.sources import ByteRange, SourceError, SourceSpec, open_rows
+from tests.unit.sources.conftest import bad, good, read_all, read_ranges
 
 CSV = SourceSpec(format="csv")
 
@@ -222,6 +224,105 @@ def test_a_file_without_a_header_line_read_as_if_it_had_one_never_echoes_its_fir
     assert "header: false" in message
     assert "example.com" not in message
     assert "5550100" not in message
+
+
+def test_after_malformed_csv_the_reader_resumes_at_the_true_end_of_the_record(write_file):
+    # Given a row with a bare carriage return before a quoted field that runs over three lines
+    data = b'id,a,b\n1,foo\rbar,"x\n2,y,z\n3,y,z"\n4,ok,ok\n'
+    path = write_file("cr-quoted.csv", data)
+
+    # When it is read
+    items = read_all(path, CSV)
+
+    # Then the whole record, quoted lines included, is one rejected row; nothing inside the quotes
+    # becomes a row, and the next row keeps its number and offset
+    assert [type(item).__name__ for item in items] == ["RejectedRow", "SourceRow"]
+    rejected = bad(items[0])
+    assert (rejected.position.row, rejected.position.offset) == (1, data.index(b"1,foo"))
+    assert rejected.issues[0].reason == "malformed CSV"
+    end = data.index(b"4,ok")
+    assert rejected.issues[0].detail == (
+        f"a carriage return inside a field that is not quoted; the rejected record runs from byte offset "
+        f"{data.index(b'1,foo')} to {end}"
+    )
+    assert (items[1].position.row, items[1].position.offset) == (2, end)
+    assert good(items[1]).values == {"id": "4", "a": "ok", "b": "ok"}
+
+
+def test_a_malformed_record_whose_quotes_never_close_is_rejected_to_the_end_of_the_file(write_file):
+    # Given a malformed row that opens a quoted field nobody closes
+    data = b'id,a\n1,ok\n2,x\ry,"open\n3,z\n4,z\n'
+    path = write_file("open-quote.csv", data)
+
+    # When it is read
+    items = read_all(path, CSV)
+
+    # Then the good row is read and the rest is one rejected row, not rows 3 and 4 made up
+    assert good(items[0]).values == {"id": "1", "a": "ok"}
+    assert len(items) == 2
+    assert (bad(items[1]).position.row, items[1].position.offset) == (2, data.index(b"2,x"))
+    assert bad(items[1]).issues[0].detail.endswith(f"to {len(data)}")
+
+
+def test_a_quoted_field_longer_than_csv_default_field_limit_is_read(write_file):
+    # Given a quoted field of 200,000 characters over many lines (csv's default limit is 131,072)
+    note = ("x" * 99 + "\n") * 2000
+    data = f'id,note\n1,"{note}"\n2,ok\n3,"ok"\n'.encode()
+    path = write_file("long-field.csv", data)
+
+    # When it is read with the default record limit
+    items = read_all(path, CSV)
+
+    # Then the long field is one value and the rows after it are intact
+    assert [good(item).values for item in items] == [
+        {"id": "1", "note": note},
+        {"id": "2", "note": "ok"},
+        {"id": "3", "note": "ok"},
+    ]
+    assert [item.position.row for item in items] == [1, 2, 3]
+
+
+def test_the_record_limit_does_not_outlive_the_read(write_file):
+    # Given csv's process-wide field size limit as it stands, and a file with a malformed row
+    before = csv.field_size_limit()
+    data = b'id,note\n1,"a\nb"\n2,c\n3,x\ry\n4,d\n'
+    path = write_file("short.csv", data)
+
+    # When it is read with a 1 KiB limit: whole, in two ranges (the first ending just before the
+    # malformed row, which the reader meets and leaves to the next range), and abandoned after a row
+    spec = SourceSpec(format="csv", max_record_bytes=1024)
+    assert len(read_all(path, spec)) == 4
+    split = data.index(b"3,x")
+    ranges = [ByteRange(0, split, 1), ByteRange(split, len(data), 3)]
+    assert read_ranges(path, spec, ranges) == read_all(path, spec)
+    with open_rows(str(path), spec) as rows:
+        next(rows)
+
+    # Then the limit is what it was, for whatever else parses CSV in the process
+    assert csv.field_size_limit() == before
+
+
+def test_a_multi_line_field_over_the_record_limit_is_one_rejected_row(write_file):
+    # Given a quoted field of 3,000 bytes over short lines, holding what looks like rows
+    note = "5,fake\n" * 375
+    data = f'id,note\n1,ok\n2,"{note}"\n3,ok\n4,ok\n'.encode()
+    path = write_file("over-limit.csv", data)
+
+    # When it is read with a 1 KiB record limit
+    items = read_all(path, SourceSpec(format="csv", read_chunk_bytes=64, max_record_bytes=1024))
+
+    # Then that record is one rejected row that says why, and no "5,fake" row is read
+    assert [(type(item).__name__, item.position.row) for item in items] == [
+        ("SourceRow", 1),
+        ("RejectedRow", 2),
+        ("SourceRow", 3),
+        ("SourceRow", 4),
+    ]
+    assert (
+        bad(items[1]).issues[0].detail.startswith("a field longer than the record limit of 1024 characters")
+    )
+    assert items[2].position.offset == data.index(b"3,ok")
+    assert [good(item).values["id"] for item in (items[0], items[2], items[3])] == ["1", "3", "4"]
 
 
 def test_an_empty_header_name_is_a_clear_error_naming_the_file(write_file):

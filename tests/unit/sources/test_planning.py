@@ -10,6 +10,7 @@ from pathlib import Path
 import fastavro
 import pytest
 
+from cdpbridge.records import RejectedRow
 from cdpbridge.sources import (
     ByteRange,
     ResumePoint,
@@ -52,6 +53,30 @@ def random_csv(seed: int, rows: int) -> bytes:
         pieces.append(",".join(cells) + generator.choice(newline_choices))
     text = "".join(pieces).rstrip("\r\n")
     return text.encode()
+
+
+def random_malformed_csv(seed: int, rows: int) -> bytes:
+    """An RFC 4180 file with rows csv refuses: bare carriage returns in unquoted fields (some
+    before a quoted field that runs over lines which look like rows) and quoted fields over the
+    record limit used with it (64 bytes), plus blank lines of carriage returns."""
+    generator = random.Random(seed)
+    pieces = ["id,name,note\n"]
+    for row in range(rows):
+        cells = [str(row), generator.choice(["Ann", '"Bob"', '"a ""b"""', "", '""'])]
+        kind = generator.random()
+        if kind < 0.1:
+            cells.append("bare\rreturn")
+        elif kind < 0.2:
+            cells[1] = "bare\rreturn"
+            cells.append(f'"{row + 1},fake\n{row + 2},fake"')
+        elif kind < 0.25:
+            cells.append('"' + "long line\n" * 10 + '"')
+        elif kind < 0.3:
+            cells.append('"two\r\nlines"')
+        else:
+            cells.append(generator.choice(["plain", '"a, b"', '"x\n\ny"']))
+        pieces.append(",".join(cells) + generator.choice(["\n", "\r\n", "\n\r\r\n"]))
+    return "".join(pieces).encode()
 
 
 def random_jsonl(seed: int, rows: int) -> bytes:
@@ -105,6 +130,53 @@ def test_csv_ranges_follow_quote_parity_and_match_a_sequential_read(tmp_path, se
     assert len(ranges) > 1
     assert_ranges_partition_the_file(path, spec, ranges)
     assert_ranges_read_like_the_whole_file(path, spec, ranges)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("target", [1, 50, 400])
+def test_csv_ranges_agree_with_the_reader_around_malformed_records(tmp_path, seed, target):
+    # Given a CSV with records csv refuses, some of them before quoted lines that look like rows
+    path = tmp_path / "malformed.csv"
+    path.write_bytes(random_malformed_csv(seed, 80))
+    spec = SourceSpec(format="csv", read_chunk_bytes=89, max_record_bytes=64)
+    assert any(isinstance(item, RejectedRow) for item in read_all(path, spec))
+
+    # When it is split
+    ranges = plan_byte_ranges(str(path), spec, target_bytes=target)
+
+    # Then every range starts where the reader's rows start and numbers them the same
+    assert len(ranges) > 1
+    assert_ranges_partition_the_file(path, spec, ranges)
+    assert_ranges_read_like_the_whole_file(path, spec, ranges)
+
+
+def test_a_quoted_field_longer_than_csv_default_limit_is_read_at_the_start_of_a_later_range(tmp_path):
+    # Given a quoted field of 200,000 characters over many lines, in the second half of a file
+    note = ("y" * 99 + "\n") * 2000
+    data = b"id,note\n" + b"".join(b"%d,short\n" % n for n in range(1, 2000))
+    data += f'2000,"{note}"\n2001,last\n'.encode()
+    path = tmp_path / "long-later.csv"
+    path.write_bytes(data)
+    spec = SourceSpec(format="csv")
+
+    # When the file is split so that a range starts at the row holding the long field
+    ranges = plan_byte_ranges(str(path), spec, target_bytes=data.index(b"2000,") - 1)
+    assert ranges[1].start == data.index(b"2000,")
+
+    # Then that range reads the field whole, as a whole-file read does
+    second = read_all(path, spec, byte_range=ranges[1])
+    assert good(second[0]).values == {"id": "2000", "note": note}
+    assert_ranges_read_like_the_whole_file(path, spec, ranges)
+
+
+def test_resuming_after_every_row_of_a_malformed_csv_yields_exactly_the_rest(tmp_path):
+    path = tmp_path / "malformed.csv"
+    path.write_bytes(random_malformed_csv(4, 40))
+    spec = SourceSpec(format="csv", read_chunk_bytes=53, max_record_bytes=64)
+    items, points = read_with_resume_points(path, spec)
+
+    for done, point in enumerate(points):
+        assert read_all(path, spec, resume=point) == items[done:], f"resume after {done} rows"
 
 
 def test_a_csv_with_a_quote_that_does_not_open_a_field_is_not_split(tmp_path):

@@ -5,15 +5,22 @@ csv.reader pulls the lines through itertools.chain, so no Python code runs per l
 lines the reader keeps the byte offset where each line ends; csv.reader never reads ahead of the
 record it returns, so ``line_num`` after a record names the line whose end is where the next
 record starts.
+
+After a csv.Error the reader resynchronises where the planner puts the record's end: the first line
+end at which the quote characters counted from the record's start are even. The lines up to there
+are one rejected row, so the inside of a broken quoted field is never read as rows of its own, and
+row numbers stay the ones plan_byte_ranges counts.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable, Iterator
-from itertools import accumulate, chain
+from itertools import accumulate, chain, islice
+from operator import methodcaller
 from typing import TYPE_CHECKING
 
 from cdpbridge.records import RejectedRow, RowIssue, RowPosition, SourceRow
@@ -32,17 +39,53 @@ Row = SourceRow | RejectedRow
 LineEnds = list[int]
 
 
+class _FieldSizeLimit:
+    """csv's field size limit, of which there is one per process (131,072 characters unless set).
+
+    A legal quoted field longer than that, up to the record limit, would be refused, so readers set
+    it to their record limit while they run. The value found before the first of them started is
+    put back when the last one ends: a reader that ends while another runs (the one that read the
+    header before a byte range is read, say) must not take the other's limit away.
+    """
+
+    _running = 0
+    _before = 0
+
+    @classmethod
+    def enter(cls) -> None:
+        if not cls._running:
+            cls._before = csv.field_size_limit()
+        cls._running += 1
+
+    @classmethod
+    def leave(cls) -> None:
+        cls._running -= 1
+        if not cls._running:
+            csv.field_size_limit(cls._before)
+
+
 class _Lines:
     """The decoded lines of a stream, for csv.reader, and the byte offset where each line ends."""
 
-    __slots__ = ("_blocks", "_codec", "_lines_before", "_source", "_spans", "bad_lines")
+    __slots__ = (
+        "_blocks",
+        "_codec",
+        "_field_limit",
+        "_lines_before",
+        "_source",
+        "_spans",
+        "bad_lines",
+    )
 
-    def __init__(self, blocks: Iterator[tuple[int, bytes | OverlongLine]], codec: str, source: str) -> None:
+    def __init__(
+        self, blocks: Iterator[tuple[int, bytes | OverlongLine]], codec: str, source: str, field_limit: int
+    ) -> None:
         self._blocks = blocks
         self._codec = codec
         self._source = source
-        # (lines in earlier blocks, line ends) of the blocks csv.reader has not finished with.
-        self._spans: deque[tuple[int, LineEnds]] = deque()
+        self._field_limit = field_limit
+        # (lines in earlier blocks, line ends, lines) of the blocks csv.reader has not finished with.
+        self._spans: deque[tuple[int, LineEnds, list[str]]] = deque()
         self._lines_before = 0
         # 1-based line number -> offset of its first undecodable byte, in line order.
         self.bad_lines: dict[int, int] = {}
@@ -51,9 +94,20 @@ class _Lines:
         return chain.from_iterable(self._line_lists())
 
     def _line_lists(self) -> Iterator[list[str]]:
+        _FieldSizeLimit.enter()
+        try:
+            yield from self._decoded_blocks()
+        finally:
+            _FieldSizeLimit.leave()
+
+    def _decoded_blocks(self) -> Iterator[list[str]]:
         codec = self._codec
         utf8 = codec == "utf-8"
+        field_limit = self._field_limit
         for base, block in self._blocks:
+            # Again for every block, so that a reader with another limit running in between in the
+            # same process does not leave its own in force for long.
+            csv.field_size_limit(field_limit)
             if isinstance(block, OverlongLine):
                 raise SourceError(
                     self._source, f"a line of {block.length} bytes or more", offset=block.offset
@@ -68,7 +122,7 @@ class _Lines:
             except UnicodeDecodeError:
                 lines = self._lenient(raw_lines, base)
             ends = list(accumulate(map(len, raw_lines), initial=base))
-            self._spans.append((self._lines_before, ends))
+            self._spans.append((self._lines_before, ends, lines))
             self._lines_before += len(lines)
             yield lines
 
@@ -91,11 +145,26 @@ class _Lines:
         spans = self._spans
         while len(spans) > 1 and line_number - spans[0][0] >= len(spans[0][1]):
             spans.popleft()
-        return spans[0]
+        before, ends, _ = spans[0]
+        return before, ends
 
     def end_of(self, line_number: int) -> int:
         before, ends = self.span_of(line_number)
         return ends[line_number - before]
+
+    def quotes_between(self, start: int, last_line: int, quote: str) -> int:
+        """Quote characters in the lines from the one starting at byte ``start`` to ``last_line``.
+
+        Blocks are only dropped once csv.reader has passed them, so every line of the record
+        being read is still held.
+        """
+        count = 0
+        for before, ends, lines in self._spans:
+            if ends[-1] <= start or before + 1 > last_line:
+                continue
+            first = bisect_left(ends, start)  # ends[first] == start: line ``before + first + 1`` starts there
+            count += sum(map(methodcaller("count", quote), islice(lines, first, last_line - before)))
+        return count
 
     def take_bad(self, line_number: int) -> int | None:
         """The first undecodable byte in lines up to ``line_number`` not yet taken, if any."""
@@ -111,12 +180,19 @@ class _Lines:
 
 
 class _Parser:
-    """A csv.reader over _Lines, started at byte offset ``start``."""
+    """A csv.reader over _Lines, started at byte offset ``start``.
 
-    __slots__ = ("lines", "reader", "start")
+    ``line_source`` is the one iterator over the lines: csv.reader pulls from it, and so does the
+    resynchronisation after a csv.Error, which therefore counts the lines it takes itself. (It is
+    kept here, not in _Lines, whose line generator would then hold itself in a cycle, outliving
+    the read until a garbage collection.)
+    """
 
-    def __init__(self, lines: _Lines, reader: Reader, start: int) -> None:
+    __slots__ = ("line_source", "lines", "reader", "start")
+
+    def __init__(self, lines: _Lines, line_source: Iterator[str], reader: Reader, start: int) -> None:
         self.lines = lines
+        self.line_source = line_source
         self.reader = reader
         self.start = start
 
@@ -163,8 +239,9 @@ class DelimitedReader:
         blocks = line_blocks(
             self._stream, offset, chunk_bytes=spec.read_chunk_bytes, max_line_bytes=spec.max_record_bytes
         )
-        lines = _Lines(blocks, spec.codec, self._source)
-        return _Parser(lines, _csv_reader(lines, spec), offset)
+        lines = _Lines(blocks, spec.codec, self._source, spec.max_record_bytes)
+        line_source = iter(lines)
+        return _Parser(lines, line_source, _csv_reader(line_source, spec), offset)
 
     def read_header(self) -> tuple[tuple[str, ...], int]:
         """The column names and the offset where data rows begin."""
@@ -212,25 +289,29 @@ class DelimitedReader:
         width = len(header)
         limit = end_offset if end_offset is not None else 1 << 62
         bad_lines = lines.bad_lines
-        # The block of line ends in use; the sentinel makes the first record look the block up.
+        # Lines taken past csv.reader by resynchronisations: reader.line_num + taken is a line number.
+        taken = 0
+        # The block of line ends in use, as (reader.line_num before it, its line ends, their count):
+        # the line ending at ends[i] is the one where reader.line_num - before == i. The sentinel
+        # makes the first record look the block up.
         before, ends, span = 0, [start], 1
         while True:
-            failure: csv.Error | None = None
             try:
                 for cells in reader:
-                    line_number: int = reader.line_num
-                    index = line_number - before
+                    index = reader.line_num - before
                     if index >= span:
-                        before, ends = lines.span_of(line_number)
+                        line_number = reader.line_num + taken
+                        block_before, ends = lines.span_of(line_number)
+                        before = block_before - taken
                         span = len(ends)
-                        index = line_number - before
+                        index = line_number - block_before
                     end = ends[index]
                     if not cells:
                         start = end
                         continue
                     if start >= limit:
                         return
-                    bad = lines.take_bad(line_number) if bad_lines else None
+                    bad = lines.take_bad(reader.line_num + taken) if bad_lines else None
                     if bad is not None:
                         item: Row = self._undecodable(row, start, bad)
                     elif len(cells) == width:
@@ -245,19 +326,53 @@ class DelimitedReader:
                     yield item
                 return
             except csv.Error as exc:
-                failure = exc
-            line_number = reader.line_num
-            end = lines.end_of(line_number)
-            before, ends, span = 0, [end], 1
+                # Only the message: the exception's traceback holds this frame, and with it the
+                # parser, which would then live on in a cycle until a garbage collection.
+                failure = str(exc)
             if start >= limit:
                 return
-            lines.take_bad(line_number)
+            last_line, extra = self._record_end(parser, start, reader.line_num + taken)
+            taken += extra
+            end = lines.end_of(last_line)
+            before, ends, span = 0, [end], 1
+            lines.take_bad(last_line)
             position = RowPosition(source, row, start)
+            detail = f"{self._explain(failure)}; the rejected record runs from byte offset {start} to {end}"
             row += 1
             cursor.row = row
             cursor.offset = end
             start = end
-            yield RejectedRow(position, [RowIssue(position, None, "malformed CSV", str(failure))])
+            yield RejectedRow(position, [RowIssue(position, None, "malformed CSV", detail)])
+
+    def _record_end(self, parser: _Parser, start: int, failed_line: int) -> tuple[int, int]:
+        """The last line of the record starting at byte ``start`` that csv.reader gave up on in line
+        ``failed_line``, and how many lines past that were taken to find it.
+
+        The record ends at the first line end, from ``failed_line`` on, where the quote characters
+        counted from ``start`` are even: where plan_byte_ranges ends it. A record that never closes
+        its quotes runs to the end of the stream.
+        """
+        quote = self._spec.quotechar
+        if quote is None:
+            return failed_line, 0
+        odd = parser.lines.quotes_between(start, failed_line, quote) & 1
+        taken = 0
+        while odd:
+            # Taken past csv.reader, which then does not count it in line_num.
+            line = next(parser.line_source, None)
+            if line is None:
+                break
+            taken += 1
+            odd ^= line.count(quote) & 1
+        return failed_line + taken, taken
+
+    def _explain(self, message: str) -> str:
+        """csv's message in the terms of the file (csv's own speaks of its field limit and modes)."""
+        if message.startswith("new-line character seen in unquoted field"):
+            return "a carriage return inside a field that is not quoted"
+        if message.startswith("field larger than field limit"):
+            return f"a field longer than the record limit of {self._spec.max_record_bytes} characters"
+        return message
 
     def _undecodable(self, row: int, start: int, bad_offset: int) -> RejectedRow:
         position = RowPosition(self._source, row, start)
