@@ -11,7 +11,7 @@ from cdpbridge.records import RejectedRow, SourceRow
 from cdpbridge.sources import SourceError, SourceSpec, open_rows
 from cdpbridge.sources.cursor import ReadCursor, ReadWindow
 from cdpbridge.sources.jsonarray import JsonArrayReader
-from tests.unit.sources.conftest import bad, good, read_all
+from tests.unit.sources.conftest import bad, good, read_all, read_with_resume_points
 
 JSONL = SourceSpec(format="jsonl")
 JSON = SourceSpec(format="json")
@@ -240,6 +240,67 @@ def test_an_unpaired_surrogate_escape_is_rejected(write_file):
     assert good(items[1]).values == {"a": "\U0001f600"}
 
 
+@pytest.mark.parametrize(
+    ("element", "detail"),
+    [
+        (b'{"a": NaN}', "NaN is not valid JSON"),
+        (b'{"a": -Infinity}', "-Infinity is not valid JSON"),
+        (b'{"a": 1e400}', "a number out of the range of a double"),
+        (b'{"a": "tab\there"}', "Invalid control character at byte offset {tab}"),
+        (b'{"a": 1 x}', "Expecting ',' delimiter at byte offset {x}"),
+        # Brackets, separators and an escaped quote inside strings do not end the element early
+        (b'{"a": "]}, [\\"{", "b": [1, {"c": "\\\\"}] x}', "Expecting ',' delimiter at byte offset {x}"),
+        (b"", "no value between two separators (an extra ',')"),
+    ],
+)
+def test_a_refused_element_is_rejected_and_the_array_goes_on(write_file, element, detail):
+    # Given an array with one element the parser refuses between good ones
+    data = b'[{"a": 1}, {"a": 2},\n ' + element + b' , {"a": 4}, {"a": 5}]'
+    path = write_file("one-bad.json", data)
+
+    # When it is read, in one read and in reads of a few bytes
+    items = read_all(path, JSON)
+    assert read_all(path, SourceSpec(format="json", read_chunk_bytes=3)) == items
+
+    # Then that element alone is a rejected row saying why, and the next elements are read
+    assert [(type(item).__name__, item.position.row) for item in items] == [
+        ("SourceRow", 1),
+        ("SourceRow", 2),
+        ("RejectedRow", 3),
+        ("SourceRow", 4),
+        ("SourceRow", 5),
+    ]
+    rejected = bad(items[2])
+    assert rejected.position.offset == (22 if element else 23)
+    expected = detail.format(tab=data.find(b"\t"), x=data.find(b" x") + 1)
+    assert (rejected.issues[0].reason, rejected.issues[0].detail) == ("invalid JSON", expected)
+    assert [good(item).values for item in (items[3], items[4])] == [{"a": 4}, {"a": 5}]
+    assert items[3].position.offset == data.index(b'{"a": 4}')
+
+
+def test_an_element_nested_too_deeply_for_the_parser_is_rejected(write_file):
+    # Given an element nested far deeper than the parser's recursion allows
+    data = b'[{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b'}, {"a": 3}]'
+    path = write_file("deep.json", data)
+
+    # When it is read, Then that element is rejected and the next is read
+    items = read_all(path, JSON)
+    assert bad(items[0]).issues[0].detail == "nested too deeply"
+    assert (items[1].position.row, good(items[1]).values) == (2, {"a": 3})
+
+
+def test_resuming_after_every_row_of_an_array_with_refused_elements_yields_exactly_the_rest(write_file):
+    data = b'[{"a": 1}, {"a": NaN}, 7, {"a": "x\ty"},, {"a": [1e999]}, {"a": 6}]'
+    path = write_file("resume-bad.json", data)
+    spec = SourceSpec(format="json", read_chunk_bytes=4)
+    items, points = read_with_resume_points(path, spec)
+    assert [item.position.row for item in items] == [1, 2, 3, 4, 5, 6, 7]
+    assert [isinstance(item, RejectedRow) for item in items] == [False, True, True, True, True, True, False]
+
+    for done, point in enumerate(points):
+        assert read_all(path, spec, resume=point) == items[done:], f"resume after {done} rows"
+
+
 def test_empty_arrays_and_empty_files_have_no_rows(write_file):
     assert read_all(write_file("empty-array.json", b" [ ] \n"), JSON) == []
     assert read_all(write_file("empty.json", b""), JSON) == []
@@ -250,7 +311,11 @@ def test_empty_arrays_and_empty_files_have_no_rows(write_file):
     [
         (b'{"a": 1}', r"expected a JSON array of objects, found '\{'"),
         (b'[{"a": 1} {"a": 2}]', "expected ',' or ']' after an array element"),
-        (b'[{"a": 1}, {"a": 1 2}]', r"byte offset \d+: invalid JSON in the array"),
+        (
+            b'[{"a": 1}, {"a": [1}, {"a": 2}]',
+            r"byte offset \d+: invalid JSON in the array .*brackets do not match",
+        ),
+        (b'[{"a": 1}, {"a": NaN, "b": "never closed}]', r"invalid JSON in the array .*file ends inside it"),
         (b'[{"a": 1}]  [', "unexpected data after the end of the array"),
     ],
 )

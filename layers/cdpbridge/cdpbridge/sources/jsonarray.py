@@ -4,6 +4,12 @@ The text lives in a sliding window that only ever holds the unparsed tail of wha
 json.JSONDecoder.raw_decode parses one element where it starts. An element cut by the end of the
 window is retried after a read that at least doubles the window, so a huge element costs linear
 time, and an element beyond ``max_record_bytes`` is refused instead of swallowing memory.
+
+An element the parser refuses (NaN, a number beyond a double, a raw control character in a
+string, a syntax error) is one rejected row: its end is found by skipping strings whole and
+matching brackets up to the "," or "]" at the array's own level, and reading goes on from there.
+Only when that scan cannot find the end (brackets that do not match, a string or the file that
+never ends) is the rest of the array unreadable.
 """
 
 from __future__ import annotations
@@ -32,9 +38,47 @@ _WHITESPACE = re.compile(r"[ \t\n\r]*")
 # Undecodable bytes survive decoding as lone surrogates (surrogateescape) so that the parser can
 # carry on; an element holding one is rejected with the offset of the byte.
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
-# How close to the end of the window a parse error must be to possibly mean "cut short" rather
-# than "invalid": the longest token a cut can leave unfinished (a number, literal or \uXXXX escape).
-_CUT_MARGIN = 32
+# The characters that matter when skipping an element: string quotes, brackets and separators.
+_STRUCTURE = re.compile(r'["\[\]{},]')
+# The rest of a string after its opening quote, through its closing quote (escapes skipped whole).
+_STRING_REST = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_CLOSERS = {"[": "]", "{": "}"}
+
+
+class _Unbalanced(Exception):
+    """The brackets of a refused element do not match, so where it ends cannot be known."""
+
+
+def _element_end(text: str, at: int) -> int:
+    """The index of the "," or "]" that ends the array element starting at ``text[at]``, or -1
+    when ``text`` ends first. Raises _Unbalanced when a bracket closes one it does not match."""
+    open_brackets: list[str] = []
+    position = at
+    while True:
+        found = _STRUCTURE.search(text, position)
+        if found is None:
+            return -1
+        index = found.start()
+        char = text[index]
+        if char == '"':
+            rest = _STRING_REST.match(text, index + 1)
+            if rest is None:
+                return -1
+            position = rest.end()
+            continue
+        if char in _CLOSERS:
+            open_brackets.append(_CLOSERS[char])
+        elif char != ",":
+            if open_brackets:
+                if open_brackets.pop() != char:
+                    raise _Unbalanced
+            elif char == "]":
+                return index
+            else:
+                raise _Unbalanced
+        elif not open_brackets:
+            return index
+        position = index + 1
 
 
 def _refuse_constant(name: str) -> Any:
@@ -44,7 +88,8 @@ def _refuse_constant(name: str) -> Any:
 def _finite_float(literal: str) -> float:
     value = float(literal)
     if not math.isfinite(value):
-        raise ValueError(f"{literal} is out of the range of a double")
+        # Not the literal itself: messages are logged, and values are customer data.
+        raise ValueError("a number out of the range of a double")
     return value
 
 
@@ -156,27 +201,52 @@ class JsonArrayReader:
                 continue
             char = text[at]
             if state is _State.ELEMENT or (state is _State.FIRST_ELEMENT and char != "]"):
+                refused: str | None = None
                 try:
                     value, end = raw_decode(text, at)
                 except json.JSONDecodeError as exc:
-                    if window.eof or not (
-                        exc.msg.startswith("Unterminated string") or exc.pos >= len(text) - _CUT_MARGIN
-                    ):
+                    # Some messages end in "at", meant to be followed by a position.
+                    refused = f"{exc.msg.removesuffix(' at')} at byte offset {window.byte_offset(exc.pos)}"
+                except RecursionError:
+                    refused = "nested too deeply"
+                except ValueError as exc:  # from parse_constant / parse_float
+                    refused = str(exc)
+                if refused is not None:
+                    try:
+                        end = _element_end(text, at)
+                    except _Unbalanced:
                         raise self._fail(
-                            f"invalid JSON in the array: {exc.msg}", row, window, exc.pos
-                        ) from exc
-                    if len(text) - at > spec.max_record_bytes:
-                        raise self._fail(
-                            f"an array element longer than {spec.max_record_bytes} bytes (or invalid JSON)",
+                            f"invalid JSON in the array ({refused}), and the element's brackets do not "
+                            "match, so where it ends is unknown",
                             row,
                             window,
                             at,
-                        ) from exc
-                    window.refill(at, at_least=len(text) - at)
-                    text, index = window.text, 0
+                        ) from None
+                    if end < 0:
+                        # Cut by the end of the window, or by the end of the file.
+                        if window.eof:
+                            reason = f"invalid JSON in the array ({refused}), and the file ends inside it"
+                            raise self._fail(reason, row, window, at)
+                        if len(text) - at > spec.max_record_bytes:
+                            reason = f"an array element longer than {spec.max_record_bytes} bytes"
+                            raise self._fail(reason, row, window, at)
+                        window.refill(at, at_least=len(text) - at)
+                        text, index = window.text, 0
+                        continue
+                    # The whole element is in the window, so the parser refused it for what it holds.
+                    if end == at:
+                        refused = "no value between two separators (an extra ',')"
+                    element_start = window.byte_offset(at)
+                    if element_start >= limit:
+                        return
+                    position = RowPosition(source, row, element_start)
+                    row += 1
+                    cursor.row = row
+                    cursor.offset = window.byte_offset(end)
+                    index = end
+                    state = _State.AFTER_ELEMENT
+                    yield RejectedRow(position, [RowIssue(position, None, "invalid JSON", refused)])
                     continue
-                except (ValueError, RecursionError) as exc:
-                    raise self._fail(f"invalid JSON in the array: {exc}", row, window, at) from exc
                 if end == len(text) and not window.eof:
                     # A number or literal may go on in the next read: parse it again with more text.
                     window.refill(at, at_least=len(text) - at + 1)
