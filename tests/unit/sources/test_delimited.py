@@ -282,24 +282,44 @@ def test_a_quoted_field_longer_than_csv_default_field_limit_is_read(write_file):
     assert [item.position.row for item in items] == [1, 2, 3]
 
 
-def test_the_record_limit_does_not_outlive_the_read(write_file):
-    # Given csv's process-wide field size limit as it stands, and a file with a malformed row
-    before = csv.field_size_limit()
+def test_each_reader_reads_with_its_own_record_limit_whatever_another_left(write_file):
+    # Given a quoted field of 2,000 bytes over several lines, and csv's process-wide field limit
+    # lowered by some other code to less than that
+    note = "word\n" * 400
+    data = f'id,note\n1,"{note}"\n2,ok\n'.encode()
+    path = write_file("long-field.csv", data)
+    before = csv.field_size_limit(100)
+
+    # When a reader with a 1 KiB record limit starts, then one with 8 KiB, the first still open
+    small = SourceSpec(format="csv", max_record_bytes=1024)
+    large = SourceSpec(format="csv", max_record_bytes=8192)
+    try:
+        with open_rows(str(path), small) as small_rows, open_rows(str(path), large) as large_rows:
+            first_small = next(small_rows)
+            large_read = list(large_rows)
+            small_read = [first_small, *small_rows]
+    finally:
+        csv.field_size_limit(before)
+
+    # Then the large reader reads the field whole and the small one rejects just that row
+    assert [row.values["note"] for row in large_read if isinstance(row, SourceRow)] == [note, "ok"]
+    assert [type(row) for row in small_read] == [RejectedRow, SourceRow]
+    assert small_read[1].values == {"id": "2", "note": "ok"}
+
+
+def test_a_malformed_row_at_a_range_start_reads_as_in_a_whole_read(write_file):
+    # Given a file with a quoted multi-line field and a malformed row
     data = b'id,note\n1,"a\nb"\n2,c\n3,x\ry\n4,d\n'
     path = write_file("short.csv", data)
-
-    # When it is read with a 1 KiB limit: whole, in two ranges (the first ending just before the
-    # malformed row, which the reader meets and leaves to the next range), and abandoned after a row
     spec = SourceSpec(format="csv", max_record_bytes=1024)
-    assert len(read_all(path, spec)) == 4
+
+    # When it is read in two ranges, the first ending just before the malformed row
     split = data.index(b"3,x")
     ranges = [ByteRange(0, split, 1), ByteRange(split, len(data), 3)]
-    assert read_ranges(path, spec, ranges) == read_all(path, spec)
-    with open_rows(str(path), spec) as rows:
-        next(rows)
 
-    # Then the limit is what it was, for whatever else parses CSV in the process
-    assert csv.field_size_limit() == before
+    # Then the rows and the reject are those of the whole read
+    assert read_ranges(path, spec, ranges) == read_all(path, spec)
+    assert [type(row) for row in read_all(path, spec)] == [SourceRow, SourceRow, RejectedRow, SourceRow]
 
 
 def test_a_multi_line_field_over_the_record_limit_is_one_rejected_row(write_file):

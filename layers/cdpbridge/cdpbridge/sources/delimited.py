@@ -39,31 +39,6 @@ Row = SourceRow | RejectedRow
 LineEnds = list[int]
 
 
-class _FieldSizeLimit:
-    """csv's field size limit, of which there is one per process (131,072 characters unless set).
-
-    A legal quoted field longer than that, up to the record limit, would be refused, so readers set
-    it to their record limit while they run. The value found before the first of them started is
-    put back when the last one ends: a reader that ends while another runs (the one that read the
-    header before a byte range is read, say) must not take the other's limit away.
-    """
-
-    _running = 0
-    _before = 0
-
-    @classmethod
-    def enter(cls) -> None:
-        if not cls._running:
-            cls._before = csv.field_size_limit()
-        cls._running += 1
-
-    @classmethod
-    def leave(cls) -> None:
-        cls._running -= 1
-        if not cls._running:
-            csv.field_size_limit(cls._before)
-
-
 class _Lines:
     """The decoded lines of a stream, for csv.reader, and the byte offset where each line ends."""
 
@@ -91,22 +66,18 @@ class _Lines:
         self.bad_lines: dict[int, int] = {}
 
     def __iter__(self) -> Iterator[str]:
-        return chain.from_iterable(self._line_lists())
-
-    def _line_lists(self) -> Iterator[list[str]]:
-        _FieldSizeLimit.enter()
-        try:
-            yield from self._decoded_blocks()
-        finally:
-            _FieldSizeLimit.leave()
+        return chain.from_iterable(self._decoded_blocks())
 
     def _decoded_blocks(self) -> Iterator[list[str]]:
         codec = self._codec
         utf8 = codec == "utf-8"
         field_limit = self._field_limit
         for base, block in self._blocks:
-            # Again for every block, so that a reader with another limit running in between in the
-            # same process does not leave its own in force for long.
+            # csv has one field size limit per process (131,072 characters unless set): a legal quoted
+            # field up to the record limit must be read, and a runaway one (an unclosed quote) stopped
+            # there. It is set for every block, so whatever another reader of the process set in
+            # between never holds for this one; nothing puts the old value back, as nothing here
+            # can know when the last reader is done (an abandoned one ends whenever it is collected).
             csv.field_size_limit(field_limit)
             if isinstance(block, OverlongLine):
                 raise SourceError(

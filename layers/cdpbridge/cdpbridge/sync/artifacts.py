@@ -158,4 +158,7 @@ def merge_rejects(store: ArtifactStore, segment_keys: list[str], final_key: str)
 
 def iter_rejects(data: bytes) -> Iterator[dict[str, Any]]:
     """Reads a merged rejects CSV back (used by the CLI summary and tests)."""
+    # The field size limit is process-wide and a source reader may have left a small one: no field
+    # of this file is longer than the file.
+    csv.field_size_limit(max(csv.field_size_limit(), len(data)))
     yield from csv.DictReader(io.StringIO(data.decode("utf-8")))
