@@ -206,17 +206,23 @@ class SyncEngine:
     def replay(self, entries: Iterable[RetryEntry]) -> RunCounters:
         """Sends the objects a previous run could not deliver, exactly as they were built."""
         rate_limited_before = self._track_rate_limited()
-        for entry in entries:
-            ref = entry.ref
-            if ref.ledger_id and self.ledger.already_sent(entry.scope, [ref.ledger_id]):
-                self.counters.events_already_sent += 1
-                continue
-            self._scope = entry.scope
-            self.counters.retry_entries_replayed += 1
-            self._add_object(ref)
-        self._drain()
-        self._shutdown()
-        self.counters.rate_limited += self._track_rate_limited() - rate_limited_before
+        try:
+            for entry in entries:
+                ref = entry.ref
+                if ref.ledger_id and self.ledger.already_sent(entry.scope, [ref.ledger_id]):
+                    self.counters.events_already_sent += 1
+                    continue
+                self._scope = entry.scope
+                self.counters.retry_entries_replayed += 1
+                self._add_object(ref)
+            self._drain()
+        except BaseException:
+            # As in run: what Braze already acknowledged is committed before giving up.
+            self._settle_in_flight()
+            raise
+        finally:
+            self._shutdown()
+            self.counters.rate_limited += self._track_rate_limited() - rate_limited_before
         return self.counters
 
     def _track_rate_limited(self) -> int:
