@@ -154,11 +154,10 @@ class SyncEngine:
         self._planned = {}
         self._planned_limit = _PLANNED_USERS_KEPT
         failure: list[Exception] = []
-        rate_limited_before = self._track_rate_limited()
         last_drain = time.monotonic()
         chunk: list[SourceRow | RejectedRow] = []
         stopped = False
-        try:
+        with self._sending():
             for item in _until_unreadable(rows, failure):
                 chunk.append(item)
                 if len(chunk) < self.options.chunk_rows:
@@ -185,14 +184,6 @@ class SyncEngine:
             if failure:
                 # Everything read before the source failed is applied and committed; now say why.
                 raise failure[0]
-        except BaseException:
-            # Whatever Braze already acknowledged is committed (state and ledger) before giving up,
-            # so a resume neither loses those writes nor sends their events a second time.
-            self._settle_in_flight()
-            raise
-        finally:
-            self._shutdown()
-            self.counters.rate_limited += self._track_rate_limited() - rate_limited_before
         if progress is not None:
             progress(self.counters)
         if self._abort:
@@ -205,8 +196,7 @@ class SyncEngine:
 
     def replay(self, entries: Iterable[RetryEntry]) -> RunCounters:
         """Sends the objects a previous run could not deliver, exactly as they were built."""
-        rate_limited_before = self._track_rate_limited()
-        try:
+        with self._sending():
             for entry in entries:
                 ref = entry.ref
                 if ref.ledger_id and self.ledger.already_sent(entry.scope, [ref.ledger_id]):
@@ -216,14 +206,22 @@ class SyncEngine:
                 self.counters.retry_entries_replayed += 1
                 self._add_object(ref)
             self._drain()
+        return self.counters
+
+    @contextmanager
+    def _sending(self) -> Iterator[None]:
+        """Around a run or a replay: the pool is shut down and the 429s counted however it ends."""
+        rate_limited_before = self._track_rate_limited()
+        try:
+            yield
         except BaseException:
-            # As in run: what Braze already acknowledged is committed before giving up.
+            # Whatever Braze already acknowledged is committed (state and ledger) before giving up,
+            # so a resume neither loses those writes nor sends their events a second time.
             self._settle_in_flight()
             raise
         finally:
             self._shutdown()
             self.counters.rate_limited += self._track_rate_limited() - rate_limited_before
-        return self.counters
 
     def _track_rate_limited(self) -> int:
         if self.client is None:
