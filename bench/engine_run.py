@@ -134,7 +134,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         ranges = split(request, args.workers) if args.workers > 1 else []
         if len(ranges) > 1:
             factory = functools.partial(build_services, args, Path(reports))
-            outcome = run_parts(request, ranges, factory, progress=progress).outcome
+            outcome = run_parts(request, ranges, factory, progress=progress)
         elif args.profile:
             profiler = cProfile.Profile()
             outcome = profiler.runcall(run_part, request, services, progress=progress)

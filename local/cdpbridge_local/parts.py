@@ -15,8 +15,8 @@ import multiprocessing
 import queue
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +33,6 @@ ServicesFactory = Callable[[], JobServices]
 PROGRESS_INTERVAL_S = 0.5
 
 _progress_queue: Any = None
-
-
-@dataclass(frozen=True, slots=True)
-class PartsOutcome:
-    """The merged outcome (from the part that wrote the report) and each part's own."""
-
-    outcome: PartOutcome
-    parts: list[PartOutcome]
 
 
 def split(request: JobRequest, workers: int, s3_client: Any = None) -> list[ByteRange]:
@@ -69,11 +61,11 @@ def run_parts(
     services_factory: ServicesFactory,
     *,
     progress: Callable[[RunCounters], None] | None = None,
-) -> PartsOutcome:
+) -> PartOutcome:
     """Runs one part per range, each in its own process, and returns when all have ended.
 
-    ``outcome`` is the merged one the last part wrote the report with; when a part stopped
-    (aborted), no report is written and ``outcome`` carries the first part's reason and the sum
+    The outcome is the merged one the last part wrote the report with; when a part stopped
+    (aborted), no report is written and the outcome carries the first part's reason and the sum
     of the counters.
     """
     if len(ranges) < 2:
@@ -93,20 +85,13 @@ def run_parts(
             _collect(reports, latest, wait_s=0.2)
             if progress is not None and latest:
                 progress(_sum(latest.values()))
-        parts = [_result(future) for future in futures]
+        parts = [future.result() for future in futures]
     merged = [part for part in parts if part.report is not None]
     if merged:
-        return PartsOutcome(merged[0], parts)
+        return merged[0]
     stopped = [part.aborted_reason for part in parts if part.aborted_reason]
     total = _sum(part.counters for part in parts)
-    return PartsOutcome(
-        PartOutcome(False, total, aborted_reason=stopped[0] if stopped else "no part wrote the report"),
-        parts,
-    )
-
-
-def _result(future: Future[PartOutcome]) -> PartOutcome:
-    return future.result()
+    return PartOutcome(False, total, aborted_reason=stopped[0] if stopped else "no part wrote the report")
 
 
 def _sum(counters: Any) -> RunCounters:

@@ -205,9 +205,7 @@ def run_command(args: argparse.Namespace) -> int:
     progress = ProgressLine(sys.stderr, enabled=not args.quiet)
     try:
         if len(ranges) > 1:
-            outcome = run_parts(
-                request, ranges, functools.partial(_services, args), progress=progress
-            ).outcome
+            outcome = run_parts(request, ranges, functools.partial(_services, args), progress=progress)
         else:
             outcome = run_part(request, services, progress=progress)
     finally:
