@@ -34,7 +34,7 @@ DEFAULT_FALSE_VALUES: Final[frozenset[str]] = frozenset({"false", "f", "no", "n"
 
 # strptime patterns tried for dates written the way people write them, after ISO 8601 failed.
 _TEXTUAL_DATE_FORMATS: Final = ("%d %B %Y", "%d %b %Y", "%B %d, %Y", "%b %d, %Y", "%B %d %Y", "%b %d %Y")
-_SLASHED_DATETIME_FORMATS: Final = ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%dT%H:%M:%S")
+_SLASHED_DATETIME_FORMATS: Final = ("%Y/%m/%dT%H:%M:%S",)
 # Times after a day/month/year date that ISO 8601 does not cover: a one-digit hour, or a 12-hour clock.
 _CLOCK_TIME_FORMATS: Final = ("%H:%M", "%H:%M:%S", "%I:%M %p", "%I:%M:%S %p", "%I:%M%p", "%I:%M:%S%p")
 _EXPECTED_DATETIME: Final = "not a recognised date/time (expected ISO 8601)"
@@ -389,12 +389,19 @@ def parse_date(text: str, formats: Iterable[str] = ()) -> date:
     numeric = _numeric_date_time(text)
     if numeric is not None:
         return numeric[0]  # the date as written, like an ISO date and time above
+    textual = _textual_date(text)
+    if textual is None:
+        raise InvalidValueError("not a recognised date (expected YYYY-MM-DD)")
+    return textual
+
+
+def _textual_date(text: str) -> date | None:
     for pattern in _TEXTUAL_DATE_FORMATS:
         try:
             return datetime.strptime(text, pattern).date()
         except ValueError:
             continue
-    raise InvalidValueError("not a recognised date (expected YYYY-MM-DD)")
+    return None
 
 
 def _datetime_from_epoch(number: float | int | Decimal, milliseconds: bool) -> datetime:
@@ -462,10 +469,10 @@ def _fallback_datetime(text: str) -> datetime:
     if numeric is not None:
         day, clock = numeric
         return datetime.combine(day, clock) if clock is not None else datetime(day.year, day.month, day.day)
-    try:
-        day = parse_date(text)
-    except InvalidValueError:
-        raise InvalidValueError(_EXPECTED_DATETIME) from None
+    # ISO text and numeric dates were tried above: only the written-out forms are left.
+    day = _textual_date(text)
+    if day is None:
+        raise InvalidValueError(_EXPECTED_DATETIME)
     return datetime(day.year, day.month, day.day)
 
 
