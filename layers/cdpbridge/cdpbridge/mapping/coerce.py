@@ -470,10 +470,10 @@ def _fallback_datetime(text: str) -> datetime:
         day, clock = numeric
         return datetime.combine(day, clock) if clock is not None else datetime(day.year, day.month, day.day)
     # ISO text and numeric dates were tried above: only the written-out forms are left.
-    day = _textual_date(text)
-    if day is None:
+    written = _textual_date(text)
+    if written is None:
         raise InvalidValueError(_EXPECTED_DATETIME)
-    return datetime(day.year, day.month, day.day)
+    return datetime(written.year, written.month, written.day)
 
 
 def date_converter(formats: tuple[str, ...]) -> Converter:
