@@ -29,7 +29,7 @@ from cdpbridge.sources._io import ByteStream
 from cdpbridge.sources._rows import make_row
 from cdpbridge.sources.cursor import ReadCursor, ReadWindow
 from cdpbridge.sources.errors import SourceError
-from cdpbridge.sources.spec import SourceSpec
+from cdpbridge.sources.spec import SourceSpec, first_bad_column_name
 
 if TYPE_CHECKING:
     from _csv import Reader
@@ -182,18 +182,17 @@ def check_header(cells: list[str], source: str) -> tuple[str, ...]:
     read as if it had one, the "header" is a row of customer data (e-mail addresses and the like),
     and these messages are logged.
     """
-    seen: dict[str, int] = {}
-    for number, name in enumerate(cells, start=1):
-        if not name.strip():
-            raise SourceError(source, f"header column {number} has an empty name", row=0)
-        if name in seen:
-            reason = (
-                f"header columns {seen[name]} and {number} have the same name "
-                "(if the file has no header line, set header: false and name the columns)"
-            )
-            raise SourceError(source, reason, row=0)
-        seen[name] = number
-    return tuple(cells)
+    bad = first_bad_column_name(cells)
+    if bad is None:
+        return tuple(cells)
+    number, earlier = bad
+    if earlier is None:
+        raise SourceError(source, f"header column {number} has an empty name", row=0)
+    reason = (
+        f"header columns {earlier} and {number} have the same name "
+        "(if the file has no header line, set header: false and name the columns)"
+    )
+    raise SourceError(source, reason, row=0)
 
 
 class DelimitedReader:

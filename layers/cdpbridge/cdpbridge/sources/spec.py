@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import PurePosixPath
 
@@ -78,16 +79,28 @@ def compression_from_name(location: str) -> Compression:
     return Compression.NONE
 
 
-def _check_column_names(columns: tuple[str, ...]) -> None:
-    """Every configured column needs its own name: a row is a dict, so a repeated name would keep
-    only the last of its values and silently drop the others."""
+def first_bad_column_name(names: Iterable[str]) -> tuple[int, int | None] | None:
+    """The first column (1-based) whose name is empty or repeated, with the earlier column of that
+    name (None for an empty name); None when every name is its own. A row is a dict, so a repeated
+    name would keep only the last of its values and silently drop the others."""
     seen: dict[str, int] = {}
-    for number, name in enumerate(columns, start=1):
+    for number, name in enumerate(names, start=1):
         if not name.strip():
-            raise ValueError(f"columns: column {number} has an empty name")
+            return number, None
         if name in seen:
-            raise ValueError(f"columns: columns {seen[name]} and {number} are both named {name!r}")
+            return number, seen[name]
         seen[name] = number
+    return None
+
+
+def _check_column_names(columns: tuple[str, ...]) -> None:
+    bad = first_bad_column_name(columns)
+    if bad is None:
+        return
+    number, earlier = bad
+    if earlier is None:
+        raise ValueError(f"columns: column {number} has an empty name")
+    raise ValueError(f"columns: columns {earlier} and {number} are both named {columns[number - 1]!r}")
 
 
 class SourceSpec(BaseModel):
