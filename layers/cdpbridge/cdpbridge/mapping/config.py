@@ -593,8 +593,12 @@ class MappingConfig(_ConfigModel):
     @property
     def named_columns(self) -> frozenset[str]:
         """Every column the config names; ``remaining`` maps the others."""
+        return self.columns_named(include_optional=True)
+
+    def columns_named(self, *, include_optional: bool) -> frozenset[str]:
+        """The columns the config names, without those only ``optional`` fields read unless asked."""
         columns = {self.identifier.column}
-        columns.update(spec.column for spec in self.fields)
+        columns.update(spec.column for spec in self.fields if include_optional or not spec.optional)
         for rule in self.events:
             columns.update(rule.columns())
         for purchase in self.purchases:

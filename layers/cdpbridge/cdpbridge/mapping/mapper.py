@@ -141,14 +141,7 @@ class ColumnCheck:
 
 def _optional_columns(config: MappingConfig) -> frozenset[str]:
     """Columns only ``optional`` fields read: a file may lack them."""
-    optional = {spec.column for spec in config.fields if spec.optional}
-    needed = {config.identifier.column}
-    needed.update(spec.column for spec in config.fields if not spec.optional)
-    for rule in config.events:
-        needed.update(rule.columns())
-    for purchase in config.purchases:
-        needed.update(purchase.columns())
-    return frozenset(optional - needed)
+    return config.named_columns - config.columns_named(include_optional=False)
 
 
 def _options(spec: Any, null_values: frozenset[str]) -> ConverterOptions:
