@@ -264,10 +264,7 @@ class WindowLimiter:
                     self._forget(ticket.seq)
                 else:
                     self._settle(ticket.seq)
-            if headers.limit is not None and headers.limit > 0:
-                self._server_limit = headers.limit
-                # A higher limit than configured is not believed: the configured one may be a share.
-                self._limit = min(self._limit, headers.limit)
+            self._learn_limit(headers)
             if headers.remaining is not None:
                 if headers.reset_epoch_s is not None:
                     self._note_window(now, wall_now, headers.remaining, headers.reset_epoch_s, ticket)
@@ -285,20 +282,25 @@ class WindowLimiter:
         with self._condition:
             now = self._clock()
             delays = []
-            if headers.reset_epoch_s is not None:
-                until = headers.reset_epoch_s - wall_now + self._shift
-                delays.append(min(max(until, 0.0), MAX_RESET_WAIT_S))
+            # On the server's clock, as far as the skew learnt so far tells.
+            until_reset = headers.seconds_until_reset(wall_now - self._shift)
+            if until_reset is not None:
+                delays.append(until_reset)
             if headers.retry_after_s is not None:
                 delays.append(headers.retry_after_s)
             delay = max(delays) if delays else self.window_s / self._limit
             delay = max(delay, MIN_429_PENALTY_S)
             self._blocked_until = max(self._blocked_until, now + delay)
-            if headers.limit is not None and headers.limit > 0:
-                self._server_limit = headers.limit
-                self._limit = min(self._limit, headers.limit)
+            self._learn_limit(headers)
         return delay
 
     # -- internals (called with the lock held, except _take_thread_ticket) ---------------------------
+
+    def _learn_limit(self, headers: RateLimitHeaders) -> None:
+        if headers.limit is not None and headers.limit > 0:
+            self._server_limit = headers.limit
+            # A higher limit than configured is not believed: the configured one may be a share.
+            self._limit = min(self._limit, headers.limit)
 
     def _take_thread_ticket(self) -> Ticket | None:
         ticket: Ticket | None = getattr(self._thread, "ticket", None)
