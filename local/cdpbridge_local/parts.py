@@ -23,7 +23,7 @@ from typing import Any
 from cdpbridge.sources import ByteRange, SourceSpec
 from cdpbridge.sources.planning import plan_byte_ranges
 from cdpbridge.sync.counters import RunCounters
-from cdpbridge.sync.job import JobRequest, JobServices, PartOutcome, RunPart, run_part
+from cdpbridge.sync.job import JobRequest, JobServices, PartOutcome, RunPart, retry_files_pending, run_part
 
 # Builds a part's services inside its process; it crosses a process boundary, so it must pickle
 # (a module-level function, or a functools.partial of one over picklable arguments).
@@ -33,6 +33,8 @@ ServicesFactory = Callable[[], JobServices]
 PROGRESS_INTERVAL_S = 0.5
 
 _progress_queue: Any = None
+# Sent on the progress queue, in place of a part id, by part 0 once its replay has drained.
+_REPLAYED = "replayed"
 
 
 def split(request: JobRequest, workers: int, s3_client: Any = None) -> list[ByteRange]:
@@ -80,9 +82,33 @@ def run_parts(
     with ProcessPoolExecutor(
         max_workers=len(ranges), mp_context=context, initializer=_start_part_process, initargs=(reports,)
     ) as pool:
-        futures = [pool.submit(_run_one_part, part_request, services_factory) for part_request in requests]
-        while not all(future.done() for future in futures):
-            _collect(reports, latest, wait_s=0.2)
+        waiting = requests[1:]
+        replayed: list[list[str]] = []
+        # As in AWS: when earlier runs left retry files, part 0 replays them before any other part
+        # can send a newer row of the same users, and those parts hold what failed again.
+        replay_first = _replays_first(services_factory, request.integration)
+        futures = [pool.submit(_run_one_part, requests[0], services_factory, replay_first)]
+        if not replay_first:
+            futures += [
+                pool.submit(_run_one_part, part_request, services_factory) for part_request in waiting
+            ]
+            waiting = []
+        while not all(future.done() for future in futures) or waiting:
+            _collect(reports, latest, replayed, wait_s=0.2)
+            if waiting and not replayed and futures[0].done() and futures[0].exception() is not None:
+                # Part 0 failed before its replay drained: no other part may overtake what is left.
+                waiting = []
+            if waiting and (replayed or futures[0].done()):
+                held_from = tuple(replayed[0]) if replayed else ()
+                futures += [
+                    pool.submit(
+                        _run_one_part,
+                        replace(part_request, part=replace(part_request.part, held_from=held_from)),
+                        services_factory,
+                    )
+                    for part_request in waiting
+                ]
+                waiting = []
             if progress is not None and latest:
                 progress(_sum(latest.values()))
         parts = [future.result() for future in futures]
@@ -101,14 +127,36 @@ def _sum(counters: Any) -> RunCounters:
     return total
 
 
-def _collect(reports: Any, latest: dict[str, RunCounters], wait_s: float) -> None:
+def _collect(reports: Any, latest: dict[str, RunCounters], replayed: list[list[str]], wait_s: float) -> None:
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            part_id, counters = reports.get(timeout=max(0.0, deadline - time.monotonic()))
+            part_id, payload = reports.get(timeout=max(0.0, deadline - time.monotonic()))
         except queue.Empty:
             return
-        latest[part_id] = RunCounters.from_dict(counters)
+        if part_id == _REPLAYED:
+            replayed.append(list(payload))
+        else:
+            latest[part_id] = RunCounters.from_dict(payload)
+
+
+def _replays_first(services_factory: ServicesFactory, integration: str) -> bool:
+    services = services_factory()
+    try:
+        return not services.options.dry_run and retry_files_pending(services, integration)
+    finally:
+        _close(services)
+
+
+def _close(services: JobServices) -> None:
+    services.field_state.close()
+    if services.client is not None:
+        services.client.close()
+
+
+def _tell_replayed(retry_files: list[str]) -> None:
+    if _progress_queue is not None:
+        _progress_queue.put((_REPLAYED, retry_files))
 
 
 def _start_part_process(reports: Any) -> None:
@@ -116,7 +164,9 @@ def _start_part_process(reports: Any) -> None:
     _progress_queue = reports
 
 
-def _run_one_part(request: JobRequest, services_factory: ServicesFactory) -> PartOutcome:
+def _run_one_part(
+    request: JobRequest, services_factory: ServicesFactory, others_wait_for_replay: bool = False
+) -> PartOutcome:
     services = services_factory()
     part_id = request.part.part_id
     last = 0.0
@@ -129,11 +179,14 @@ def _run_one_part(request: JobRequest, services_factory: ServicesFactory) -> Par
             _progress_queue.put((part_id, counters.to_dict()))
 
     try:
-        outcome = run_part(request, services, progress=report)
+        outcome = run_part(
+            request,
+            services,
+            progress=report,
+            on_replayed=_tell_replayed if others_wait_for_replay else None,
+        )
     finally:
-        services.field_state.close()
-        if services.client is not None:
-            services.client.close()
+        _close(services)
     if _progress_queue is not None:
         _progress_queue.put((part_id, outcome.counters.to_dict()))
     return outcome

@@ -173,10 +173,7 @@ def test_a_value_repeated_by_later_rows_is_sent_once(setup: Setup, chunk_rows: i
     assert setup.digests("u1") == {"city": value_digest("Lyon"), "tier": value_digest("silver")}
 
 
-@pytest.mark.parametrize("refusal", ["rejected", "retries_exhausted"])
-def test_a_write_braze_did_not_take_leaves_the_value_unknown_so_a_later_row_resends_it(
-    setup: Setup, refusal: str
-) -> None:
+def test_a_write_braze_rejected_leaves_the_value_unknown_so_a_later_row_resends_it(setup: Setup) -> None:
     # Given Braze holds Paris for u1, and refuses u1's first move back to Paris
     setup.stored("u1", city="Paris")
     refused: list[dict[str, Any]] = []
@@ -188,7 +185,6 @@ def test_a_write_braze_did_not_take_leaves_the_value_unknown_so_a_later_row_rese
         return False
 
     braze = FakeBraze(refuse)
-    braze.exhausted = refusal == "retries_exhausted"
     braze.profiles["u1"] = {"city": "Paris"}
     # And one object a request, one request at a time: the refusal is known before the last row
     # is planned (the rows of u2 and u3 make the engine wait for the requests before theirs)
@@ -207,10 +203,46 @@ def test_a_write_braze_did_not_take_leaves_the_value_unknown_so_a_later_row_rese
     assert braze.sent("u1", "city") == ["Lyon", "Paris"]
     assert braze.profiles["u1"] == {"city": "Paris"}
     assert setup.digests("u1") == {"city": value_digest("Paris")}
-    if refusal == "rejected":
-        assert result.counters.objects_rejected_by_braze == 1
-    else:
-        assert [entry.ref.position.row for entry in setup.retry] == [2]
+    assert result.counters.objects_rejected_by_braze == 1
+
+
+def test_after_a_write_goes_to_the_retry_file_the_users_later_rows_follow_it_there(setup: Setup) -> None:
+    # Given Braze holds Paris for u1, and u1's move back to Paris exhausts its retries
+    setup.stored("u1", city="Paris")
+    exhausted: list[dict[str, Any]] = []
+
+    def exhaust(body: dict[str, Any]) -> bool:
+        if body == {"external_id": "u1", "city": "Paris"} and not exhausted:
+            exhausted.append(body)
+            return True
+        return False
+
+    braze = FakeBraze(exhaust)
+    braze.exhausted = True
+    braze.profiles["u1"] = {"city": "Paris"}
+    rows = [
+        ("u1", {"city": "Lyon"}),
+        ("u1", {"city": "Paris"}),
+        ("u2", {"city": "Rome"}),
+        ("u3", {"city": "Oslo"}),
+        ("u1", {"city": "Nice"}),
+    ]
+    # When the file runs, one object a request, one request at a time
+    _, result = setup.run(braze, rows, chunk_rows=1, in_flight=1, track_cap=TrackCap(limit=1))
+    # Then u1's last row is not sent ahead of the undelivered one: both wait in the retry file, in
+    # file order, so replaying it leaves Nice, the file's last word, and never Paris after Nice
+    assert exhausted
+    assert braze.sent("u1", "city") == ["Lyon"]
+    assert [(entry.ref.position.row, entry.ref.body) for entry in setup.retry] == [
+        (2, {"external_id": "u1", "city": "Paris"}),
+        (5, {"external_id": "u1", "city": "Nice"}),
+    ]
+    assert result.counters.objects_to_retry_file == 2
+    # And the other users go through
+    assert braze.sent("u2", "city") == ["Rome"]
+    assert braze.sent("u3", "city") == ["Oslo"]
+    # And the state holds only what Braze acknowledged
+    assert setup.digests("u1") == {"city": value_digest("Lyon")}
 
 
 def test_an_add_leaves_the_value_unknown_so_a_later_set_is_sent(setup: Setup) -> None:
@@ -307,3 +339,32 @@ def test_retry_entries_keep_the_digests_they_were_built_with(setup: Setup) -> No
         {"city": value_digest("Lyon"), "tier": value_digest("gold")},
         {"city": value_digest("Lyon")},
     ]
+
+
+def test_a_users_object_already_in_the_next_request_follows_the_undelivered_one(setup: Setup) -> None:
+    # Given Braze is unreachable for the request naming u1's first row
+    braze = FakeBraze(lambda body: body == {"external_id": "u1", "city": "Paris"})
+    braze.exhausted = True
+    # And two objects a request, one request at a time: u1's next row is already packed in the next
+    # request (with u4's) when the first request's fate becomes known
+    rows = [
+        ("u1", {"city": "Paris"}),
+        ("u2", {"city": "Rome"}),
+        ("u1", {"city": "Nice"}),
+        ("u4", {"city": "Oslo"}),
+        ("u5", {"city": "Bern"}),
+    ]
+    # When the file runs
+    _, result = setup.run(braze, rows, chunk_rows=1, in_flight=1, track_cap=TrackCap(limit=2))
+    # Then u1's later object is taken out of that request and follows the first to the retry file,
+    # with u2's (same request as the first): the rows in file order
+    assert [entry.ref.position.row for entry in setup.retry] == [1, 2, 3]
+    assert setup.retry[2].reason == engine_module.HELD_BEHIND_RETRY
+    # And the rest of that request still goes, and so does the file after it
+    assert braze.sent("u1", "city") == []
+    assert braze.sent("u4", "city") == ["Oslo"]
+    assert braze.sent("u5", "city") == ["Bern"]
+    assert result.counters.objects_to_retry_file == 3
+    # And the requests counted are those sent: the failed one, u4's alone, u5's
+    assert result.counters.requests == 3
+    assert result.counters.objects_sent == 4

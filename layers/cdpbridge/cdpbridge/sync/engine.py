@@ -7,7 +7,9 @@ Guarantees, in order of importance:
 - updates of one user are applied in file order (a request never overtakes an earlier one that
   names the same user), and each is deduped against what Braze holds after the earlier rows of the
   run, not against the state stored before them;
-- events and purchases acknowledged once are never sent again for the same scope (send ledger).
+- events and purchases acknowledged once are never sent again for the same scope (send ledger);
+- once an object of a user goes to the retry file, the user's later objects follow it there, so the
+  next run delivers them in file order and an older value never lands after a newer one.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any, Protocol
 from aws_lambda_powertools import Logger
 
 from cdpbridge.braze import BrazeClient, TrackCap, TrackOutcome, TrackRequest, TrackRequestBuilder
+from cdpbridge.braze.track import TRACK_KINDS
 from cdpbridge.records import RejectedRow, RowIssue, RowPosition, SourceRow
 from cdpbridge.state import FieldStateSnapshot, FieldStateStore, SendLedger
 from cdpbridge.state.contracts import merge_user_state
@@ -86,6 +89,7 @@ class SyncEngine:
         rejects: RejectsWriter,
         retry_sink: Callable[[list[RetryEntry]], None],
         counters: RunCounters | None = None,
+        held_users: set[str] | None = None,
     ) -> None:
         if client is None and not options.dry_run:
             raise ValueError("a Braze client is required unless the run is a dry run")
@@ -114,6 +118,9 @@ class SyncEngine:
         # Users of the objects in the request being filled: not in flight yet, so not settled.
         self._buffered_users: list[str] = []
         self._retry_entries: list[RetryEntry] = []
+        # Users with an object in a retry file: their later objects are held behind it, in the retry
+        # file too. Shared (the same set) by the engines of one part: its replays and its run.
+        self.held_users: set[str] = held_users if held_users is not None else set()
         self._scope = ""
         self._abort: str | None = None
 
@@ -402,6 +409,9 @@ class SyncEngine:
     # -- batching and sending -----------------------------------------------------------------
 
     def _add_object(self, ref: ObjectRef) -> None:
+        if ref.user_key in self.held_users:
+            self._hold(ref, HELD_BEHIND_RETRY)
+            return
         request = self._builder.add(ref.kind, ref.body, ref)  # type: ignore[arg-type]
         if request is None:
             self._buffered_users.append(ref.user_key)
@@ -411,12 +421,8 @@ class SyncEngine:
         self._dispatch(request)
 
     def _dispatch(self, request: TrackRequest) -> None:
-        counters = self.counters
-        counters.requests += 1
-        counters.objects_sent += request.object_count()
-        counters.request_fill_units += _request_fill(request, self.options.track_cap)
-        counters.request_slots += self.options.track_cap.limit
         if self.options.dry_run:
+            self._count_request(request)
             for ref in _refs(request):
                 self._count_sent(ref)
             return
@@ -426,6 +432,14 @@ class SyncEngine:
             self._wait_for_completions()
         while len(self._in_flight) >= self.options.in_flight:
             self._wait_for_completions()
+        if not user_keys.isdisjoint(self.held_users):
+            # An earlier request of one of these users went to the retry file while this one was
+            # being filled: that user's objects follow it there.
+            request = self._without_held(request)
+            if not request.object_count():
+                return
+            user_keys = {ref.user_key for ref in _refs(request)}
+        self._count_request(request)
         if self._executor is None:
             self._executor = ThreadPoolExecutor(
                 max_workers=self.options.in_flight, thread_name_prefix="track"
@@ -435,6 +449,35 @@ class SyncEngine:
         self._in_flight[future] = request
         for key in user_keys:
             self._users_in_flight[key] = self._users_in_flight.get(key, 0) + 1
+
+    def _count_request(self, request: TrackRequest) -> None:
+        counters = self.counters
+        counters.requests += 1
+        counters.objects_sent += request.object_count()
+        counters.request_fill_units += _request_fill(request, self.options.track_cap)
+        counters.request_slots += self.options.track_cap.limit
+
+    def _without_held(self, request: TrackRequest) -> TrackRequest:
+        """``request`` without the objects of held users, which go to the retry file instead."""
+        kept = TrackRequest()
+        for kind in TRACK_KINDS:
+            objects = kept.objects(kind)
+            refs = kept.refs[kind]
+            for obj, ref in zip(request.objects(kind), request.refs[kind], strict=True):
+                assert isinstance(ref, ObjectRef)
+                if ref.user_key in self.held_users:
+                    self._hold(ref, HELD_BEHIND_RETRY)
+                else:
+                    objects.append(obj)
+                    refs.append(ref)
+        return kept
+
+    def _hold(self, ref: ObjectRef, reason: str) -> None:
+        """Sends ``ref`` to the retry file, and with it every later object of its user."""
+        self._retry_entries.append(RetryEntry(self._scope, ref, reason))
+        self._forget_planned(ref)
+        self.held_users.add(ref.user_key)
+        self.counters.objects_to_retry_file += 1
 
     def _wait_for_completions(self) -> None:
         done, _ = wait(list(self._in_flight), return_when=FIRST_COMPLETED)
@@ -456,9 +499,7 @@ class SyncEngine:
         refs = _refs(request)
         if outcome.status == "retries_exhausted":
             for ref in refs:
-                self._retry_entries.append(RetryEntry(self._scope, ref, outcome.message))
-                self._forget_planned(ref)
-            counters.objects_to_retry_file += len(refs)
+                self._hold(ref, outcome.message)
             return
         failed: dict[int, str] = {}
         for error in outcome.errors:
@@ -468,9 +509,7 @@ class SyncEngine:
             if outcome.http_status in (401, 403):
                 self._abort = f"Braze refused the request ({outcome.http_status}): {outcome.message}"
                 for ref in refs:
-                    self._retry_entries.append(RetryEntry(self._scope, ref, outcome.message))
-                    self._forget_planned(ref)
-                counters.objects_to_retry_file += len(refs)
+                    self._hold(ref, outcome.message)
                 return
             reason = f"braze: {outcome.message}"
             for ref in refs:
@@ -590,6 +629,8 @@ class SyncEngine:
             self._executor.shutdown(wait=True)
             self._executor = None
 
+
+HELD_BEHIND_RETRY = "held: an earlier object of this user awaits retry"
 
 # 2-3 KB a user with 20 attributes: 15,000 users keep the snapshot under 40 MB.
 _KNOWN_USERS_KEPT = 15_000

@@ -33,7 +33,7 @@ from cdpbridge.state import (
 )
 from cdpbridge.sync.artifacts import S3ArtifactStore
 from cdpbridge.sync.engine import EngineOptions
-from cdpbridge.sync.job import JobRequest, JobServices, PartOutcome, RunPart, run_part
+from cdpbridge.sync.job import JobRequest, JobServices, PartOutcome, RunPart, retry_files_pending, run_part
 from cdpbridge.sync.settings import ImportSettings
 
 if TYPE_CHECKING:
@@ -86,16 +86,25 @@ class ImportRuntime:
             "run started", extra={"run_id": run_id, "key": key, "size": size, "parts": max(1, len(ranges))}
         )
         if len(ranges) > 1:
-            for index, byte_range in enumerate(ranges):
-                self._enqueue(
-                    {
-                        **base,
-                        "type": PART_MESSAGE,
-                        "part_id": str(index),
-                        "parts": len(ranges),
-                        "byte_range": byte_range.to_dict(),
-                    }
-                )
+            parts = [
+                {
+                    **base,
+                    "type": PART_MESSAGE,
+                    "part_id": str(index),
+                    "parts": len(ranges),
+                    "byte_range": r.to_dict(),
+                }
+                for index, r in enumerate(ranges)
+            ]
+            if not self.services.options.dry_run and retry_files_pending(
+                self.services, self.settings.integration
+            ):
+                # Part 0 replays what earlier runs could not deliver before any part sends a newer
+                # row of the same users; it starts the other parts once the replay has drained.
+                self._enqueue({**parts[0], "then_parts": parts[1:]})
+                return
+            for message in parts:
+                self._enqueue(message)
             return
         request = JobRequest(self.settings.integration, location, etag, run_id, started, mapping)
         self._run(request, base, context, metrics)
@@ -105,7 +114,12 @@ class ImportRuntime:
     ) -> None:
         mapping = self._load_mapping_object(message["location"], message["mapping_key"])
         byte_range = ByteRange.from_dict(message["byte_range"]) if message.get("byte_range") else None
-        part = RunPart(str(message.get("part_id", "0")), int(message.get("parts", 1)), byte_range)
+        part = RunPart(
+            str(message.get("part_id", "0")),
+            int(message.get("parts", 1)),
+            byte_range,
+            tuple(message.get("held_from") or ()),
+        )
         request = JobRequest(
             integration=message["integration"],
             location=message["location"],
@@ -131,13 +145,25 @@ class ImportRuntime:
         def near_deadline() -> bool:
             return context is not None and context.get_remaining_time_in_millis() < margin
 
-        outcome = run_part(request, self.services, should_stop=near_deadline)
+        waiting_parts: list[dict[str, Any]] = message.get("then_parts") or []
+
+        def start_waiting_parts(replay_retry_files: list[str]) -> None:
+            for waiting in waiting_parts:
+                self._enqueue({**waiting, "held_from": replay_retry_files})
+
+        outcome = run_part(
+            request,
+            self.services,
+            should_stop=near_deadline,
+            on_replayed=start_waiting_parts if waiting_parts else None,
+        )
         if outcome.aborted_reason:
             raise RuntimeError(outcome.aborted_reason)
         if not outcome.finished:
             self._enqueue(
                 {
-                    **message,
+                    # The waiting parts were started by this invocation's replay, never by a later one.
+                    **{key: value for key, value in message.items() if key != "then_parts"},
                     "type": CONTINUE_MESSAGE,
                     "part_id": request.part.part_id,
                     "parts": request.part.parts,

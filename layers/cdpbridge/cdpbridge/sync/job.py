@@ -34,6 +34,9 @@ class RunPart:
     part_id: str = "0"
     parts: int = 1
     byte_range: ByteRange | None = None
+    # Retry files the run's replay (part 0) wrote: the users in them are held in this part too, so
+    # their rows follow the objects that are still undelivered instead of overtaking them.
+    held_from: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +71,11 @@ class JobServices:
     retry_prefix: str = "retry/"
 
     def engine(
-        self, rejects: RejectsWriter, retry_sink: Callable[[list[RetryEntry]], None], counters: RunCounters
+        self,
+        rejects: RejectsWriter,
+        retry_sink: Callable[[list[RetryEntry]], None],
+        counters: RunCounters,
+        held_users: set[str] | None = None,
     ) -> SyncEngine:
         return SyncEngine(
             client=self.client,
@@ -78,6 +85,7 @@ class JobServices:
             rejects=rejects,
             retry_sink=retry_sink,
             counters=counters,
+            held_users=held_users,
         )
 
 
@@ -96,8 +104,14 @@ def run_part(
     *,
     should_stop: Callable[[], bool] = lambda: False,
     progress: Callable[[RunCounters], None] | None = None,
+    on_replayed: Callable[[list[str]], None] | None = None,
 ) -> PartOutcome:
-    """Runs one part until it ends or ``should_stop``; a stopped part leaves a checkpoint to resume."""
+    """Runs one part until it ends or ``should_stop``; a stopped part leaves a checkpoint to resume.
+
+    Part 0's first invocation first replays the retry files of earlier runs, then calls
+    ``on_replayed`` with the retry files that replay wrote (what failed again): a fanned-out run
+    whose other parts wait for the replay starts them there, holding those files' users.
+    """
     part = request.part
     checkpoint = services.checkpoints.load(request.run_id, part.part_id)
     if checkpoint is not None and checkpoint.done and part.parts > 1:
@@ -135,10 +149,28 @@ def run_part(
         services.artifacts.put(key, encode_retry_file(entries), "application/x-ndjson")
         retry_keys.append(key)
 
+    # Users with an undelivered object: of the retry files this part wrote in earlier invocations
+    # and those of the run's replay; the replay and the run below add to it.
+    held_users = _users_in_retry_files(services, [*retry_keys, *part.held_from])
     if to_replay:
-        _replay_retry_files(to_replay, services, counters, rejects, write_retry)
+        _replay_retry_files(to_replay, services, counters, rejects, write_retry, held_users=held_users)
+    if replaying and on_replayed is not None:
+        on_replayed(list(retry_keys))
+        # The other parts are started: a redelivered message of this invocation must not replay
+        # and start them again.
+        services.checkpoints.save(
+            Checkpoint(
+                run_id=request.run_id,
+                scope=request.scope,
+                resume={},
+                counters=counters.to_dict(),
+                updated_at=time.time(),
+                parts={"rejects": rejects.segment_keys, "retry": retry_keys, "invocations": invocation},
+            ),
+            part.part_id,
+        )
 
-    engine = services.engine(rejects, write_retry, counters)
+    engine = services.engine(rejects, write_retry, counters, held_users)
     mapper = build_mapper(request.mapping)
     spec = SourceSpec.model_validate(request.mapping.source.model_dump())
 
@@ -380,16 +412,47 @@ def _fit_columns(request: JobRequest, spec: SourceSpec, mapper: Mapper, services
     return ColumnFit(mapper, None, tuple(warnings), tuple(sorted(missing)))
 
 
+def retry_files_pending(services: JobServices, integration: str) -> bool:
+    """Whether objects of earlier runs of ``integration`` wait in retry files."""
+    return bool(services.artifacts.list(f"{services.retry_prefix}{integration}/"))
+
+
 def _retry_files_to_replay(request: JobRequest, services: JobServices) -> list[str]:
     """Retry files of earlier runs, and of an earlier attempt of this very part that died replaying;
-    not those other parts of this run write meanwhile (their own report lists them)."""
+    not those other parts of this run write meanwhile (their own report lists them). Oldest first:
+    a user's objects are replayed in the order the runs wrote them."""
     own_run = f"{services.retry_prefix}{request.integration}/{request.run_id}.p"
     own_part = f"{own_run}{request.part.part_id}."
-    return [
+    keys = [
         key
         for key in services.artifacts.list(f"{services.retry_prefix}{request.integration}/")
         if not key.startswith(own_run) or key.startswith(own_part)
     ]
+    return sorted(keys, key=retry_file_order)
+
+
+def retry_file_order(key: str) -> tuple[str, int, int, int, str]:
+    """Sorts retry files by run, then part, invocation and file number as numbers: ``.i10.`` is
+    written after ``.i9.``. Run ids begin with their start time, so runs sort oldest first."""
+    name = key.rsplit("/", 1)[-1]
+    fields = name.split(".")
+    if len(fields) == 5 and fields[1][:1] == "p" and fields[2][:1] == "i":
+        part, invocation, number = fields[1][1:], fields[2][1:], fields[3]
+        if part.isdigit() and invocation.isdigit() and number.isdigit():
+            return (fields[0], int(part), int(invocation), int(number), key)
+    return (name, 0, 0, 0, key)
+
+
+def _users_in_retry_files(services: JobServices, keys: list[str]) -> set[str]:
+    """The users of the entries in ``keys`` (a file already replayed and deleted has none left)."""
+    users: set[str] = set()
+    for key in keys:
+        data = services.artifacts.get(key)
+        if data is not None:
+            users.update(
+                entry.ref.user_key for entry in decode_retry_file(data, key, lambda line, error: None)
+            )
+    return users
 
 
 def _replay_retry_files(
@@ -398,6 +461,8 @@ def _replay_retry_files(
     counters: RunCounters,
     rejects: RejectsWriter,
     write_retry: Callable[[list[RetryEntry]], None],
+    *,
+    held_users: set[str],
 ) -> None:
     """Objects an earlier run could not deliver go first, so nothing is lost between runs.
 
@@ -419,7 +484,9 @@ def _replay_retry_files(
             counters.reject("unreadable retry entry")
             rejects.add(RowIssue(RowPosition(key, line), None, "unreadable retry entry", error))
 
-        services.engine(rejects, write_retry, counters).replay(decode_retry_file(data, key, unreadable))
+        services.engine(rejects, write_retry, counters, held_users).replay(
+            decode_retry_file(data, key, unreadable)
+        )
         services.artifacts.delete(key)
         logger.info("replayed a retry file", extra={"retry_file": key})
 
