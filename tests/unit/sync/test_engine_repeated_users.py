@@ -63,6 +63,20 @@ class FakeBraze:
         return [o[attribute] for o in self.objects if o["external_id"] == external_id and attribute in o]
 
 
+def first_time(
+    refused_body: dict[str, Any], refused: list[dict[str, Any]]
+) -> Callable[[dict[str, Any]], bool]:
+    """Refuses ``refused_body`` the first time only, noting it in ``refused``."""
+
+    def refuse(body: dict[str, Any]) -> bool:
+        if body == refused_body and not refused:
+            refused.append(body)
+            return True
+        return False
+
+    return refuse
+
+
 class Rows:
     def __init__(self, rows: list[tuple[str, dict[str, Any]]]) -> None:
         self.rows = [
@@ -177,14 +191,7 @@ def test_a_write_braze_rejected_leaves_the_value_unknown_so_a_later_row_resends_
     # Given Braze holds Paris for u1, and refuses u1's first move back to Paris
     setup.stored("u1", city="Paris")
     refused: list[dict[str, Any]] = []
-
-    def refuse(body: dict[str, Any]) -> bool:
-        if body == {"external_id": "u1", "city": "Paris"} and not refused:
-            refused.append(body)
-            return True
-        return False
-
-    braze = FakeBraze(refuse)
+    braze = FakeBraze(first_time({"external_id": "u1", "city": "Paris"}, refused))
     braze.profiles["u1"] = {"city": "Paris"}
     # And one object a request, one request at a time: the refusal is known before the last row
     # is planned (the rows of u2 and u3 make the engine wait for the requests before theirs)
@@ -210,14 +217,7 @@ def test_after_a_write_goes_to_the_retry_file_the_users_later_rows_follow_it_the
     # Given Braze holds Paris for u1, and u1's move back to Paris exhausts its retries
     setup.stored("u1", city="Paris")
     exhausted: list[dict[str, Any]] = []
-
-    def exhaust(body: dict[str, Any]) -> bool:
-        if body == {"external_id": "u1", "city": "Paris"} and not exhausted:
-            exhausted.append(body)
-            return True
-        return False
-
-    braze = FakeBraze(exhaust)
+    braze = FakeBraze(first_time({"external_id": "u1", "city": "Paris"}, exhausted))
     braze.exhausted = True
     braze.profiles["u1"] = {"city": "Paris"}
     rows = [
