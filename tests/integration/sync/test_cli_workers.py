@@ -131,3 +131,53 @@ def test_workers_must_be_a_positive_count(
     with pytest.raises(SystemExit):
         run(write_file(tmp_path / "c.csv"), tmp_path, braze, "--workers", "0")
     assert "--workers: must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_a_pending_retry_file_is_replayed_before_a_later_part_sends_a_newer_row(
+    tmp_path: Path, braze: Braze
+) -> None:
+    from cdpbridge.records import RowPosition  # noqa: PLC0415 - this test alone builds retry entries
+    from cdpbridge.state import value_digest  # noqa: PLC0415
+    from cdpbridge.sync.objects import ObjectRef  # noqa: PLC0415
+    from cdpbridge.sync.retry import RetryEntry, encode_retry_file  # noqa: PLC0415
+
+    data = write_file(tmp_path / "customers.csv")
+    # Given a customer whose row is in the last of three parts
+    row = list(customer_rows(ROWS))[999]
+    customer, tier = row[0], row[CUSTOMER_COLUMNS.index("loyalty_tier")]
+    # And an earlier run that left that customer's move to an old tier in a retry file, behind a
+    # long queue of one other user's objects (their requests go one after the other, so the replay
+    # takes a while: a part that did not wait for it would send the newer row first)
+    earlier = "old.csv@v0"
+
+    def entry(number: int, user: str, attributes: dict[str, Any]) -> RetryEntry:
+        digests: dict[str, bytes | None] = {name: value_digest(value) for name, value in attributes.items()}
+        ref = ObjectRef(
+            RowPosition("old.csv", number),
+            f"external_id:{user}",
+            "attributes",
+            {"external_id": user, **attributes},
+            digests,
+            None,
+            len(attributes),
+        )
+        return RetryEntry(earlier, ref, "unavailable")
+
+    queue = [entry(number, "queued-user", {"queue_position": number}) for number in range(1, 1501)]
+    old = entry(1501, customer, {"loyalty_tier": "old-tier"})
+    retry_file = tmp_path / "reports" / "retry" / "generic" / "20200101T000000Z-000000000000.p0.i1.000.jsonl"
+    retry_file.parent.mkdir(parents=True)
+    retry_file.write_bytes(encode_retry_file([*queue, old]))
+    braze.configure(latency_ms=100)
+
+    # When the file runs as three parts, Braze up
+    assert run(data, tmp_path, braze, "--workers", "3") == 0
+
+    # Then the retry file was replayed, and the customer ends on the file's value, not the old one
+    (report,) = reports(tmp_path)
+    assert report["parts"] == 3
+    assert report["retry_entries_replayed"] == len(queue) + 1
+    assert report["retry_files"] == []
+    assert not retry_file.exists()
+    assert braze.attributes("queued-user")["queue_position"] == 1500
+    assert braze.attributes(customer)["loyalty_tier"] == tier != "old-tier"
