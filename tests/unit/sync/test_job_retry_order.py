@@ -406,11 +406,6 @@ def test_a_part_handed_no_retry_files_sends_its_rows(workdir: Workdir) -> None:
     assert braze.cities("u1") == ["Nice"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a held user's row is deduped against the stored state, which does not know of the "
-    "value waiting in the retry file: the row is skipped, and the replay leaves the older value",
-)
 def test_a_held_users_row_equal_to_the_stored_value_still_follows_into_the_retry_file(
     workdir: Workdir,
 ) -> None:

@@ -278,12 +278,17 @@ class SyncEngine:
         of them was committed, overlaid with what they planned."""
         full_refresh = self.options.full_refresh
         planned_by_user = self._planned
+        held_users = self.held_users
         planned: list[PlannedUser] = []
         for update in updates:
             user_key = update.user_key
             state = known.get(user_key)
             earlier = planned_by_user.get(user_key)
-            if earlier is not None:
+            if user_key in held_users:
+                # What Braze will hold depends on objects still waiting in a retry file, which
+                # neither the store nor this run's plans know of: nothing is skipped.
+                state = earlier = None
+            elif earlier is not None:
                 state = merge_user_state(state or {}, earlier)
             plan = plan_user(update, state, full_refresh)
             planned.append(plan)
