@@ -199,7 +199,8 @@ def run_command(args: argparse.Namespace) -> int:
     version = _version(args.location, services.s3_client)
     started = datetime.now(UTC)
     digest = hashlib.sha256(f"{args.location}@{version}".encode()).hexdigest()[:12]
-    run_id = f"{started:%Y%m%dT%H%M%SZ}-{digest}"
+    # Microseconds: two runs of one file started within a second must not share checkpoints.
+    run_id = f"{started:%Y%m%dT%H%M%S%fZ}-{digest}"
     request = JobRequest(mapping.integration, args.location, version, run_id, started, mapping)
     ranges = split(request, args.workers, services.s3_client) if args.workers > 1 else []
     progress = ProgressLine(sys.stderr, enabled=not args.quiet)
