@@ -16,7 +16,7 @@ import queue
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -95,11 +95,15 @@ def run_parts(
             waiting = []
         while not all(future.done() for future in futures) or waiting:
             _collect(reports, latest, replayed, wait_s=0.2)
-            if waiting and not replayed and futures[0].done() and futures[0].exception() is not None:
-                # Part 0 failed before its replay drained: no other part may overtake what is left.
-                waiting = []
-            if waiting and (replayed or futures[0].done()):
-                held_from = tuple(replayed[0]) if replayed else ()
+            if waiting and not replayed and futures[0].done():
+                if futures[0].exception() is not None:
+                    # Part 0 failed before its replay drained: no part may overtake what is left.
+                    waiting = []
+                else:
+                    # Ended before its message was read here: its result says the same.
+                    replayed.append(futures[0].result().replayed or [])
+            if waiting and replayed:
+                held_from = tuple(replayed[0])
                 futures += [
                     pool.submit(
                         _run_one_part,
@@ -111,7 +115,7 @@ def run_parts(
                 waiting = []
             if progress is not None and latest:
                 progress(_sum(latest.values()))
-        parts = [future.result() for future in futures]
+        parts = [future.result().outcome for future in futures]
     merged = [part for part in parts if part.report is not None]
     if merged:
         return merged[0]
@@ -154,22 +158,30 @@ def _close(services: JobServices) -> None:
         services.client.close()
 
 
-def _tell_replayed(retry_files: list[str]) -> None:
-    if _progress_queue is not None:
-        _progress_queue.put((_REPLAYED, retry_files))
-
-
 def _start_part_process(reports: Any) -> None:
     global _progress_queue  # noqa: PLW0603 - the one way a pool process inherits the queue
     _progress_queue = reports
 
 
+@dataclass(frozen=True, slots=True)
+class _PartResult:
+    outcome: PartOutcome
+    # The retry files part 0's replay wrote, when the other parts wait for it (else None).
+    replayed: list[str] | None = None
+
+
 def _run_one_part(
     request: JobRequest, services_factory: ServicesFactory, others_wait_for_replay: bool = False
-) -> PartOutcome:
+) -> _PartResult:
     services = services_factory()
     part_id = request.part.part_id
     last = 0.0
+    replayed: list[str] = []
+
+    def tell_replayed(retry_files: list[str]) -> None:
+        replayed.extend(retry_files)
+        if _progress_queue is not None:
+            _progress_queue.put((_REPLAYED, retry_files))
 
     def report(counters: RunCounters) -> None:
         nonlocal last
@@ -183,10 +195,10 @@ def _run_one_part(
             request,
             services,
             progress=report,
-            on_replayed=_tell_replayed if others_wait_for_replay else None,
+            on_replayed=tell_replayed if others_wait_for_replay else None,
         )
     finally:
         _close(services)
     if _progress_queue is not None:
         _progress_queue.put((part_id, outcome.counters.to_dict()))
-    return outcome
+    return _PartResult(outcome, replayed if others_wait_for_replay else None)
