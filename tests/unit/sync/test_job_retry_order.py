@@ -431,3 +431,58 @@ def test_a_held_users_row_equal_to_the_stored_value_still_follows_into_the_retry
     assert cities_retried(workdir, "u1") == ["Paris", "Lyon"]
     # And the next run, Braze up, ends u1 on Lyon, run B's word
     assert next_run_with_braze_up(workdir, RUN_C).cities("u1") == ["Paris", "Lyon"]
+
+
+# ------------------------------------------------------------------- replay near the deadline
+
+
+def test_a_replay_near_the_deadline_stops_keeps_the_rest_in_place_and_goes_on_in_the_next_invocation(
+    workdir: Workdir,
+) -> None:
+    # Given two retry files of earlier runs: u1's Paris then u2..u5 in the older one, u1's Nice in
+    # the newer one
+    older = f"retry/generic/{RUN_A}.p0.i1.000.jsonl"
+    newer = f"retry/generic/{RUN_B}.p0.i1.000.jsonl"
+    leave_retry_file(
+        workdir,
+        older,
+        [
+            retry_entry("a.csv", 1, "u1", "Paris"),
+            *[retry_entry("a.csv", n, f"u{n}", "Rome") for n in range(2, 6)],
+        ],
+    )
+    leave_retry_file(workdir, newer, [retry_entry("b.csv", 1, "u1", "Nice")])
+    # And a file of run C with a row of u6, split in two parts whose part 1 waits for the replay
+    parts = two_parts(write_cities(workdir, "c.csv", [("u6", "Oslo"), ("u7", "Bern"), ("u8", "Kiev")]), RUN_C)
+    started: list[list[str]] = []
+    # When part 0 runs with the deadline near after three entries of the older file (one check
+    # before the file, one before each entry)
+    checks = iter([False, False, False, False])
+    braze = Braze()
+    first = run_part(
+        parts[0],
+        workdir.services(braze, track_cap=TrackCap(limit=1)),
+        should_stop=lambda: next(checks, True),
+        on_replayed=started.append,
+    )
+    # Then it stops without reading a row, the part 1 still waits, and the entries it did not take
+    # are back under the older file's name, ahead of the newer file
+    assert not first.finished
+    assert first.counters.rows_read == 0
+    assert started == []
+    assert braze.cities("u1") == ["Paris"]
+    assert braze.cities("u3") == ["Rome"]
+    assert [entry.ref.body["external_id"] for entry in retried(workdir, [older])] == ["u4", "u5"]
+    assert workdir.artifacts.get(newer) is not None
+
+    # When the next invocation runs to its end
+    second = run_part(parts[0], workdir.services(braze), on_replayed=started.append)
+    # Then it finishes the replay in order (u1 ends on Nice, the newer value), starts the waiting
+    # part once, then reads its rows
+    assert second.finished
+    assert braze.cities("u1") == ["Paris", "Nice"]
+    assert [user for user in ("u2", "u3", "u4", "u5") if braze.cities(user) != ["Rome"]] == []
+    assert started == [[]]
+    assert braze.cities("u6") == ["Oslo"]
+    assert workdir.retry_files() == []
+    assert second.counters.retry_entries_replayed == 6

@@ -201,10 +201,15 @@ class SyncEngine:
             return RunResult(self.counters, finished=False, resume=rows.resume_point())
         return RunResult(self.counters, finished=True)
 
-    def replay(self, entries: Iterable[RetryEntry]) -> RunCounters:
-        """Sends the objects a previous run could not deliver, exactly as they were built."""
+    def replay(self, entries: Iterable[RetryEntry], should_stop: Callable[[], bool] = lambda: False) -> int:
+        """Sends the objects a previous run could not deliver, exactly as they were built, until the
+        end or until ``should_stop`` says the deadline is near; returns how many entries it took."""
+        taken = 0
         with self._sending():
             for entry in entries:
+                if should_stop():
+                    break
+                taken += 1
                 ref = entry.ref
                 if ref.ledger_id and self.ledger.already_sent(entry.scope, [ref.ledger_id]):
                     self.counters.events_already_sent += 1
@@ -213,7 +218,7 @@ class SyncEngine:
                 self.counters.retry_entries_replayed += 1
                 self._add_object(ref)
             self._drain()
-        return self.counters
+        return taken
 
     @contextmanager
     def _sending(self) -> Iterator[None]:

@@ -162,8 +162,9 @@ class ImportRuntime:
         if not outcome.finished:
             self._enqueue(
                 {
-                    # The waiting parts were started by this invocation's replay, never by a later one.
-                    **{key: value for key, value in message.items() if key != "then_parts"},
+                    # Still carries the waiting parts: a replay stopped near the deadline starts
+                    # them in a later invocation (run_part calls on_replayed once, when it ends).
+                    **message,
                     "type": CONTINUE_MESSAGE,
                     "part_id": request.part.part_id,
                     "parts": request.part.parts,

@@ -129,8 +129,18 @@ def run_part(
 
     prefix = f"{services.reports_prefix}{request.report_stem}"
     rejects = RejectsWriter(services.artifacts, f"{prefix}.p{part.part_id}.i{invocation}")
-    replaying = checkpoint is None and part.part_id == "0" and not services.options.dry_run
-    to_replay = _retry_files_to_replay(request, services) if replaying else []
+    # Part 0 replays first: in its first invocation, and in those after one that stopped replaying.
+    replaying = (
+        part.part_id == "0"
+        and not services.options.dry_run
+        and (checkpoint is None or bool(earlier.get("replaying")))
+    )
+    # The retry files this part already wrote hold what failed again: the next run sends those.
+    to_replay = (
+        [key for key in _retry_files_to_replay(request, services) if key not in retry_keys]
+        if replaying
+        else []
+    )
     replayed_names = set(to_replay)
     next_retry_number = len(retry_keys)
 
@@ -149,32 +159,7 @@ def run_part(
         services.artifacts.put(key, encode_retry_file(entries), "application/x-ndjson")
         retry_keys.append(key)
 
-    # Users with an undelivered object: of the retry files this part wrote in earlier invocations
-    # and those of the run's replay; the replay and the run below add to it.
-    held_users = _users_in_retry_files(services, [*retry_keys, *part.held_from])
-    if to_replay:
-        _replay_retry_files(to_replay, services, counters, rejects, write_retry, held_users=held_users)
-    if replaying and on_replayed is not None:
-        on_replayed(list(retry_keys))
-        # The other parts are started: a redelivered message of this invocation must not replay
-        # and start them again.
-        services.checkpoints.save(
-            Checkpoint(
-                run_id=request.run_id,
-                scope=request.scope,
-                resume={},
-                counters=counters.to_dict(),
-                updated_at=time.time(),
-                parts={"rejects": rejects.segment_keys, "retry": retry_keys, "invocations": invocation},
-            ),
-            part.part_id,
-        )
-
-    engine = services.engine(rejects, write_retry, counters, held_users)
-    mapper = build_mapper(request.mapping)
-    spec = SourceSpec.model_validate(request.mapping.source.model_dump())
-
-    def save_checkpoint(resume_point: Any, current: RunCounters) -> None:
+    def save_checkpoint(resume_point: Any, current: RunCounters, *, still_replaying: bool = False) -> None:
         services.checkpoints.save(
             Checkpoint(
                 run_id=request.run_id,
@@ -188,10 +173,39 @@ def run_part(
                     "invocations": invocation,
                     "warnings": warnings,
                     "missing_columns": missing_columns,
+                    "replaying": still_replaying,
                 },
             ),
             part.part_id,
         )
+
+    # Users with an undelivered object: of the retry files this part wrote in earlier invocations
+    # and those of the run's replay; the replay and the run below add to it.
+    held_users = _users_in_retry_files(services, [*retry_keys, *part.held_from])
+    if replaying:
+        replayed_all = _replay_retry_files(
+            to_replay,
+            services,
+            counters,
+            rejects,
+            write_retry,
+            held_users=held_users,
+            should_stop=should_stop,
+        )
+        if not replayed_all:
+            # Near the deadline: the next invocation goes on replaying before any row is read.
+            save_checkpoint(None, counters, still_replaying=True)
+            logger.info("replay paused at a checkpoint", extra={"run_id": request.run_id})
+            return PartOutcome(False, counters)
+        if on_replayed is not None:
+            on_replayed(list(retry_keys))
+            # The other parts are started: a redelivered message of this invocation must not
+            # replay and start them again.
+            save_checkpoint(None, counters)
+
+    engine = services.engine(rejects, write_retry, counters, held_users)
+    mapper = build_mapper(request.mapping)
+    spec = SourceSpec.model_validate(request.mapping.source.model_dump())
 
     failure: str | None = None
     result: RunResult
@@ -463,11 +477,15 @@ def _replay_retry_files(
     write_retry: Callable[[list[RetryEntry]], None],
     *,
     held_users: set[str],
-) -> None:
-    """Objects an earlier run could not deliver go first, so nothing is lost between runs.
+    should_stop: Callable[[], bool],
+) -> bool:
+    """Objects an earlier run could not deliver go first, so nothing is lost between runs. Returns
+    False when it stopped near the deadline with entries left.
 
     A file is deleted only once its replay has drained (what failed again is in a new retry file
     by then): if the invocation dies while replaying, the file is still there for the next attempt.
+    A replay stopped near the deadline writes the entries it did not take back under the same name,
+    so they keep their place in the order.
     Sending a file's objects again is safe: attribute objects set values (the same values again);
     events, purchases and attribute objects with increments carry a ledger id, which replay looks
     up before sending and which is marked sent as soon as Braze acknowledges (SyncEngine.replay and
@@ -475,6 +493,8 @@ def _replay_retry_files(
     engine of one run, so all its entries share that scope.
     """
     for key in keys:
+        if should_stop():
+            return False
         data = services.artifacts.get(key)
         if data is None:
             continue
@@ -484,11 +504,18 @@ def _replay_retry_files(
             counters.reject("unreadable retry entry")
             rejects.add(RowIssue(RowPosition(key, line), None, "unreadable retry entry", error))
 
-        services.engine(rejects, write_retry, counters, held_users).replay(
-            decode_retry_file(data, key, unreadable)
-        )
+        # Read whole first: the damaged lines are reported once, and what is left can be written back.
+        entries = list(decode_retry_file(data, key, unreadable))
+        taken = services.engine(rejects, write_retry, counters, held_users).replay(entries, should_stop)
+        if taken < len(entries):
+            services.artifacts.put(key, encode_retry_file(entries[taken:]), "application/x-ndjson")
+            logger.info(
+                "retry file partly replayed", extra={"retry_file": key, "entries_left": len(entries) - taken}
+            )
+            return False
         services.artifacts.delete(key)
         logger.info("replayed a retry file", extra={"retry_file": key})
+    return True
 
 
 def _report_key(request: JobRequest, services: JobServices) -> str:
