@@ -1,21 +1,23 @@
-"""A users.track stand-in and a working directory of SQLite state and local artifacts, for jobs run
-through run_part without a Braze emulator."""
+"""A users.track stand-in, a working directory of SQLite state and local artifacts, and job requests,
+for jobs run through run_part without a Braze emulator."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 import orjson
 
 from cdpbridge.braze import BrazeClient, TrackOutcome, TrackRequest
+from cdpbridge.mapping import load_mapping
 from cdpbridge.state import SqliteCheckpointStore, SqliteFieldStateStore, SqliteSendLedger
 from cdpbridge.sync.artifacts import ArtifactStore, LocalArtifactStore
 from cdpbridge.sync.engine import EngineOptions
-from cdpbridge.sync.job import JobServices
+from cdpbridge.sync.job import JobRequest, JobServices, RunPart
 
 ACCEPTED = TrackOutcome("accepted", 201, "success")
 DOWN = TrackOutcome("retries_exhausted", 503, "unavailable")
@@ -79,3 +81,16 @@ class Workdir:
         path = self.root / name
         path.write_text("\n".join([header, *rows]) + "\n")
         return path
+
+
+def job_request(mapping_yaml: str, path: Path, run_id: str, part: RunPart | None = None) -> JobRequest:
+    """A run of the local file ``path`` under ``mapping_yaml``, started at a fixed time."""
+    return JobRequest(
+        "generic",
+        str(path),
+        "v1",
+        run_id,
+        datetime(2026, 1, 5, tzinfo=UTC),
+        load_mapping(mapping_yaml),
+        part or RunPart(),
+    )

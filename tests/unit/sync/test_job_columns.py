@@ -29,11 +29,6 @@ fields:
 ROWS = [f"u{n},gold,north-{n}" for n in range(40)]
 
 
-@pytest.fixture
-def workdir(tmp_path: Path) -> Workdir:
-    return Workdir(tmp_path)
-
-
 def run(workdir: Workdir, braze: FakeBraze, path: Path, mapping: str = MAPPING) -> PartOutcome:
     request = JobRequest("generic", str(path), "v1", "run1", datetime.now(UTC), load_mapping(mapping))
     return run_part(request, workdir.services(braze))

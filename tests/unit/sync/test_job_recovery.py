@@ -4,7 +4,6 @@ a part that already ended is not read again, and a resumed run reports every ret
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +11,13 @@ import orjson
 import pytest
 
 from cdpbridge.braze import TrackOutcome
-from cdpbridge.mapping import load_mapping
 from cdpbridge.records import RowPosition
 from cdpbridge.sources import SourceSpec, plan_byte_ranges
 from cdpbridge.sync.artifacts import LocalArtifactStore, iter_rejects
 from cdpbridge.sync.job import JobRequest, PartOutcome, RunPart, run_part
 from cdpbridge.sync.objects import ObjectRef
 from cdpbridge.sync.retry import RetryEntry, decode_retry_file, encode_retry_file
-from tests.unit.sync.job_helpers import ACCEPTED, DOWN, FakeBraze, InvocationDied, Workdir
+from tests.unit.sync.job_helpers import ACCEPTED, DOWN, FakeBraze, InvocationDied, Workdir, job_request
 
 MAPPING = """\
 version: 1
@@ -40,23 +38,6 @@ def write_users(workdir: Workdir, name: str, rows: int, start: int = 0) -> Path:
     return workdir.write(name, "id,tier,points,at", lines)
 
 
-def request_for(path: Path, run_id: str, part: RunPart | None = None) -> JobRequest:
-    return JobRequest(
-        "generic",
-        str(path),
-        "v1",
-        run_id,
-        datetime(2026, 1, 5, tzinfo=UTC),
-        load_mapping(MAPPING),
-        part or RunPart(),
-    )
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Workdir:
-    return Workdir(tmp_path)
-
-
 def event_times(objects: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return sorted((event["external_id"], event["time"]) for event in objects)
 
@@ -67,7 +48,8 @@ def event_times(objects: list[dict[str, Any]]) -> list[tuple[str, str]]:
 def test_a_retry_file_outlives_an_invocation_that_dies_while_replaying_it(workdir: Workdir) -> None:
     # Given run A's objects in a retry file, Braze having been down for the whole of run A
     run_part(
-        request_for(write_users(workdir, "a.csv", 200), "runA"), workdir.services(FakeBraze(lambda n: DOWN))
+        job_request(MAPPING, write_users(workdir, "a.csv", 200), "runA"),
+        workdir.services(FakeBraze(lambda n: DOWN)),
     )
     assert workdir.retry_files() == ["retry/generic/runA.p0.i1.000.jsonl"]
     entries = list(decode_retry_file(workdir.artifacts.get(workdir.retry_files()[0]) or b"", "a"))
@@ -81,7 +63,7 @@ def test_a_retry_file_outlives_an_invocation_that_dies_while_replaying_it(workdi
     first_attempt = FakeBraze(die_on_the_second_call)
     other = write_users(workdir, "b.csv", 1, start=1000)
     with pytest.raises(InvocationDied):
-        run_part(request_for(other, "runB"), workdir.services(first_attempt))
+        run_part(job_request(MAPPING, other, "runB"), workdir.services(first_attempt))
 
     # Then the retry file is still there, whole
     assert workdir.retry_files() == ["retry/generic/runA.p0.i1.000.jsonl"]
@@ -89,7 +71,7 @@ def test_a_retry_file_outlives_an_invocation_that_dies_while_replaying_it(workdi
 
     # And when the message is delivered again, every object arrives and each event exactly once
     second_attempt = FakeBraze()
-    outcome = run_part(request_for(other, "runB"), workdir.services(second_attempt))
+    outcome = run_part(job_request(MAPPING, other, "runB"), workdir.services(second_attempt))
     assert outcome.report is not None and outcome.report["status"] == "completed"
     events = first_attempt.objects("events") + second_attempt.objects("events")
     expected = [
@@ -124,7 +106,8 @@ def test_a_retry_file_is_deleted_only_after_what_failed_again_is_in_a_new_one(wo
 
     # When run B runs again while Braze is still down
     outcome = run_part(
-        request_for(write_users(workdir, "b.csv", 2), "runB"), workdir.services(FakeBraze(lambda n: DOWN))
+        job_request(MAPPING, write_users(workdir, "b.csv", 2), "runB"),
+        workdir.services(FakeBraze(lambda n: DOWN)),
     )
 
     # Then every object is still in a retry file the report lists, and nothing the report lists is gone
@@ -161,7 +144,9 @@ def test_a_damaged_line_in_a_retry_file_is_a_reject_and_the_other_lines_are_sent
 
     # When the next run replays it
     braze = FakeBraze()
-    outcome = run_part(request_for(write_users(workdir, "b.csv", 1), "runB"), workdir.services(braze))
+    outcome = run_part(
+        job_request(MAPPING, write_users(workdir, "b.csv", 1), "runB"), workdir.services(braze)
+    )
 
     # Then the good lines reached Braze, the damaged one is a reject naming the file and line (and
     # not its content), and the file is gone
@@ -181,7 +166,7 @@ def test_a_damaged_line_in_a_retry_file_is_a_reject_and_the_other_lines_are_sent
 def test_a_resumed_run_reports_the_retry_files_of_every_invocation(workdir: Workdir) -> None:
     # Given Braze down, and a run that stops after its first chunk and resumes in a new invocation
     path = write_users(workdir, "a.csv", 300)
-    request = request_for(path, "run1")
+    request = job_request(MAPPING, path, "run1")
     paused = run_part(
         request, workdir.services(FakeBraze(lambda n: DOWN), chunk_rows=100), should_stop=lambda: True
     )
@@ -206,7 +191,7 @@ def two_parts(path: Path, run_id: str) -> list[JobRequest]:
     spec = SourceSpec(format="csv")
     ranges = plan_byte_ranges(str(path), spec, target_bytes=path.stat().st_size // 2)
     assert len(ranges) == 2
-    request = request_for(path, run_id)
+    request = job_request(MAPPING, path, run_id)
     return [
         replace(request, part=RunPart(str(index), 2, byte_range)) for index, byte_range in enumerate(ranges)
     ]

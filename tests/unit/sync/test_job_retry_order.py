@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,6 @@ import orjson
 import pytest
 
 from cdpbridge.braze import TrackCap, TrackOutcome, TrackRequest
-from cdpbridge.mapping import load_mapping
 from cdpbridge.records import RowPosition
 from cdpbridge.sources import SourceSpec, plan_byte_ranges
 from cdpbridge.state import value_digest
@@ -22,7 +20,7 @@ from cdpbridge.sync.engine import HELD_BEHIND_RETRY
 from cdpbridge.sync.job import JobRequest, PartOutcome, RunPart, retry_file_order, run_part
 from cdpbridge.sync.objects import ObjectRef
 from cdpbridge.sync.retry import RetryEntry, decode_retry_file, encode_retry_file
-from tests.unit.sync.job_helpers import ACCEPTED, DOWN, FakeBraze, InvocationDied, Workdir
+from tests.unit.sync.job_helpers import ACCEPTED, DOWN, FakeBraze, InvocationDied, Workdir, job_request
 
 MAPPING = """\
 version: 1
@@ -83,23 +81,6 @@ def is_(user: str, city: str | None = None) -> Callable[[Item], bool]:
     return lambda item: item.get("external_id") == user and (city is None or item.get(ATTRIBUTE) == city)
 
 
-@pytest.fixture
-def workdir(tmp_path: Path) -> Workdir:
-    return Workdir(tmp_path)
-
-
-def request_for(path: Path, run_id: str, part: RunPart | None = None) -> JobRequest:
-    return JobRequest(
-        "generic",
-        str(path),
-        "v1",
-        run_id,
-        datetime(2026, 1, 5, tzinfo=UTC),
-        load_mapping(MAPPING),
-        part or RunPart(),
-    )
-
-
 def write_cities(workdir: Workdir, name: str, rows: list[tuple[str, str]]) -> Path:
     return workdir.write(name, "id,city", [f"{user},{city}" for user, city in rows])
 
@@ -108,7 +89,7 @@ def two_parts(path: Path, run_id: str) -> list[JobRequest]:
     ranges = plan_byte_ranges(str(path), SourceSpec(format="csv"), target_bytes=path.stat().st_size // 2)
     assert len(ranges) == 2
     return [
-        request_for(path, run_id, RunPart(str(index), 2, byte_range))
+        job_request(MAPPING, path, run_id, RunPart(str(index), 2, byte_range))
         for index, byte_range in enumerate(ranges)
     ]
 
@@ -151,7 +132,8 @@ def next_run_with_braze_up(workdir: Workdir, run_id: str) -> Braze:
     """A later run of an unrelated file, Braze up: it replays every retry file left."""
     braze = Braze()
     outcome = run_part(
-        request_for(write_cities(workdir, f"{run_id}.csv", [("u9", "Lima")]), run_id), workdir.services(braze)
+        job_request(MAPPING, write_cities(workdir, f"{run_id}.csv", [("u9", "Lima")]), run_id),
+        workdir.services(braze),
     )
     assert outcome.report is not None and outcome.report["status"] == "completed"
     assert workdir.retry_files() == []
@@ -229,7 +211,7 @@ def test_a_user_whose_replay_fails_again_is_held_and_the_next_run_ends_on_the_ne
 ) -> None:
     # Given run A could not deliver u1 = Paris: it waits in a retry file
     run_a = run_part(
-        request_for(write_cities(workdir, "a.csv", [("u1", "Paris")]), RUN_A),
+        job_request(MAPPING, write_cities(workdir, "a.csv", [("u1", "Paris")]), RUN_A),
         workdir.services(Braze(down=is_("u1"))),
     )
     assert run_a.report is not None
@@ -239,7 +221,9 @@ def test_a_user_whose_replay_fails_again_is_held_and_the_next_run_ends_on_the_ne
     # u1 = Paris (and would take u1 = Nice)
     braze_b = Braze(down=is_("u1", "Paris"))
     rows = [("u2", "Rome"), ("u1", "Nice"), ("u3", "Oslo")]
-    run_b = run_part(request_for(write_cities(workdir, "b.csv", rows), RUN_B), workdir.services(braze_b))
+    run_b = run_part(
+        job_request(MAPPING, write_cities(workdir, "b.csv", rows), RUN_B), workdir.services(braze_b)
+    )
 
     # Then the replay of Paris failed again, and Nice was not sent ahead of it
     assert [item[ATTRIBUTE] for item in braze_b.refused if item["external_id"] == "u1"] == ["Paris"]
@@ -267,7 +251,7 @@ def test_a_user_held_by_an_earlier_invocation_stays_held_in_the_continuation(wor
     # Given a run whose first invocation sent u1 = Paris into a retry file (Braze down for it) and
     # stopped at a checkpoint after that row
     path = write_cities(workdir, "a.csv", [("u1", "Paris"), ("u2", "Rome"), ("u1", "Nice"), ("u3", "Oslo")])
-    request = request_for(path, RUN_A)
+    request = job_request(MAPPING, path, RUN_A)
     first = Braze(down=is_("u1", "Paris"))
     paused = run_part(request, workdir.services(first, chunk_rows=1), should_stop=lambda: True)
     assert not paused.finished
@@ -352,7 +336,7 @@ def test_on_replayed_hears_of_no_files_when_the_replay_delivered_everything(work
     # When run B runs with a callback, Braze up
     braze = Braze()
     outcome = run_part(
-        request_for(write_cities(workdir, "b.csv", [("u1", "Nice")]), RUN_B),
+        job_request(MAPPING, write_cities(workdir, "b.csv", [("u1", "Nice")]), RUN_B),
         workdir.services(braze),
         on_replayed=calls.append,
     )
@@ -411,19 +395,21 @@ def test_a_held_users_row_equal_to_the_stored_value_still_follows_into_the_retry
 ) -> None:
     # Given Braze holds Lyon for u1, acknowledged and in the state
     run_part(
-        request_for(write_cities(workdir, "z.csv", [("u1", "Lyon")]), "20251231T000000Z-zzzzzzzzzzzz"),
+        job_request(
+            MAPPING, write_cities(workdir, "z.csv", [("u1", "Lyon")]), "20251231T000000Z-zzzzzzzzzzzz"
+        ),
         workdir.services(Braze()),
     )
     # And run A could not deliver u1's move to Paris: it waits in a retry file
     run_part(
-        request_for(write_cities(workdir, "a.csv", [("u1", "Paris")]), RUN_A),
+        job_request(MAPPING, write_cities(workdir, "a.csv", [("u1", "Paris")]), RUN_A),
         workdir.services(Braze(down=is_("u1"))),
     )
     assert cities_retried(workdir, "u1") == ["Paris"]
 
     # When run B, whose file moves u1 back to Lyon, runs while Braze is still down for Paris
     run_part(
-        request_for(write_cities(workdir, "b.csv", [("u1", "Lyon")]), RUN_B),
+        job_request(MAPPING, write_cities(workdir, "b.csv", [("u1", "Lyon")]), RUN_B),
         workdir.services(Braze(down=is_("u1", "Paris"))),
     )
 
