@@ -92,9 +92,9 @@ class ImportRuntime:
                     "type": PART_MESSAGE,
                     "part_id": str(index),
                     "parts": len(ranges),
-                    "byte_range": r.to_dict(),
+                    "byte_range": byte_range.to_dict(),
                 }
-                for index, r in enumerate(ranges)
+                for index, byte_range in enumerate(ranges)
             ]
             if not self.services.options.dry_run and retry_files_pending(
                 self.services, self.settings.integration

@@ -147,10 +147,7 @@ def run_part(
     def write_retry(entries: list[RetryEntry]) -> None:
         nonlocal next_retry_number
         while True:
-            key = (
-                f"{services.retry_prefix}{request.integration}/"
-                f"{request.run_id}.p{part.part_id}.i{invocation}.{next_retry_number:03d}.jsonl"
-            )
+            key = _retry_file_key(services, request, invocation, next_retry_number)
             next_retry_number += 1
             # An attempt of this invocation that died after replaying may have left files of these
             # names; they are replayed now and must not be overwritten before they are.
@@ -428,26 +425,38 @@ def _fit_columns(request: JobRequest, spec: SourceSpec, mapper: Mapper, services
 
 def retry_files_pending(services: JobServices, integration: str) -> bool:
     """Whether objects of earlier runs of ``integration`` wait in retry files."""
-    return bool(services.artifacts.list(f"{services.retry_prefix}{integration}/"))
+    return bool(services.artifacts.list(_retry_folder(services, integration)))
+
+
+def _retry_folder(services: JobServices, integration: str) -> str:
+    return f"{services.retry_prefix}{integration}/"
+
+
+def _retry_file_key(services: JobServices, request: JobRequest, invocation: int, number: int) -> str:
+    """<run id>.p<part>.i<invocation>.<number>.jsonl, which retry_file_order reads back."""
+    folder = _retry_folder(services, request.integration)
+    return f"{folder}{request.run_id}.p{request.part.part_id}.i{invocation}.{number:03d}.jsonl"
 
 
 def _retry_files_to_replay(request: JobRequest, services: JobServices) -> list[str]:
     """Retry files of earlier runs, and of an earlier attempt of this very part that died replaying;
     not those other parts of this run write meanwhile (their own report lists them). Oldest first:
     a user's objects are replayed in the order the runs wrote them."""
-    own_run = f"{services.retry_prefix}{request.integration}/{request.run_id}.p"
+    folder = _retry_folder(services, request.integration)
+    own_run = f"{folder}{request.run_id}.p"
     own_part = f"{own_run}{request.part.part_id}."
     keys = [
         key
-        for key in services.artifacts.list(f"{services.retry_prefix}{request.integration}/")
+        for key in services.artifacts.list(folder)
         if not key.startswith(own_run) or key.startswith(own_part)
     ]
     return sorted(keys, key=retry_file_order)
 
 
 def retry_file_order(key: str) -> tuple[str, int, int, int, str]:
-    """Sorts retry files by run, then part, invocation and file number as numbers: ``.i10.`` is
-    written after ``.i9.``. Run ids begin with their start time, so runs sort oldest first."""
+    """Sorts retry files (named by _retry_file_key) by run, then part, invocation and file number as
+    numbers: ``.i10.`` is written after ``.i9.``. Run ids begin with their start time, so runs sort
+    oldest first."""
     name = key.rsplit("/", 1)[-1]
     fields = name.split(".")
     if len(fields) == 5 and fields[1][:1] == "p" and fields[2][:1] == "i":
