@@ -29,7 +29,7 @@ from pathlib import Path
 from harness import API_KEY, EmulatorProcess, TrackLimit, customers_file, write_json
 
 from cdpbridge.braze import BrazeClient, BrazeSettings, RateLimit, TrackCap, TrackRequest, TrackRequestBuilder
-from cdpbridge.integrations import build_mapper
+from cdpbridge.integrations.registry import get_integration
 from cdpbridge.mapping import MappingConfig, load_mapping
 from cdpbridge.records import SourceRow
 from cdpbridge.sources import SourceSpec, open_rows
@@ -84,7 +84,7 @@ def measure(row_count: int) -> dict[str, float]:
         rows = [row for row in stream if isinstance(row, SourceRow)]
     figures["read"] = cpu_us_per_row(len(rows), started)
 
-    mapper = build_mapper(mapping)
+    mapper = get_integration(mapping.integration).transformer(mapping)
     started = time.process_time()
     updates = [mapper.map_row(row) for row in rows]
     figures["map"] = cpu_us_per_row(len(rows), started)
@@ -139,7 +139,7 @@ def engine_dry_run(path: Path, mapping: MappingConfig, spec: SourceSpec, row_cou
         )
         started = time.process_time()
         with open_rows(str(path), spec) as stream:
-            engine.run(stream, build_mapper(mapping), scope="bench")
+            engine.run(stream, get_integration(mapping.integration).transformer(mapping), scope="bench")
         return cpu_us_per_row(row_count, started)
 
 

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cdpbridge.integrations.export_handlers import continue_export, is_sqs_event, start_export
+from cdpbridge.exports.handlers import continue_export, is_sqs_event, start_export
 
 logger = Logger()
 metrics = Metrics()

@@ -7,6 +7,8 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
+from cdpbridge.integrations.generic import EXAMPLE_MAPPING_PATH as GENERIC_EXAMPLE_MAPPING_PATH
+
 FIRST_NAMES = (
     "Ana",
     "Ben",
@@ -67,33 +69,8 @@ CUSTOMER_COLUMNS = (
     "churn_score",
 )
 
-CUSTOMER_MAPPING_YAML = """\
-version: 1
-integration: generic
-source: {format: csv, delimiter: ",", encoding: utf-8}
-identifier: {column: customer_id, as: external_id}
-create_missing: true
-fields:
-  - {column: first_name, attribute: first_name, type: string, strategy: set}
-  - {column: last_name, attribute: last_name, type: string, strategy: set}
-  - {column: email, attribute: email, type: string, strategy: set}
-  - {column: phone, attribute: phone, type: string, strategy: set}
-  - {column: dob, attribute: dob, type: date, strategy: set}
-  - {column: country, attribute: country, type: string, strategy: set}
-  - {column: home_city, attribute: home_city, type: string, strategy: set}
-  - {column: language, attribute: language, type: string, strategy: set}
-  - {column: gender, attribute: gender, type: string, strategy: set}
-  - {column: loyalty_tier, attribute: loyalty_tier, type: string, strategy: set}
-  - {column: loyalty_points, attribute: loyalty_points, type: integer, strategy: set}
-  - {column: lifetime_value, attribute: lifetime_value, type: decimal, strategy: set}
-  - {column: orders_count, attribute: orders_count, type: integer, strategy: set}
-  - {column: last_order_at, attribute: last_order_at, type: datetime, strategy: set}
-  - {column: zip_code, attribute: zip_code, type: string, strategy: set}
-  - {column: newsletter, attribute: newsletter, type: boolean, strategy: set}
-  - {column: preferred_channel, attribute: preferred_channel, type: string, strategy: set}
-  - {column: favourite_category, attribute: favourite_category, type: string, strategy: set}
-  - {column: churn_score, attribute: churn_score, type: float, strategy: set}
-"""
+# The generic integration's example config, the one its registry entry names.
+CUSTOMER_MAPPING_YAML = GENERIC_EXAMPLE_MAPPING_PATH.read_text(encoding="utf-8")
 
 
 def customer_row(index: int, generation: int = 0, change_share: float = 0.0) -> list[str]:

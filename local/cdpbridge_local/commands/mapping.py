@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cdpbridge.mapping import Mapper, MappingConfigError, load_mapping
+from cdpbridge.integrations.registry import get_integration
+from cdpbridge.mapping import MappingConfigError, load_mapping
 from cdpbridge.mapping.schema import render_schema
 
 
@@ -45,7 +46,7 @@ def check_command(args: argparse.Namespace) -> int:
         problems: list[str] = []
         warnings = [str(warning) for warning in config.warnings()]
         if columns is not None:
-            check = Mapper(config).check_columns(columns)
+            check = get_integration(config.integration).transformer(config).check_columns(columns)
             problems = [str(error) for error in check.errors]
             warnings = [str(warning) for warning in check.warnings]
             if check.missing and not problems:

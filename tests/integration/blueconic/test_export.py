@@ -20,9 +20,8 @@ import orjson
 import pytest
 
 from cdpbridge.braze import BrazeClient
-from cdpbridge.integrations import export_runtime
-from cdpbridge.integrations.blueconic.export import BLUECONIC_EXPORT, BlueConicExportConfig
-from cdpbridge.integrations.segment_export import (
+from cdpbridge.exports import runtime as export_runtime
+from cdpbridge.exports.segment import (
     ExportJobStore,
     ExportWaitPolicy,
     SegmentExporter,
@@ -30,6 +29,7 @@ from cdpbridge.integrations.segment_export import (
     SegmentResolutionError,
     resolve_segment,
 )
+from cdpbridge.integrations.blueconic.export import BLUECONIC_EXPORT, BlueConicExportConfig
 from cdpbridge.state import DynamoDbCheckpointStore, SqliteCheckpointStore
 from cdpbridge.state.tables import RUN_STATE_TABLE, create_table
 

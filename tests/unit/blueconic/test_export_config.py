@@ -2,13 +2,13 @@
 
 import pytest
 
+from cdpbridge.exports.segment import SegmentExportError, SegmentRef
 from cdpbridge.integrations.blueconic.export import (
     BLUECONIC_EXPORT,
     BlueConicExportConfig,
     braze_path_problem,
     load_export_config,
 )
-from cdpbridge.integrations.segment_export import SegmentExportError, SegmentRef
 
 BASE = {
     "segment": {"id": "3f0c1d2e-aaaa-bbbb-cccc-1234567890ab"},

@@ -3,9 +3,9 @@
 import pytest
 from pydantic import ValidationError
 
-from cdpbridge.integrations.export_handlers import is_sqs_event
-from cdpbridge.integrations.export_runtime import ContinueExport, ExportSettings, ExportTrigger
-from cdpbridge.integrations.segment_export import ExportJob, ExportWaitPolicy, sqs_delay_seconds
+from cdpbridge.exports.handlers import is_sqs_event
+from cdpbridge.exports.runtime import ContinueExport, ExportSettings, ExportTrigger
+from cdpbridge.exports.segment import ExportJob, ExportWaitPolicy, sqs_delay_seconds
 
 ENVIRONMENT = {
     "INTEGRATION": "blueconic",
@@ -88,7 +88,7 @@ def test_a_job_survives_its_json_round_trip_and_ignores_keys_it_does_not_know():
 
 
 def test_an_unknown_export_integration_is_named() -> None:
-    from cdpbridge.integrations.export_handlers import export_integration  # noqa: PLC0415
+    from cdpbridge.exports.handlers import export_integration  # noqa: PLC0415
 
     assert export_integration("blueconic").name == "blueconic"
     with pytest.raises(ValueError, match="no export integration 'nope'"):

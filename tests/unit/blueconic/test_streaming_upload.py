@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from cdpbridge.integrations.segment_export import MIN_PART_BYTES, S3StreamingUpload
+from cdpbridge.exports.multipart import MIN_PART_BYTES, S3StreamingUpload
 from tests.moto_server import moto_client, moto_server
 
 BUCKET = "drop"

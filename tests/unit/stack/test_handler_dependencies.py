@@ -21,7 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 LAYER = ROOT / "layers" / "cdpbridge"
 # Loaded on the first invocation, not at import (cold start): a deployment needs them all the same.
-LAZY_MODULES = ("cdpbridge.sync.import_runtime", "cdpbridge.integrations.export_runtime")
+LAZY_MODULES = ("cdpbridge.sync.import_runtime", "cdpbridge.exports.runtime")
 RUNTIME_PROVIDED = ("boto3",)
 
 PROBE = """

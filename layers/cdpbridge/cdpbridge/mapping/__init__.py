@@ -35,7 +35,7 @@ from cdpbridge.mapping.config import (
     load_mapping,
     parse_mapping,
 )
-from cdpbridge.mapping.enums import FieldType, IdentifierKind, Integration, OnInvalid, SourceFormat, Strategy
+from cdpbridge.mapping.enums import FieldType, IdentifierKind, OnInvalid, SourceFormat, Strategy
 from cdpbridge.mapping.mapper import ColumnCheck, Mapper
 from cdpbridge.mapping.standard import STANDARD_FIELDS, normalize_standard_field, shadowed_standard_field
 
@@ -49,7 +49,6 @@ __all__ = [
     "FieldType",
     "IdentifierKind",
     "IdentifierSpec",
-    "Integration",
     "InvalidValueError",
     "Mapper",
     "MappingConfig",

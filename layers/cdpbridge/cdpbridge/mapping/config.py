@@ -18,8 +18,18 @@ from typing import Annotated, Any, Final, Literal, Self
 import orjson
 import yaml
 from aws_lambda_powertools import Logger
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
+from cdpbridge.integrations.registry import check_integration_name, known_integrations
 from cdpbridge.mapping.coerce import DEFAULT_FALSE_VALUES, DEFAULT_TRUE_VALUES, MAX_STRING_LENGTH
 from cdpbridge.mapping.currencies import currency_code
 from cdpbridge.mapping.enums import (
@@ -27,7 +37,6 @@ from cdpbridge.mapping.enums import (
     DELIMITED_FORMATS,
     FieldType,
     IdentifierKind,
-    Integration,
     OnInvalid,
     SourceFormat,
     Strategy,
@@ -46,6 +55,20 @@ DEFAULT_MAX_EVENT_PROPERTIES_BYTES: Final = 50_000
 MAX_EVENT_PROPERTIES_BYTES: Final = 100_000
 
 NonEmptyStr = Annotated[str, Field(min_length=1)]
+# A registered integration's name (cdpbridge.integrations.registry): any other is refused at load,
+# with the list of known ones, instead of at run time after retry files were replayed.
+IntegrationName = Annotated[
+    str,
+    AfterValidator(check_integration_name),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "enum": list(known_integrations()),
+            "title": "Integration",
+            "description": "Which integration's files these are (one of the registered integrations).",
+        }
+    ),
+]
 _ASCII_TEXT: Final = bytes(range(128)).decode("ascii")
 
 
@@ -520,7 +543,7 @@ class MappingConfig(_ConfigModel):
     )
 
     version: Literal[1] = 1
-    integration: Integration = Integration.GENERIC
+    integration: IntegrationName = "generic"
     source: SourceSettings = Field(default_factory=SourceSettings)
     identifier: IdentifierSpec
     create_missing: bool | None = Field(
@@ -642,7 +665,7 @@ class MappingConfig(_ConfigModel):
 # ------------------------------------------------------------------------------------------ loading
 
 
-class _ConfigYamlLoader(yaml.SafeLoader):
+class ConfigYamlLoader(yaml.SafeLoader):
     """YAML 1.2-style booleans (only true/false) and no silently repeated keys.
 
     YAML 1.1 reads yes/no/on/off as booleans, which turns ``true_values: [yes]`` into [True] and the
@@ -661,11 +684,11 @@ class _ConfigYamlLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-_ConfigYamlLoader.yaml_implicit_resolvers = {
+ConfigYamlLoader.yaml_implicit_resolvers = {
     first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:bool"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_ConfigYamlLoader.add_implicit_resolver(
+ConfigYamlLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
 
@@ -772,7 +795,7 @@ def _parse_document(text: str, name: str | None) -> Any:
                 name,
             ) from None
     try:
-        return yaml.load(text, Loader=_ConfigYamlLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=ConfigYamlLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

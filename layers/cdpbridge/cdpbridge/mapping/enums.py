@@ -59,16 +59,6 @@ class SourceFormat(StrEnum):
     AVRO = "avro"
 
 
-class Integration(StrEnum):
-    """Which partner produced the file; informational for reports and defaults of the integration."""
-
-    GENERIC = "generic"
-    BLUECONIC = "blueconic"
-    LYTICS = "lytics"
-    AMPERITY = "amperity"
-    SEGMENT = "segment"
-
-
 DELIMITED_FORMATS: frozenset[SourceFormat] = frozenset({SourceFormat.CSV, SourceFormat.TSV, SourceFormat.PSV})
 DEFAULT_DELIMITERS: dict[SourceFormat, str] = {
     SourceFormat.CSV: ",",

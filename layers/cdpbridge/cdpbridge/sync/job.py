@@ -15,8 +15,8 @@ import orjson
 from aws_lambda_powertools import Logger
 
 from cdpbridge.braze import BrazeClient
-from cdpbridge.integrations import build_mapper
-from cdpbridge.mapping import Mapper, MappingConfig, Strategy
+from cdpbridge.integrations.registry import RecordTransformer, get_integration
+from cdpbridge.mapping import MappingConfig, Strategy
 from cdpbridge.records import RowIssue, RowPosition
 from cdpbridge.sources import ByteRange, ResumePoint, SourceError, SourceSpec, open_rows
 from cdpbridge.state import Checkpoint, CheckpointStore, FieldStateStore, SendLedger
@@ -201,7 +201,7 @@ def run_part(
             save_checkpoint(None, counters)
 
     engine = services.engine(rejects, write_retry, counters, held_users)
-    mapper = build_mapper(request.mapping)
+    mapper = get_integration(request.mapping.integration).transformer(request.mapping)
     spec = SourceSpec.model_validate(request.mapping.source.model_dump())
 
     failure: str | None = None
@@ -356,13 +356,15 @@ def _extend_unique(items: list[str], more: Iterable[str]) -> None:
 class ColumnFit:
     """What the file's declared columns mean for this run: the mapper to use, or why not to run."""
 
-    mapper: Mapper
+    mapper: RecordTransformer
     failure: str | None = None
     warnings: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
 
 
-def _fit_columns(request: JobRequest, spec: SourceSpec, mapper: Mapper, services: JobServices) -> ColumnFit:
+def _fit_columns(
+    request: JobRequest, spec: SourceSpec, mapper: RecordTransformer, services: JobServices
+) -> ColumnFit:
     """Checks the file's header (or Avro schema) against the mapping before any row is mapped.
 
     A column the mapping names but the file lacks is empty in every row, and nothing says so

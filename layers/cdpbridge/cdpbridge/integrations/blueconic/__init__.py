@@ -11,10 +11,15 @@ BlueConic import CSV under outbound/blueconic/ (``cdpbridge.integrations.bluecon
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from cdpbridge.mapping import MappingConfig, load_mapping
+from cdpbridge.integrations.registry import IntegrationEntry
+from cdpbridge.mapping import Mapper, MappingConfig, load_mapping
+
+if TYPE_CHECKING:
+    from cdpbridge.exports.segment import ExportIntegration
 
 PACKAGE_DIR: Final = Path(__file__).resolve().parent
 EXAMPLE_MAPPING_PATH: Final = PACKAGE_DIR / "mapping.example.yaml"
@@ -26,4 +31,28 @@ def example_mapping() -> MappingConfig:
     return load_mapping(EXAMPLE_MAPPING_PATH)
 
 
-__all__ = ["EXAMPLE_DELTA_PATH", "EXAMPLE_MAPPING_PATH", "PACKAGE_DIR", "example_mapping"]
+def segment_export() -> ExportIntegration:
+    """Loaded by the export function on its first event: the import function never needs it."""
+    export: ExportIntegration = importlib.import_module(f"{__name__}.export").BLUECONIC_EXPORT
+    return export
+
+
+INTEGRATION: Final = IntegrationEntry(
+    name="blueconic",
+    summary="BlueConic profile deltas in; Braze segments out as BlueConic import CSVs",
+    # BlueConic's merge strategies (set, add, sum, set_if_empty, clear) are the mapping config's.
+    transformer=Mapper,
+    example_config=EXAMPLE_MAPPING_PATH,
+    samples=(EXAMPLE_DELTA_PATH,),
+    exports={"segment": segment_export},
+)
+
+
+__all__ = [
+    "EXAMPLE_DELTA_PATH",
+    "EXAMPLE_MAPPING_PATH",
+    "INTEGRATION",
+    "PACKAGE_DIR",
+    "example_mapping",
+    "segment_export",
+]

@@ -25,7 +25,7 @@ from typing import IO, Any, Final, Self
 import orjson
 from pydantic import Field, field_validator, model_validator
 
-from cdpbridge.integrations.segment_export import (
+from cdpbridge.exports.segment import (
     CUSTOM_ATTRIBUTES,
     EXPORT_FIELDS,
     USER_ALIASES,

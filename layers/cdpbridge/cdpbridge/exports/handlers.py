@@ -5,19 +5,16 @@ A handler module that imports only this keeps its cold start to Powertools' own 
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from cdpbridge.integrations.segment_export import ExportIntegration
+    from cdpbridge.exports.segment import ExportIntegration
 
-# integration name -> (module, attribute) of its ExportIntegration
-_EXPORTS: dict[str, tuple[str, str]] = {
-    "blueconic": ("cdpbridge.integrations.blueconic.export", "BLUECONIC_EXPORT"),
-}
+# The export every export function runs: its integration's registry entry names it under this key.
+SEGMENT_EXPORT = "segment"
 
 
 def is_sqs_event(event: Any) -> bool:
@@ -26,12 +23,16 @@ def is_sqs_event(event: Any) -> bool:
 
 
 def export_integration(name: str) -> ExportIntegration:
-    try:
-        module, attribute = _EXPORTS[name]
-    except KeyError:
-        raise ValueError(f"no export integration {name!r} (known: {', '.join(sorted(_EXPORTS))})") from None
-    integration: ExportIntegration = getattr(importlib.import_module(module), attribute)
-    return integration
+    """The segment export that integration ``name`` declares in the registry."""
+    from cdpbridge.integrations import registry  # noqa: PLC0415 - see the module docstring
+
+    if (
+        name not in registry.known_integrations()
+        or SEGMENT_EXPORT not in registry.get_integration(name).exports
+    ):
+        exporting = [entry.name for entry in registry.all_integrations() if SEGMENT_EXPORT in entry.exports]
+        raise ValueError(f"no export integration {name!r} (known: {', '.join(exporting)})")
+    return registry.get_integration(name).export(SEGMENT_EXPORT)
 
 
 def start_export(
@@ -42,7 +43,7 @@ def start_export(
     metrics: Metrics | None = None,
 ) -> dict[str, Any]:
     """The schedule side of an export function."""
-    from cdpbridge.integrations import export_runtime  # noqa: PLC0415 - see the module docstring
+    from cdpbridge.exports import runtime as export_runtime  # noqa: PLC0415 - see the module docstring
 
     return export_runtime.start_export(
         event, export_integration(integration), lambda_context=lambda_context, metrics=metrics
@@ -57,7 +58,7 @@ def continue_export(
     metrics: Metrics | None = None,
 ) -> dict[str, Any]:
     """One continuation message of an export function's own queue."""
-    from cdpbridge.integrations import export_runtime  # noqa: PLC0415 - see the module docstring
+    from cdpbridge.exports import runtime as export_runtime  # noqa: PLC0415 - see the module docstring
 
     return export_runtime.continue_export(
         body, export_integration(integration), lambda_context=lambda_context, metrics=metrics

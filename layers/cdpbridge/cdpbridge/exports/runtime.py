@@ -26,7 +26,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cdpbridge.braze import BrazeClient, BrazeSettings, SecretsManagerKeyProvider
-from cdpbridge.integrations.segment_export import (
+from cdpbridge.exports.segment import (
     ExportIntegration,
     ExportJob,
     ExportJobStore,
