@@ -48,3 +48,21 @@ def test_nothing_is_read_at_import_time(monkeypatch: pytest.MonkeyPatch) -> None
 
     monkeypatch.delenv("DROP_BUCKET", raising=False)
     importlib.reload(module)  # importing with an empty environment must not fail
+
+
+def test_an_empty_variable_counts_as_unset() -> None:
+    settings = ImportSettings.from_env({**COMPLETE, "MAPPING_PREFIX": "", "BRAZE_WORKSPACE": " "})
+    assert (settings.mapping_prefix, settings.workspace) == ("config/", "braze/rest-key")
+
+
+def test_braze_max_concurrency_has_the_braze_clients_one_limit() -> None:
+    from cdpbridge.braze import BrazeSettings  # noqa: PLC0415
+    from cdpbridge.braze.settings import MAX_CONCURRENCY_LIMIT  # noqa: PLC0415
+
+    at_limit = {**COMPLETE, "BRAZE_INSTANCE": "US-01", "BRAZE_MAX_CONCURRENCY": str(MAX_CONCURRENCY_LIMIT)}
+    assert ImportSettings.from_env(at_limit).in_flight == BrazeSettings.from_env(at_limit).max_concurrency
+    above = {**at_limit, "BRAZE_MAX_CONCURRENCY": str(MAX_CONCURRENCY_LIMIT + 1)}
+    with pytest.raises(ValueError, match="BRAZE_MAX_CONCURRENCY"):
+        ImportSettings.from_env(above)
+    with pytest.raises(ValueError, match="BRAZE_MAX_CONCURRENCY"):
+        BrazeSettings.from_env(above)

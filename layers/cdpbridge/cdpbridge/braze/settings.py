@@ -22,6 +22,11 @@ COHORTS = "cohorts"
 USERS_OTHER = "users.other"
 FAMILIES: tuple[str, ...] = (USERS_TRACK, USERS_EXPORT, CAMPAIGNS_TRIGGER, LISTS, COHORTS, USERS_OTHER)
 
+# BRAZE_MAX_CONCURRENCY's one upper bound: the client's connections and the engine's requests in
+# flight are the same number. Each request in flight is a thread, and Lambda allows 1,024 per
+# environment, boto3's pools and Powertools' own included.
+MAX_CONCURRENCY_LIMIT = 256
+
 
 class RateLimit(BaseModel):
     """``limit`` requests per ``window_s`` seconds."""
@@ -69,7 +74,7 @@ class BrazeSettings(BaseModel):
     instance: str | None = None
     timeout_s: float = Field(default=30.0, gt=0, le=900)
     connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
-    max_concurrency: int = Field(default=16, ge=1, le=512)
+    max_concurrency: int = Field(default=16, ge=1, le=MAX_CONCURRENCY_LIMIT)
     rate_limits: dict[str, RateLimit] = Field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     track_cap: TrackCap = Field(default_factory=TrackCap)

@@ -12,8 +12,6 @@
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -26,6 +24,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cdpbridge.braze import BrazeClient, BrazeSettings, SecretsManagerKeyProvider
+from cdpbridge.environment import EnvironmentSettings
 from cdpbridge.exports.segment import (
     ExportIntegration,
     ExportJob,
@@ -48,28 +47,26 @@ logger = Logger(child=True)
 CONTINUE_EXPORT_MESSAGE: Final = "cdpbridge.export.continue"
 
 
-class ExportSettings(BaseModel):
-    """What an export function reads from its environment (besides the Braze settings)."""
+class ExportSettings(EnvironmentSettings):
+    """The export function's environment, besides the Braze client's (cdpbridge.braze.BrazeSettings)."""
 
-    model_config = ConfigDict(frozen=True)
-
-    integration: str = Field(min_length=1)
-    drop_bucket: str = Field(min_length=3)
-    run_state_table: str = Field(min_length=3)
-    continuation_queue_url: str = Field(min_length=1)
+    integration: str = Field(min_length=1, alias="INTEGRATION")
+    drop_bucket: str = Field(min_length=3, alias="DROP_BUCKET")
+    run_state_table: str = Field(min_length=3, alias="RUN_STATE_TABLE")
+    continuation_queue_url: str = Field(min_length=1, alias="CONTINUATION_QUEUE_URL")
     # The folder Braze's S3 export credentials write into, inside the drop bucket ("" = bucket root).
-    export_path: str = ""
-    config_key: str = ""
-    outbound_prefix: str = "outbound/"
-    reports_prefix: str = "reports/"
+    export_path: str = Field(default="", alias="SEGMENT_EXPORT_PATH")
+    config_key: str = Field(default="", alias="EXPORT_CONFIG_KEY")
+    outbound_prefix: str = Field(default="outbound/", alias="OUTBOUND_PREFIX")
+    reports_prefix: str = Field(default="reports/", alias="REPORTS_PREFIX")
     # Stop working this long before the Lambda deadline: time to save the job and queue the rest.
-    deadline_margin_ms: int = Field(default=30_000, ge=1_000)
-    poll_initial_s: float = Field(default=10.0, gt=0)
-    poll_max_s: float = Field(default=120.0, gt=0)
-    quiet_period_s: float = Field(default=30.0, ge=0)
-    max_wait_s: float = Field(default=3600.0, gt=0)
-    inline_wait_max_s: float = Field(default=60.0, ge=0)
-    convert_min_budget_s: float = Field(default=300.0, ge=0)
+    deadline_margin_ms: int = Field(default=30_000, ge=1_000, alias="DEADLINE_MARGIN_MS")
+    poll_initial_s: float = Field(default=10.0, gt=0, alias="EXPORT_POLL_INITIAL_S")
+    poll_max_s: float = Field(default=120.0, gt=0, alias="EXPORT_POLL_MAX_S")
+    quiet_period_s: float = Field(default=30.0, ge=0, alias="EXPORT_QUIET_PERIOD_S")
+    max_wait_s: float = Field(default=3600.0, gt=0, alias="EXPORT_MAX_WAIT_S")
+    inline_wait_max_s: float = Field(default=60.0, ge=0, alias="EXPORT_INLINE_WAIT_MAX_S")
+    convert_min_budget_s: float = Field(default=300.0, ge=0, alias="EXPORT_CONVERT_MIN_BUDGET_S")
 
     @property
     def default_config_key(self) -> str:
@@ -83,44 +80,6 @@ class ExportSettings(BaseModel):
             quiet_s=self.quiet_period_s,
             max_wait_s=self.max_wait_s,
         )
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> ExportSettings:
-        env = os.environ if environ is None else environ
-        variables = {
-            "integration": "INTEGRATION",
-            "drop_bucket": "DROP_BUCKET",
-            "run_state_table": "RUN_STATE_TABLE",
-            "continuation_queue_url": "CONTINUATION_QUEUE_URL",
-            "export_path": "SEGMENT_EXPORT_PATH",
-            "config_key": "EXPORT_CONFIG_KEY",
-            "outbound_prefix": "OUTBOUND_PREFIX",
-            "reports_prefix": "REPORTS_PREFIX",
-            "deadline_margin_ms": "DEADLINE_MARGIN_MS",
-            "poll_initial_s": "EXPORT_POLL_INITIAL_S",
-            "poll_max_s": "EXPORT_POLL_MAX_S",
-            "quiet_period_s": "EXPORT_QUIET_PERIOD_S",
-            "max_wait_s": "EXPORT_MAX_WAIT_S",
-            "inline_wait_max_s": "EXPORT_INLINE_WAIT_MAX_S",
-            "convert_min_budget_s": "EXPORT_CONVERT_MIN_BUDGET_S",
-        }
-        required = ("integration", "drop_bucket", "run_state_table", "continuation_queue_url")
-        raw = {name: env.get(variable, "") for name, variable in variables.items() if name in required}
-        raw.update(
-            {
-                name: env[variable]
-                for name, variable in variables.items()
-                if name not in required and env.get(variable)
-            }
-        )
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as error:
-            problems = [
-                f"{variables.get(str(item['loc'][0]), item['loc'][0])}: {item['msg']}"
-                for item in error.errors()
-            ]
-            raise ValueError("invalid export function settings:\n  " + "\n  ".join(problems)) from error
 
 
 class ExportTrigger(BaseModel):
