@@ -72,7 +72,7 @@ def build_requests(plans: list[PlannedUser]) -> list[TrackRequest]:
 def measure(row_count: int) -> dict[str, float]:
     path = customers_file(row_count)
     mapping = load_mapping(CUSTOMER_MAPPING_YAML)
-    spec = SourceSpec.model_validate(mapping.source.model_dump())
+    spec = mapping.source.reader_spec()
     figures: dict[str, float] = {}
     # Every stage holds all the rows at once (the engine holds one chunk): with the collector on,
     # its scans of those would be measured instead of the stages.

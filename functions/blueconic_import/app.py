@@ -5,17 +5,17 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cdpbridge.sync.runtime import handle_import_message
+from cdpbridge.sync.runtime import ImportQueueRecord, handle_import_message
 
 logger = Logger()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+# Each record's body is parsed once, into the message it carries (cdpbridge.sync.messages).
+processor = BatchProcessor(event_type=EventType.SQS, model=ImportQueueRecord)
 
 
-def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
+def record_handler(record: ImportQueueRecord, lambda_context: LambdaContext) -> None:
     handle_import_message(
         record.body, integration="blueconic", lambda_context=lambda_context, metrics=metrics
     )

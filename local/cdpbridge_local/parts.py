@@ -20,10 +20,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from cdpbridge.sources import ByteRange, SourceSpec
+from cdpbridge.sources import ByteRange, parse_s3_location
 from cdpbridge.sources.planning import plan_byte_ranges
 from cdpbridge.sync.counters import RunCounters
-from cdpbridge.sync.job import JobRequest, JobServices, PartOutcome, RunPart, retry_files_pending, run_part
+from cdpbridge.sync.job import FanOut, JobRequest, JobServices, PartOutcome, plan_fan_out, run_part
+from cdpbridge.sync.messages import S3Location
 
 # Builds a part's services inside its process; it crosses a process boundary, so it must pickle
 # (a module-level function, or a functools.partial of one over picklable arguments).
@@ -44,16 +45,19 @@ def split(request: JobRequest, workers: int, s3_client: Any = None) -> list[Byte
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    spec = SourceSpec.model_validate(request.mapping.source.model_dump())
+    spec = request.mapping.source.reader_spec()
     size = _size(request.location, s3_client)
     target = max(1, -(-size // workers))
-    return plan_byte_ranges(request.location, spec, target_bytes=target, s3_client=s3_client)
+    return plan_byte_ranges(str(request.location), spec, target_bytes=target, s3_client=s3_client)
 
 
-def _size(location: str, s3_client: Any) -> int:
-    if location.startswith("s3://"):
-        bucket, key = location[5:].split("/", 1)
-        return int(s3_client.head_object(Bucket=bucket, Key=key)["ContentLength"])
+def _size(location: S3Location | str, s3_client: Any) -> int:
+    if isinstance(location, str) and location.startswith("s3://"):
+        # What the command line gave: the notified path keeps bucket and key apart from the start.
+        bucket, key = parse_s3_location(location)
+        location = S3Location(bucket=bucket, key=key)
+    if isinstance(location, S3Location):
+        return int(s3_client.head_object(Bucket=location.bucket, Key=location.key)["ContentLength"])
     return Path(location).stat().st_size
 
 
@@ -75,44 +79,34 @@ def run_parts(
     context = multiprocessing.get_context("spawn")
     reports = context.Queue()
     latest: dict[str, RunCounters] = {}
-    requests = [
-        replace(request, part=RunPart(str(index), len(ranges), byte_range))
-        for index, byte_range in enumerate(ranges)
-    ]
+    fan_out = _plan(request, ranges, services_factory)
     with ProcessPoolExecutor(
         max_workers=len(ranges), mp_context=context, initializer=_start_part_process, initargs=(reports,)
     ) as pool:
-        waiting = requests[1:]
-        replayed: list[list[str]] = []
         # As in AWS: when earlier runs left retry files, part 0 replays them before any other part
         # can send a newer row of the same users, and those parts hold what failed again.
-        replay_first = _replays_first(services_factory, request.integration)
-        futures = [pool.submit(_run_one_part, requests[0], services_factory, replay_first)]
-        if not replay_first:
-            futures += [
-                pool.submit(_run_one_part, part_request, services_factory) for part_request in waiting
-            ]
-            waiting = []
+        replay_first = bool(fan_out.after_replay)
+        futures = [
+            pool.submit(_run_one_part, replace(request, part=part), services_factory, replay_first)
+            for part in fan_out.start_now
+        ]
+        waiting = replay_first
+        replayed: list[list[str]] = []
         while not all(future.done() for future in futures) or waiting:
             _collect(reports, latest, replayed, wait_s=0.2)
             if waiting and not replayed and futures[0].done():
                 if futures[0].exception() is not None:
                     # Part 0 failed before its replay drained: no part may overtake what is left.
-                    waiting = []
+                    waiting = False
                 else:
                     # Ended before its message was read here: its result says the same.
                     replayed.append(futures[0].result().replayed or [])
             if waiting and replayed:
-                held_from = tuple(replayed[0])
                 futures += [
-                    pool.submit(
-                        _run_one_part,
-                        replace(part_request, part=replace(part_request.part, held_from=held_from)),
-                        services_factory,
-                    )
-                    for part_request in waiting
+                    pool.submit(_run_one_part, replace(request, part=part), services_factory)
+                    for part in fan_out.released(replayed[0])
                 ]
-                waiting = []
+                waiting = False
             if progress is not None and latest:
                 progress(_sum(latest.values()))
         parts = [future.result().outcome for future in futures]
@@ -144,10 +138,10 @@ def _collect(reports: Any, latest: dict[str, RunCounters], replayed: list[list[s
             latest[part_id] = RunCounters.from_dict(payload)
 
 
-def _replays_first(services_factory: ServicesFactory, integration: str) -> bool:
+def _plan(request: JobRequest, ranges: list[ByteRange], services_factory: ServicesFactory) -> FanOut:
     services = services_factory()
     try:
-        return not services.options.dry_run and retry_files_pending(services, integration)
+        return plan_fan_out(request, ranges, services)
     finally:
         _close(services)
 

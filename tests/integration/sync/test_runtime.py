@@ -17,6 +17,7 @@ import pytest
 
 from cdpbridge.state.tables import FIELD_STATE_TABLE, IDEMPOTENCY_TABLE, RUN_STATE_TABLE, create_table
 from cdpbridge.sync import import_runtime, runtime
+from cdpbridge.sync.messages import IMPORT_MESSAGE
 from cdpbridge_local.demo_data import CUSTOMER_MAPPING_YAML, customer_rows, write_customers_csv
 from tests.moto_server import moto_server
 
@@ -124,7 +125,9 @@ def stack(moto_url: str, braze: Braze, monkeypatch: pytest.MonkeyPatch) -> Itera
 def handle(body: dict[str, Any] | str, seconds_left: float = 600.0) -> None:
     text = body if isinstance(body, str) else orjson.dumps(body).decode()
     context = LambdaContextStub("GenericImportFunction", deadline=time.time() + seconds_left)
-    runtime.handle_import_message(text, integration="generic", lambda_context=context)  # type: ignore[arg-type]
+    # The handler's BatchProcessor parses each record's body once, into the message it carries.
+    message = IMPORT_MESSAGE.validate_json(text)
+    runtime.handle_import_message(message, integration="generic", lambda_context=context)  # type: ignore[arg-type]
 
 
 def test_a_notification_runs_the_file_and_writes_its_report(

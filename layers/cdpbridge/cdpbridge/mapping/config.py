@@ -33,8 +33,6 @@ from cdpbridge.integrations.registry import check_integration_name, known_integr
 from cdpbridge.mapping.coerce import DEFAULT_FALSE_VALUES, DEFAULT_TRUE_VALUES, MAX_STRING_LENGTH
 from cdpbridge.mapping.currencies import currency_code
 from cdpbridge.mapping.enums import (
-    DEFAULT_DELIMITERS,
-    DELIMITED_FORMATS,
     FieldType,
     IdentifierKind,
     OnInvalid,
@@ -46,6 +44,7 @@ from cdpbridge.mapping.standard import (
     normalize_default_country_code,
     shadowed_standard_field,
 )
+from cdpbridge.sources.spec import SourceSpec
 
 logger = Logger(service="cdpbridge", child=True)
 
@@ -285,7 +284,7 @@ class SourceSettings(_ConfigModel):
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         problems: list[ConfigProblem] = []
-        if self.format not in DELIMITED_FORMATS:
+        if not self.format.is_delimited:
             for key in ("delimiter", "columns"):
                 if getattr(self, key) is not None:
                     problems.append(ConfigProblem(key, "only applies to csv, tsv and psv files"))
@@ -303,7 +302,12 @@ class SourceSettings(_ConfigModel):
     @property
     def effective_delimiter(self) -> str | None:
         """The delimiter in force: the configured one or the format's default (None for JSON/Avro)."""
-        return self.delimiter or DEFAULT_DELIMITERS.get(self.format)
+        return self.delimiter or self.format.default_delimiter
+
+    def reader_spec(self) -> SourceSpec:
+        """The readers' spec of these settings (cdpbridge.sources): the one place the config's
+        source section becomes what open_rows, the header check and the byte-range planner take."""
+        return SourceSpec.model_validate(self.model_dump())
 
 
 class IdentifierSpec(_ConfigModel):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+# The readers' format enum is the config's too: one vocabulary of formats.
+from cdpbridge.sources.spec import SourceFormat
+
 
 class FieldType(StrEnum):
     """How a source value is coerced before it is written to Braze."""
@@ -48,20 +51,4 @@ class OnInvalid(StrEnum):
     SKIP_FIELD = "skip_field"  # only the invalid value is dropped; the issue is still reported
 
 
-class SourceFormat(StrEnum):
-    """File formats the source readers understand."""
-
-    CSV = "csv"
-    TSV = "tsv"
-    PSV = "psv"
-    JSONL = "jsonl"
-    JSON = "json"
-    AVRO = "avro"
-
-
-DELIMITED_FORMATS: frozenset[SourceFormat] = frozenset({SourceFormat.CSV, SourceFormat.TSV, SourceFormat.PSV})
-DEFAULT_DELIMITERS: dict[SourceFormat, str] = {
-    SourceFormat.CSV: ",",
-    SourceFormat.TSV: "\t",
-    SourceFormat.PSV: "|",
-}
+__all__ = ["FieldType", "IdentifierKind", "OnInvalid", "SourceFormat", "Strategy"]

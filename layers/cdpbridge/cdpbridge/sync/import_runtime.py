@@ -1,9 +1,8 @@
-"""What an import function does with one SQS message: start, fan out, continue or finish a run.
+"""What an import function does with one queue message: start, fan out, continue or finish a run.
 
-Messages on an integration's queue are of three kinds:
-- an S3 ObjectCreated notification for inbound/<integration>/… (idempotent on bucket, key and etag);
-- ``{"type": "cdpbridge.part", …}``: one byte range of a file too big for one invocation;
-- ``{"type": "cdpbridge.continue", …}``: a run that stopped at a checkpoint near the deadline.
+The messages are typed (cdpbridge.sync.messages) and arrive parsed: an S3 notification starts a run
+(idempotent on bucket, key and etag), a part message runs one byte range of a fanned-out file, a
+continuation resumes a part that stopped at a checkpoint near the deadline.
 """
 
 from __future__ import annotations
@@ -13,18 +12,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote_plus
 
 import boto3
-import orjson
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import idempotent_function
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cdpbridge.braze import BrazeClient, BrazeSettings, SecretsManagerKeyProvider
+from cdpbridge.integrations.registry import IntegrationEntry, get_integration
 from cdpbridge.mapping import MappingConfig, load_mapping
-from cdpbridge.sources import ByteRange, SourceSpec, plan_byte_ranges
+from cdpbridge.sources import plan_byte_ranges
 from cdpbridge.state import (
     DynamoDbCheckpointStore,
     DynamoDbFieldStateStore,
@@ -33,7 +31,14 @@ from cdpbridge.state import (
 )
 from cdpbridge.sync.artifacts import S3ArtifactStore
 from cdpbridge.sync.engine import EngineOptions
-from cdpbridge.sync.job import JobRequest, JobServices, PartOutcome, RunPart, retry_files_pending, run_part
+from cdpbridge.sync.job import FanOut, JobRequest, JobServices, PartOutcome, RunPart, plan_fan_out, run_part
+from cdpbridge.sync.messages import (
+    ContinueMessage,
+    ObjectVersion,
+    PartMessage,
+    S3Location,
+    S3Notification,
+)
 from cdpbridge.sync.settings import ImportSettings
 
 if TYPE_CHECKING:
@@ -41,9 +46,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 logger = Logger(child=True)
-
-PART_MESSAGE = "cdpbridge.part"
-CONTINUE_MESSAGE = "cdpbridge.continue"
 
 
 class MappingNotFoundError(LookupError):
@@ -53,81 +55,70 @@ class MappingNotFoundError(LookupError):
 @dataclass(slots=True)
 class ImportRuntime:
     settings: ImportSettings
+    integration: IntegrationEntry
     services: JobServices
     s3: S3Client
     sqs: SQSClient
 
     # -- entry points --------------------------------------------------------------------------
 
-    def start(
-        self, notification: dict[str, str], context: LambdaContext | None, metrics: Metrics | None
-    ) -> None:
-        bucket, key, etag = notification["bucket"], notification["key"], notification["etag"]
-        mapping_key, mapping = self.find_mapping(bucket, key)
-        location = f"s3://{bucket}/{key}"
+    def start(self, notified: ObjectVersion, context: LambdaContext | None, metrics: Metrics | None) -> None:
+        location = notified.location
+        mapping_key, mapping = self.find_mapping(location)
         started = datetime.now(UTC)
-        run_id = f"{started:%Y%m%dT%H%M%SZ}-{hashlib.sha256(f'{location}@{etag}'.encode()).hexdigest()[:12]}"
-        size = int(notification.get("size") or 0)
-        spec = SourceSpec.model_validate(mapping.source.model_dump())
-        ranges: list[ByteRange] = []
-        if size >= self.settings.fanout_threshold_bytes:
-            ranges = plan_byte_ranges(
-                location, spec, target_bytes=self.settings.fanout_part_bytes, s3_client=self.s3
-            )
-        base = {
-            "integration": self.settings.integration,
-            "location": location,
-            "version": etag,
-            "run_id": run_id,
-            "started_at": started.isoformat(),
-            "mapping_key": mapping_key,
-        }
-        logger.info(
-            "run started", extra={"run_id": run_id, "key": key, "size": size, "parts": max(1, len(ranges))}
+        digest = hashlib.sha256(f"{location.uri}@{notified.etag}".encode()).hexdigest()[:12]
+        run_id = f"{started:%Y%m%dT%H%M%SZ}-{digest}"
+        first = PartMessage(
+            integration=self.settings.integration,
+            location=location,
+            version=notified.etag,
+            run_id=run_id,
+            started_at=started,
+            mapping_key=mapping_key,
         )
-        if len(ranges) > 1:
-            parts = [
-                {
-                    **base,
-                    "type": PART_MESSAGE,
-                    "part_id": str(index),
-                    "parts": len(ranges),
-                    "byte_range": byte_range.to_dict(),
-                }
-                for index, byte_range in enumerate(ranges)
-            ]
-            if not self.services.options.dry_run and retry_files_pending(
-                self.services, self.settings.integration
-            ):
-                # Part 0 replays what earlier runs could not deliver before any part sends a newer
-                # row of the same users; it starts the other parts once the replay has drained.
-                self._enqueue({**parts[0], "then_parts": parts[1:]})
-                return
-            for message in parts:
-                self._enqueue(message)
+        request = JobRequest(self.settings.integration, location, notified.etag, run_id, started, mapping)
+        ranges = []
+        if notified.size >= self.settings.fanout_threshold_bytes:
+            ranges = plan_byte_ranges(
+                location.uri,
+                mapping.source.reader_spec(),
+                target_bytes=self.settings.fanout_part_bytes,
+                s3_client=self.s3,
+            )
+        logger.info(
+            "run started",
+            extra={
+                "run_id": run_id,
+                "key": location.key,
+                "size": notified.size,
+                "parts": max(1, len(ranges)),
+            },
+        )
+        if len(ranges) < 2:
+            self._run(request, first, context, metrics)
             return
-        request = JobRequest(self.settings.integration, location, etag, run_id, started, mapping)
-        self._run(request, base, context, metrics)
+        fan_out = plan_fan_out(request, ranges, self.services)
+        waiting = tuple(_part_message(first, part) for part in fan_out.after_replay)
+        for part in fan_out.start_now:
+            # Part 0 replays what earlier runs could not deliver before any part sends a newer row
+            # of the same users; it starts the waiting parts once the replay has drained.
+            message = _part_message(first, part)
+            self._enqueue(
+                message.model_copy(update={"then_parts": waiting}) if part.part_id == "0" else message
+            )
 
     def continue_part(
-        self, message: dict[str, Any], context: LambdaContext | None, metrics: Metrics | None
+        self, message: PartMessage, context: LambdaContext | None, metrics: Metrics | None
     ) -> None:
-        mapping = self._load_mapping_object(message["location"], message["mapping_key"])
-        byte_range = ByteRange.from_dict(message["byte_range"]) if message.get("byte_range") else None
-        part = RunPart(
-            str(message.get("part_id", "0")),
-            int(message.get("parts", 1)),
-            byte_range,
-            tuple(message.get("held_from") or ()),
-        )
+        mapping = self._load_mapping_object(message.location.bucket, message.mapping_key)
         request = JobRequest(
-            integration=message["integration"],
-            location=message["location"],
-            version=message["version"],
-            run_id=message["run_id"],
-            started_at=datetime.fromisoformat(message["started_at"]),
+            integration=message.integration,
+            location=message.location,
+            version=message.version,
+            run_id=message.run_id,
+            started_at=message.started_at,
             mapping=mapping,
-            part=part,
+            part=_run_part(message),
         )
         self._run(request, message, context, metrics)
 
@@ -136,7 +127,7 @@ class ImportRuntime:
     def _run(
         self,
         request: JobRequest,
-        message: dict[str, Any],
+        message: PartMessage,
         context: LambdaContext | None,
         metrics: Metrics | None,
     ) -> None:
@@ -145,31 +136,25 @@ class ImportRuntime:
         def near_deadline() -> bool:
             return context is not None and context.get_remaining_time_in_millis() < margin
 
-        waiting_parts: list[dict[str, Any]] = message.get("then_parts") or []
+        waiting = FanOut((), tuple(_run_part(part) for part in message.then_parts))
 
         def start_waiting_parts(replay_retry_files: list[str]) -> None:
-            for waiting in waiting_parts:
-                self._enqueue({**waiting, "held_from": replay_retry_files})
+            for part in waiting.released(replay_retry_files):
+                self._enqueue(_part_message(message, part, held_from=part.held_from))
 
         outcome = run_part(
             request,
             self.services,
             should_stop=near_deadline,
-            on_replayed=start_waiting_parts if waiting_parts else None,
+            on_replayed=start_waiting_parts if waiting.after_replay else None,
         )
         if outcome.aborted_reason:
             raise RuntimeError(outcome.aborted_reason)
         if not outcome.finished:
+            # Still carries the waiting parts: a replay stopped near the deadline starts them in a
+            # later invocation (run_part calls on_replayed once, when it ends).
             self._enqueue(
-                {
-                    # Still carries the waiting parts: a replay stopped near the deadline starts
-                    # them in a later invocation (run_part calls on_replayed once, when it ends).
-                    **message,
-                    "type": CONTINUE_MESSAGE,
-                    "part_id": request.part.part_id,
-                    "parts": request.part.parts,
-                    "byte_range": request.part.byte_range.to_dict() if request.part.byte_range else None,
-                }
+                ContinueMessage.model_validate(message.model_dump() | {"type": "cdpbridge.continue"})
             )
             return
         if outcome.report is not None:
@@ -184,39 +169,60 @@ class ImportRuntime:
                 },
             )
 
-    def _enqueue(self, message: dict[str, Any]) -> None:
+    def _enqueue(self, message: PartMessage) -> None:
         self.sqs.send_message(
-            QueueUrl=self.settings.continuation_queue_url, MessageBody=orjson.dumps(message).decode()
+            QueueUrl=self.settings.continuation_queue_url, MessageBody=message.model_dump_json()
         )
 
-    def find_mapping(self, bucket: str, key: str) -> tuple[str, MappingConfig]:
+    def find_mapping(self, location: S3Location) -> tuple[str, MappingConfig]:
         """config/<integration>/<feed>.yaml for files under a feed folder, else config/<integration>.yaml."""
-        integration = self.settings.integration
-        inbound = f"inbound/{integration}/"
+        name = self.integration.name
+        inbound = self.integration.inbound_prefix
+        key = location.key
         relative = key[len(inbound) :] if key.startswith(inbound) else key
         candidates: list[str] = []
         if "/" in relative:
             feed = relative.split("/", 1)[0]
             candidates += [
-                f"{self.settings.mapping_prefix}{integration}/{feed}.{ext}" for ext in ("yaml", "yml", "json")
+                f"{self.settings.mapping_prefix}{name}/{feed}.{ext}" for ext in ("yaml", "yml", "json")
             ]
-        candidates += [
-            f"{self.settings.mapping_prefix}{integration}.{ext}" for ext in ("yaml", "yml", "json")
-        ]
+        candidates += [f"{self.settings.mapping_prefix}{name}.{ext}" for ext in ("yaml", "yml", "json")]
         for candidate in candidates:
             try:
-                return candidate, self._load_mapping_object(f"s3://{bucket}/{key}", candidate)
+                return candidate, self._load_mapping_object(location.bucket, candidate)
             except self.s3.exceptions.NoSuchKey:
                 continue
+        bucket = location.bucket
         raise MappingNotFoundError(
-            f"no mapping config for s3://{bucket}/{key}: put one at any of s3://{bucket}/"
+            f"no mapping config for {location.uri}: put one at any of s3://{bucket}/"
             + f", s3://{bucket}/".join(candidates)
         )
 
-    def _load_mapping_object(self, location: str, mapping_key: str) -> MappingConfig:
-        bucket = location.removeprefix("s3://").split("/", 1)[0]
+    def _load_mapping_object(self, bucket: str, mapping_key: str) -> MappingConfig:
         body = self.s3.get_object(Bucket=bucket, Key=mapping_key)["Body"].read()
         return load_mapping(body.decode("utf-8"))
+
+
+def _part_message(
+    run: PartMessage, part: RunPart, *, held_from: tuple[str, ...] | None = None
+) -> PartMessage:
+    """The message that runs ``part`` of ``run`` (``held_from``: it was started after a replay)."""
+    return PartMessage(
+        integration=run.integration,
+        location=run.location,
+        version=run.version,
+        run_id=run.run_id,
+        started_at=run.started_at,
+        mapping_key=run.mapping_key,
+        part_id=part.part_id,
+        parts=part.parts,
+        byte_range=part.byte_range,
+        held_from=held_from,
+    )
+
+
+def _run_part(message: PartMessage) -> RunPart:
+    return RunPart(message.part_id, message.parts, message.byte_range, message.held_from or ())
 
 
 def _publish_metrics(metrics: Metrics | None, outcome: PartOutcome) -> None:
@@ -243,6 +249,7 @@ def _runtime(integration: str) -> ImportRuntime:
     settings = ImportSettings.from_env()
     if settings.integration != integration:
         raise ValueError(f"function for {integration!r} deployed with INTEGRATION={settings.integration!r}")
+    entry = get_integration(integration)
     braze_settings = BrazeSettings.from_env()
     s3 = boto3.client("s3")
     sqs = boto3.client("sqs")
@@ -268,63 +275,44 @@ def _runtime(integration: str) -> ImportRuntime:
         reports_prefix=settings.reports_prefix,
         retry_prefix=settings.retry_prefix,
     )
-    return ImportRuntime(settings, services, s3, sqs)
+    return ImportRuntime(settings, entry, services, s3, sqs)
 
 
 @cache
-def _idempotent_start(integration: str) -> Any:
+def _idempotent_start(integration: str) -> tuple[Any, IdempotencyConfig]:
+    """The run start, idempotent on the notified object (bucket, key and etag) as Powertools
+    documents it: the data as a keyword argument, the Lambda context registered on the config."""
     runtime = _runtime(integration)
     persistence, config = idempotency_setup(runtime.settings.idempotency_table)
 
-    def start(notification: dict[str, str]) -> dict[str, str]:
-        runtime.start(notification, _CURRENT.context, _CURRENT.metrics)
-        return {"status": "started", "key": notification["key"]}
+    def start(
+        *, notified: ObjectVersion, context: LambdaContext | None, metrics: Metrics | None
+    ) -> dict[str, str]:
+        runtime.start(notified, context, metrics)
+        return {"status": "started", "key": notified.key}
 
     decorate = idempotent_function(
-        data_keyword_argument="notification", persistence_store=persistence, config=config
+        data_keyword_argument="notified", persistence_store=persistence, config=config
     )
     return decorate(start), config
 
 
-@dataclass(slots=True)
-class _Invocation:
-    context: LambdaContext | None = None
-    metrics: Metrics | None = None
-
-
-_CURRENT = _Invocation()
-
-
 def handle_message(
-    body: str,
+    message: S3Notification | PartMessage,
     *,
     integration: str,
     lambda_context: LambdaContext | None = None,
     metrics: Metrics | None = None,
 ) -> None:
-    """Everything an import function does with one SQS record (see cdpbridge.sync.runtime)."""
-    message = orjson.loads(body)
-    _CURRENT.context, _CURRENT.metrics = lambda_context, metrics
+    """Everything an import function does with one parsed queue message (see cdpbridge.sync.runtime)."""
     runtime = _runtime(integration)
-    kind = message.get("type")
-    if kind in (PART_MESSAGE, CONTINUE_MESSAGE):
+    if isinstance(message, PartMessage):
         runtime.continue_part(message, lambda_context, metrics)
         return
-    records = message.get("Records")
-    if not isinstance(records, list):
-        raise ValueError("unrecognised message: neither an S3 notification nor a cdpbridge run message")
     start, config = _idempotent_start(integration)
     if lambda_context is not None:
         config.register_lambda_context(lambda_context)
-    for record in records:
-        if not str(record.get("eventName", "")).startswith("ObjectCreated"):
+    for record in message.records:
+        if not record.is_object_created:
             continue
-        s3_object = record["s3"]["object"]
-        start(
-            notification={
-                "bucket": record["s3"]["bucket"]["name"],
-                "key": unquote_plus(s3_object["key"]),
-                "etag": str(s3_object.get("eTag") or s3_object.get("etag") or s3_object.get("sequencer", "")),
-                "size": str(s3_object.get("size", 0)),
-            }
-        )
+        start(notified=ObjectVersion.of(record), context=lambda_context, metrics=metrics)

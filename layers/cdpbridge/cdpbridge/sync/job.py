@@ -6,13 +6,14 @@ Shared by the Lambda runtime and the CLI, so a laptop run is the very run a func
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
 import orjson
 from aws_lambda_powertools import Logger
+from pydantic import BaseModel, ConfigDict, Field
 
 from cdpbridge.braze import BrazeClient
 from cdpbridge.integrations.registry import RecordTransformer, get_integration
@@ -24,6 +25,7 @@ from cdpbridge.sync.artifacts import ArtifactStore, RejectsWriter, merge_rejects
 from cdpbridge.sync.columns import read_declared_columns
 from cdpbridge.sync.counters import RunCounters
 from cdpbridge.sync.engine import EngineOptions, RunResult, SyncEngine
+from cdpbridge.sync.messages import S3Location
 from cdpbridge.sync.retry import RetryEntry, decode_retry_file, encode_retry_file
 
 logger = Logger(child=True)
@@ -42,7 +44,9 @@ class RunPart:
 @dataclass(frozen=True, slots=True)
 class JobRequest:
     integration: str
-    location: str  # s3://bucket/key or a local path
+    # The object a notification named (bucket and key, as it gave them), or what the CLI was given:
+    # a local path or an s3:// location.
+    location: S3Location | str
     version: str  # the object's etag (or a local file's size and mtime): identifies what was read
     run_id: str
     started_at: datetime
@@ -98,6 +102,120 @@ class PartOutcome:
     aborted_reason: str | None = None
 
 
+class PartBookkeeping(BaseModel):
+    """What a part carries from one invocation to the next besides the counters and the resume point
+    (stored in its checkpoint), and what an ended part leaves for the run's report."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    # Rejects segments and retry files written so far, warnings and missing columns said so far.
+    rejects: list[str] = Field(default_factory=list)
+    retry: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    missing_columns: list[str] = Field(default_factory=list)
+    invocations: int = 0
+    # Part 0 stopped while replaying retry files: the next invocation replays on before reading.
+    replaying: bool = False
+
+    def add_warnings(self, more: Iterable[str]) -> None:
+        _extend_unique(self.warnings, more)
+
+    def add_missing_columns(self, more: Iterable[str]) -> None:
+        _extend_unique(self.missing_columns, more)
+
+
+class PartSummary(BaseModel):
+    """An ended part, as mark_done stores it: what the run's one report merges."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    counters: dict[str, Any] = Field(default_factory=dict)  # RunCounters.to_dict()
+    failure: str | None = None
+    rejects: list[str] = Field(default_factory=list)
+    retry: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    missing_columns: list[str] = Field(default_factory=list)
+    finished_at: float = 0.0
+
+
+@dataclass(slots=True)
+class _PartInvocation:
+    """One invocation of a part: what it resumed from, and what it writes (rejects, retry files)."""
+
+    request: JobRequest
+    services: JobServices
+    counters: RunCounters
+    book: PartBookkeeping
+    rejects: RejectsWriter
+    resume: ResumePoint | None
+    # Part 0 replays earlier runs' retry files before it reads (``to_replay``, oldest first); a
+    # retry file written meanwhile must not take the name of one of them.
+    replays: bool = False
+    to_replay: list[str] = field(default_factory=list)
+    next_retry_number: int = 0
+
+    @classmethod
+    def begin(cls, request: JobRequest, services: JobServices, checkpoint: Checkpoint | None) -> Self:
+        book = PartBookkeeping.model_validate(checkpoint.parts) if checkpoint else PartBookkeeping()
+        book.invocations += 1
+        prefix = f"{services.reports_prefix}{request.report_stem}"
+        invocation = cls(
+            request,
+            services,
+            RunCounters.from_dict(checkpoint.counters) if checkpoint else RunCounters(),
+            book,
+            RejectsWriter(services.artifacts, f"{prefix}.p{request.part.part_id}.i{book.invocations}"),
+            ResumePoint.from_dict(checkpoint.resume) if checkpoint and checkpoint.resume else None,
+            next_retry_number=len(book.retry),
+        )
+        # Part 0 replays first: in its first invocation, and in those after one that stopped replaying.
+        invocation.replays = (
+            request.part.part_id == "0"
+            and not services.options.dry_run
+            and (checkpoint is None or book.replaying)
+        )
+        if invocation.replays:
+            # The retry files this part already wrote hold what failed again: the next run sends those.
+            already = set(book.retry)
+            invocation.to_replay = [
+                key for key in _retry_files_to_replay(request, services) if key not in already
+            ]
+        return invocation
+
+    def write_retry(self, entries: list[RetryEntry]) -> None:
+        while True:
+            key = _retry_file_key(self.services, self.request, self.book.invocations, self.next_retry_number)
+            self.next_retry_number += 1
+            # An attempt of this invocation that died after replaying may have left files of these
+            # names; they are replayed now and must not be overwritten before they are.
+            if key not in self.to_replay:
+                break
+        self.services.artifacts.put(key, encode_retry_file(entries), "application/x-ndjson")
+        self.book.retry.append(key)
+
+    def save_checkpoint(self, resume_point: Any, counters: RunCounters, *, replaying: bool = False) -> None:
+        book = self.book.model_copy(
+            update={"rejects": self.book.rejects + self.rejects.segment_keys, "replaying": replaying}
+        )
+        self.services.checkpoints.save(
+            Checkpoint(
+                run_id=self.request.run_id,
+                scope=self.request.scope,
+                resume=resume_point.to_dict() if resume_point is not None else {},
+                counters=counters.to_dict(),
+                updated_at=time.time(),
+                parts=book.model_dump(),
+            ),
+            self.request.part.part_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _ReadOutcome:
+    result: RunResult
+    failure: str | None = None
+
+
 def run_part(
     request: JobRequest,
     services: JobServices,
@@ -108,180 +226,147 @@ def run_part(
 ) -> PartOutcome:
     """Runs one part until it ends or ``should_stop``; a stopped part leaves a checkpoint to resume.
 
-    Part 0's first invocation first replays the retry files of earlier runs, then calls
-    ``on_replayed`` with the retry files that replay wrote (what failed again): a fanned-out run
-    whose other parts wait for the replay starts them there, holding those files' users.
+    Phases: replay (part 0's first invocation replays the retry files of earlier runs, then calls
+    ``on_replayed`` with the retry files that replay wrote: a fanned-out run whose other parts wait
+    for the replay starts them there, holding those files' users), check the header, read and send,
+    report.
     """
-    part = request.part
-    checkpoint = services.checkpoints.load(request.run_id, part.part_id)
-    if checkpoint is not None and checkpoint.done and part.parts > 1:
+    checkpoint = services.checkpoints.load(request.run_id, request.part.part_id)
+    if checkpoint is not None and checkpoint.done and request.part.parts > 1:
         # A redelivered message of a part that already ended: reading its range again would find
         # everything sent, and its summary would replace the counters of the invocation that sent it.
-        return _end_part_again(request, services, checkpoint.summary or {})
-    counters = RunCounters.from_dict(checkpoint.counters) if checkpoint else RunCounters()
-    earlier: dict[str, Any] = checkpoint.parts if checkpoint else {}
-    segments: list[str] = list(earlier.get("rejects", []))
-    retry_keys: list[str] = list(earlier.get("retry", []))
-    warnings: list[str] = list(earlier.get("warnings", []))
-    missing_columns: list[str] = list(earlier.get("missing_columns", []))
-    invocation = int(earlier.get("invocations", 0)) + 1
-    resume = ResumePoint.from_dict(checkpoint.resume) if checkpoint and checkpoint.resume else None
-
-    prefix = f"{services.reports_prefix}{request.report_stem}"
-    rejects = RejectsWriter(services.artifacts, f"{prefix}.p{part.part_id}.i{invocation}")
-    # Part 0 replays first: in its first invocation, and in those after one that stopped replaying.
-    replaying = (
-        part.part_id == "0"
-        and not services.options.dry_run
-        and (checkpoint is None or bool(earlier.get("replaying")))
-    )
-    # The retry files this part already wrote hold what failed again: the next run sends those.
-    to_replay = (
-        [key for key in _retry_files_to_replay(request, services) if key not in retry_keys]
-        if replaying
-        else []
-    )
-    replayed_names = set(to_replay)
-    next_retry_number = len(retry_keys)
-
-    def write_retry(entries: list[RetryEntry]) -> None:
-        nonlocal next_retry_number
-        while True:
-            key = _retry_file_key(services, request, invocation, next_retry_number)
-            next_retry_number += 1
-            # An attempt of this invocation that died after replaying may have left files of these
-            # names; they are replayed now and must not be overwritten before they are.
-            if key not in replayed_names:
-                break
-        services.artifacts.put(key, encode_retry_file(entries), "application/x-ndjson")
-        retry_keys.append(key)
-
-    def save_checkpoint(resume_point: Any, current: RunCounters, *, still_replaying: bool = False) -> None:
-        services.checkpoints.save(
-            Checkpoint(
-                run_id=request.run_id,
-                scope=request.scope,
-                resume=resume_point.to_dict() if resume_point is not None else {},
-                counters=current.to_dict(),
-                updated_at=time.time(),
-                parts={
-                    "rejects": segments + rejects.segment_keys,
-                    "retry": retry_keys,
-                    "invocations": invocation,
-                    "warnings": warnings,
-                    "missing_columns": missing_columns,
-                    "replaying": still_replaying,
-                },
-            ),
-            part.part_id,
-        )
-
+        return _end_part_again(request, services, PartSummary.model_validate(checkpoint.summary or {}))
+    invocation = _PartInvocation.begin(request, services, checkpoint)
     # Users with an undelivered object: of the retry files this part wrote in earlier invocations
     # and those of the run's replay; the replay and the run below add to it.
-    held_users = _users_in_retry_files(services, [*retry_keys, *part.held_from])
-    if replaying:
-        replayed_all = _replay_retry_files(
-            to_replay,
-            services,
-            counters,
-            rejects,
-            write_retry,
-            held_users=held_users,
-            should_stop=should_stop,
-        )
-        if not replayed_all:
-            # Near the deadline: the next invocation goes on replaying before any row is read.
-            save_checkpoint(None, counters, still_replaying=True)
-            logger.info("replay paused at a checkpoint", extra={"run_id": request.run_id})
-            return PartOutcome(False, counters)
-        if on_replayed is not None:
-            on_replayed(list(retry_keys))
-            # The other parts are started: a redelivered message of this invocation must not
-            # replay and start them again.
-            save_checkpoint(None, counters)
-
-    engine = services.engine(rejects, write_retry, counters, held_users)
+    held_users = _users_in_retry_files(services, [*invocation.book.retry, *request.part.held_from])
+    if invocation.replays and not _replay_phase(invocation, held_users, should_stop, on_replayed):
+        return PartOutcome(False, invocation.counters)
+    engine = services.engine(invocation.rejects, invocation.write_retry, invocation.counters, held_users)
     mapper = get_integration(request.mapping.integration).transformer(request.mapping)
-    spec = SourceSpec.model_validate(request.mapping.source.model_dump())
-
-    failure: str | None = None
-    result: RunResult
+    spec = request.mapping.source.reader_spec()
     try:
         # Checked by every invocation, resumed ones too: a continuation loads the mapping again, and
         # reading a header costs a few small reads.
         fit = _fit_columns(request, spec, mapper, services)
-        _extend_unique(warnings, fit.warnings)
-        _extend_unique(missing_columns, fit.missing)
-        if fit.failure is not None:
-            # Nothing of the file is sent: rows mapped without the columns would write nothing
-            # where values were meant, or unset attributes for every user.
-            result = RunResult(engine.counters, finished=True)
-            failure = fit.failure
-        else:
-            with open_rows(
-                request.location,
-                spec,
-                s3_client=services.s3_client,
-                resume=resume,
-                byte_range=part.byte_range,
-            ) as rows:
-                result = engine.run(
-                    rows,
-                    fit.mapper,
-                    scope=request.scope,
-                    should_stop=should_stop,
-                    on_drained=save_checkpoint,
-                    progress=progress,
-                )
+        read = _read_and_send_phase(invocation, engine, spec, fit, should_stop=should_stop, progress=progress)
     except SourceError as error:
-        # The file cannot be read on (bad header, corrupt block, object replaced mid-read): what was
-        # read is applied and committed; the report says where and why reading stopped.
-        logger.error("source unreadable", extra={"run_id": request.run_id, "reason": error.reason})
-        engine.counters.reject("unreadable file")
-        rejects.add(
-            RowIssue(
-                RowPosition(error.source, error.row or 0, error.offset), None, "unreadable file", error.reason
-            )
-        )
-        rejects.flush()
-        result = RunResult(engine.counters, finished=True, aborted_reason=None)
-        failure = str(error)
-    if not result.finished:
-        save_checkpoint(result.resume, result.counters)
+        read = _unreadable(invocation, engine, error)
+    if not read.result.finished:
+        invocation.save_checkpoint(read.result.resume, read.result.counters)
         logger.info(
             "run paused at a checkpoint",
-            extra={"run_id": request.run_id, "part": part.part_id, "rows_read": result.counters.rows_read},
+            extra={
+                "run_id": request.run_id,
+                "part": request.part.part_id,
+                "rows_read": read.result.counters.rows_read,
+            },
         )
-        return PartOutcome(False, result.counters, aborted_reason=result.aborted_reason)
+        return PartOutcome(False, read.result.counters, aborted_reason=read.result.aborted_reason)
+    return _report_phase(invocation, read)
 
-    all_segments = segments + rejects.segment_keys
-    summary = {
-        "counters": result.counters.to_dict(),
-        "failure": failure,
-        "rejects": all_segments,
-        "retry": retry_keys,
-        "warnings": warnings,
-        "missing_columns": missing_columns,
-        "finished_at": time.time(),
-    }
-    if part.parts > 1:
-        if not services.checkpoints.mark_done(request.run_id, part.part_id, summary, total_parts=part.parts):
-            return PartOutcome(True, result.counters)
-        return _report_parts(request, services)
-    report, location = _write_report(
-        request,
-        services,
-        counters=result.counters,
-        reject_segments=all_segments,
-        retry_keys=retry_keys,
-        failure=failure,
-        warnings=warnings,
-        missing_columns=missing_columns,
+
+def _replay_phase(
+    invocation: _PartInvocation,
+    held_users: set[str],
+    should_stop: Callable[[], bool],
+    on_replayed: Callable[[list[str]], None] | None,
+) -> bool:
+    """Replays earlier runs' retry files; False when it stopped near the deadline (checkpointed)."""
+    replayed_all = _replay_retry_files(
+        invocation.to_replay,
+        invocation.services,
+        invocation.counters,
+        invocation.rejects,
+        invocation.write_retry,
+        held_users=held_users,
+        should_stop=should_stop,
     )
-    return PartOutcome(True, result.counters, report, location)
+    if not replayed_all:
+        # Near the deadline: the next invocation goes on replaying before any row is read.
+        invocation.save_checkpoint(None, invocation.counters, replaying=True)
+        logger.info("replay paused at a checkpoint", extra={"run_id": invocation.request.run_id})
+        return False
+    if on_replayed is not None:
+        on_replayed(list(invocation.book.retry))
+        # The other parts are started: a redelivered message of this invocation must not
+        # replay and start them again.
+        invocation.save_checkpoint(None, invocation.counters)
+    return True
 
 
-def _end_part_again(request: JobRequest, services: JobServices, summary: dict[str, Any]) -> PartOutcome:
+def _read_and_send_phase(
+    invocation: _PartInvocation,
+    engine: SyncEngine,
+    spec: SourceSpec,
+    fit: ColumnFit,
+    *,
+    should_stop: Callable[[], bool],
+    progress: Callable[[RunCounters], None] | None,
+) -> _ReadOutcome:
+    """Streams the part's rows through the engine, unless the header check found the file unfit."""
+    request = invocation.request
+    invocation.book.add_warnings(fit.warnings)
+    invocation.book.add_missing_columns(fit.missing)
+    if fit.failure is not None:
+        # Nothing of the file is sent: rows mapped without the columns would write nothing
+        # where values were meant, or unset attributes for every user.
+        return _ReadOutcome(RunResult(engine.counters, finished=True), fit.failure)
+    with open_rows(
+        str(request.location),
+        spec,
+        s3_client=invocation.services.s3_client,
+        resume=invocation.resume,
+        byte_range=request.part.byte_range,
+    ) as rows:
+        result = engine.run(
+            rows,
+            fit.mapper,
+            scope=request.scope,
+            should_stop=should_stop,
+            on_drained=invocation.save_checkpoint,
+            progress=progress,
+        )
+    return _ReadOutcome(result)
+
+
+def _unreadable(invocation: _PartInvocation, engine: SyncEngine, error: SourceError) -> _ReadOutcome:
+    """The file cannot be read on (bad header, corrupt block, object replaced mid-read): what was
+    read is applied and committed; the report says where and why reading stopped."""
+    logger.error("source unreadable", extra={"run_id": invocation.request.run_id, "reason": error.reason})
+    engine.counters.reject("unreadable file")
+    invocation.rejects.add(
+        RowIssue(
+            RowPosition(error.source, error.row or 0, error.offset), None, "unreadable file", error.reason
+        )
+    )
+    invocation.rejects.flush()
+    return _ReadOutcome(RunResult(engine.counters, finished=True, aborted_reason=None), str(error))
+
+
+def _report_phase(invocation: _PartInvocation, read: _ReadOutcome) -> PartOutcome:
+    """An ended part: alone, it writes the run's report; fanned out, the last part to end does."""
+    request, services, book = invocation.request, invocation.services, invocation.book
+    summary = PartSummary(
+        counters=read.result.counters.to_dict(),
+        failure=read.failure,
+        rejects=book.rejects + invocation.rejects.segment_keys,
+        retry=book.retry,
+        warnings=book.warnings,
+        missing_columns=book.missing_columns,
+        finished_at=time.time(),
+    )
+    if request.part.parts > 1:
+        if not services.checkpoints.mark_done(
+            request.run_id, request.part.part_id, summary.model_dump(), total_parts=request.part.parts
+        ):
+            return PartOutcome(True, read.result.counters)
+        return _report_parts(request, services)
+    report, location = _write_report(request, services, read.result.counters, summary)
+    return PartOutcome(True, read.result.counters, report, location)
+
+
+def _end_part_again(request: JobRequest, services: JobServices, summary: PartSummary) -> PartOutcome:
     """A part that already ended ends again from its stored summary, without reading anything.
 
     mark_done answers True again only to the part that completed the run, so a completing
@@ -289,8 +374,10 @@ def _end_part_again(request: JobRequest, services: JobServices, summary: dict[st
     """
     part = request.part
     logger.info("part already ended; not read again", extra={"run_id": request.run_id, "part": part.part_id})
-    if not services.checkpoints.mark_done(request.run_id, part.part_id, summary, total_parts=part.parts):
-        return PartOutcome(True, RunCounters.from_dict(summary.get("counters", {})))
+    if not services.checkpoints.mark_done(
+        request.run_id, part.part_id, summary.model_dump(), total_parts=part.parts
+    ):
+        return PartOutcome(True, RunCounters.from_dict(summary.counters))
     stored = services.artifacts.get(_report_key(request, services))
     if stored is None:
         return _report_parts(request, services)
@@ -307,42 +394,34 @@ def _end_part_again(request: JobRequest, services: JobServices, summary: dict[st
 def _report_parts(request: JobRequest, services: JobServices) -> PartOutcome:
     """Merges the summaries of every part of the run into the run's one report."""
     done_parts = services.checkpoints.list_parts(request.run_id)
-    segments: list[str] = []
-    retry_keys: list[str] = []
-    warnings: list[str] = []
-    missing_columns: list[str] = []
+    merged_summary = PartSummary()
     failures: dict[str, list[str]] = {}
     for done in done_parts:
-        summary = done.summary or {}
-        segments.extend(summary.get("rejects", []))
-        retry_keys.extend(summary.get("retry", []))
-        _extend_unique(warnings, summary.get("warnings", []))
-        _extend_unique(missing_columns, summary.get("missing_columns", []))
-        if summary.get("failure"):
-            failures.setdefault(str(summary["failure"]), []).append(done.part)
+        summary = PartSummary.model_validate(done.summary or {})
+        merged_summary.rejects.extend(summary.rejects)
+        merged_summary.retry.extend(summary.retry)
+        _extend_unique(merged_summary.warnings, summary.warnings)
+        _extend_unique(merged_summary.missing_columns, summary.missing_columns)
+        if summary.failure:
+            failures.setdefault(summary.failure, []).append(done.part)
     merged = _merged_counters(done_parts)
     # Every part checks the same header: one failure of them all is said once, naming its parts.
-    failure = "; ".join(
-        f"part{'s' if len(parts) > 1 else ''} {', '.join(parts)}: {message}"
-        for message, parts in failures.items()
+    merged_summary.failure = (
+        "; ".join(
+            f"part{'s' if len(parts) > 1 else ''} {', '.join(parts)}: {message}"
+            for message, parts in failures.items()
+        )
+        or None
     )
-    report, location = _write_report(
-        request,
-        services,
-        counters=merged,
-        reject_segments=segments,
-        retry_keys=retry_keys,
-        failure=failure or None,
-        warnings=warnings,
-        missing_columns=sorted(missing_columns),
-    )
+    merged_summary.missing_columns.sort()
+    report, location = _write_report(request, services, merged, merged_summary)
     return PartOutcome(True, merged, report, location)
 
 
 def _merged_counters(done_parts: list[Checkpoint]) -> RunCounters:
     merged = RunCounters()
     for done in done_parts:
-        merged.merge(RunCounters.from_dict((done.summary or {}).get("counters", {})))
+        merged.merge(RunCounters.from_dict(PartSummary.model_validate(done.summary or {}).counters))
     return merged
 
 
@@ -370,7 +449,7 @@ def _fit_columns(
     A column the mapping names but the file lacks is empty in every row, and nothing says so
     otherwise. Messages name files and columns, never cell values.
     """
-    declared = read_declared_columns(request.location, spec, s3_client=services.s3_client)
+    declared = read_declared_columns(str(request.location), spec, s3_client=services.s3_client)
     if not declared:
         return ColumnFit(mapper)
     problems: list[str] = []
@@ -423,6 +502,32 @@ def _fit_columns(
         )
         mapper = mapper.without_columns(skipped_everywhere)
     return ColumnFit(mapper, None, tuple(warnings), tuple(sorted(missing)))
+
+
+@dataclass(frozen=True, slots=True)
+class FanOut:
+    """The parts of a run split into byte ranges, in the order they may start.
+
+    When earlier runs left retry files, part 0 replays them before any other part can send a newer
+    row of the same users: only part 0 starts now, and the others start once its replay has drained
+    (``run_part`` calls ``on_replayed``), holding the users of the retry files that replay wrote.
+    The SQS fan-out and ``cdpbridge run --workers`` both follow this plan.
+    """
+
+    start_now: tuple[RunPart, ...]
+    after_replay: tuple[RunPart, ...] = ()
+
+    def released(self, replay_retry_files: Iterable[str]) -> tuple[RunPart, ...]:
+        """The waiting parts, started once part 0's replay wrote ``replay_retry_files``."""
+        held_from = tuple(replay_retry_files)
+        return tuple(replace(part, held_from=held_from) for part in self.after_replay)
+
+
+def plan_fan_out(request: JobRequest, ranges: Sequence[ByteRange], services: JobServices) -> FanOut:
+    parts = tuple(RunPart(str(index), len(ranges), byte_range) for index, byte_range in enumerate(ranges))
+    if not services.options.dry_run and retry_files_pending(services, request.integration):
+        return FanOut(parts[:1], parts[1:])
+    return FanOut(parts)
 
 
 def retry_files_pending(services: JobServices, integration: str) -> bool:
@@ -534,25 +639,17 @@ def _report_key(request: JobRequest, services: JobServices) -> str:
 
 
 def _write_report(
-    request: JobRequest,
-    services: JobServices,
-    *,
-    counters: RunCounters,
-    reject_segments: list[str],
-    retry_keys: list[str],
-    failure: str | None,
-    warnings: list[str],
-    missing_columns: list[str],
+    request: JobRequest, services: JobServices, counters: RunCounters, summary: PartSummary
 ) -> tuple[dict[str, Any], str]:
     stem = f"{services.reports_prefix}{request.report_stem}"
-    rejects_location = merge_rejects(services.artifacts, reject_segments, f"{stem}.rejects.csv")
+    rejects_location = merge_rejects(services.artifacts, summary.rejects, f"{stem}.rejects.csv")
     finished = datetime.now(UTC)
     report: dict[str, Any] = {
         "run_id": request.run_id,
-        "status": "failed" if failure else "completed",
-        "failure": failure,
+        "status": "failed" if summary.failure else "completed",
+        "failure": summary.failure,
         "integration": request.integration,
-        "source": request.location,
+        "source": str(request.location),
         "version": request.version,
         "started_at": request.started_at.isoformat(),
         "finished_at": finished.isoformat(),
@@ -563,9 +660,9 @@ def _write_report(
         "track_cap": {"mode": services.options.track_cap.mode, "limit": services.options.track_cap.limit},
         **counters.to_dict(),
         "rejects_file": rejects_location,
-        "retry_files": [f"{key}" for key in retry_keys],
-        "missing_columns": missing_columns,
-        "warnings": warnings,
+        "retry_files": list(summary.retry),
+        "missing_columns": summary.missing_columns,
+        "warnings": summary.warnings,
     }
     location = services.artifacts.put(
         _report_key(request, services), orjson.dumps(report, option=orjson.OPT_INDENT_2), "application/json"

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import orjson
 from aws_lambda_powertools import Logger
+
+from cdpbridge.sync.messages import ImportMessage, ImportQueueRecord, S3TestEvent
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
@@ -19,16 +20,19 @@ logger = Logger(child=True)
 
 
 def handle_import_message(
-    body: str,
+    message: ImportMessage,
     *,
     integration: str,
     lambda_context: LambdaContext | None = None,
     metrics: Metrics | None = None,
 ) -> None:
-    """The whole of an import function's record handler."""
-    if orjson.loads(body).get("Event") == "s3:TestEvent":
+    """The whole of an import function's record handler, given the record's parsed body."""
+    if isinstance(message, S3TestEvent):
         logger.info("ignored the S3 test event")
         return
     from cdpbridge.sync.import_runtime import handle_message  # noqa: PLC0415 - see the module docstring
 
-    handle_message(body, integration=integration, lambda_context=lambda_context, metrics=metrics)
+    handle_message(message, integration=integration, lambda_context=lambda_context, metrics=metrics)
+
+
+__all__ = ["ImportQueueRecord", "handle_import_message"]
