@@ -256,7 +256,7 @@ class Mapper:
 
     # ------------------------------------------------------------------------------------ per row
 
-    def map_row(self, row: SourceRow) -> UserUpdate:
+    def map_row(self, row: SourceRow) -> UserUpdate:  # noqa: PLR0912 - the per-row hot path: one frame per row, its branches are the config's parts
         """Map one row. Bad data never raises: it becomes issues (and ``rejected``) on the update."""
         values = row.values
         user_key, identifier, identity_problem = self._identify(values)
@@ -482,7 +482,7 @@ class Mapper:
 
         return unusable
 
-    def _make_step(
+    def _make_step(  # noqa: PLR0915 - a compiler of one column's closure; the closure's own statements count here
         self,
         column: str,
         attribute: str,
@@ -539,7 +539,7 @@ class Mapper:
         state = _FILLING
         hits = 0
 
-        def memoized_apply(raw: Any, attributes: dict[str, AttributeWrite]) -> Problem | None:
+        def memoized_apply(raw: Any, attributes: dict[str, AttributeWrite]) -> Problem | None:  # noqa: PLR0912 - runs once per cell: a call per branch would cost every row
             nonlocal state, hits
             if raw.__class__ is not str:
                 result = resolve(raw)
@@ -704,7 +704,7 @@ class Mapper:
 
         return event
 
-    def _compile_purchase(
+    def _compile_purchase(  # noqa: PLR0915 - a compiler of the purchase closure; the closure's own statements count here
         self, rule: PurchaseRule
     ) -> Callable[[dict[str, Any]], tuple[dict[str, Any] | None, list[Problem] | None]]:
         applies = self._compile_when(rule.when_column)
@@ -726,7 +726,7 @@ class Mapper:
         def problem(column: str, reason: str, raw: Any) -> Problem:
             return (column, reason, detail_of[column](raw))
 
-        def purchase(values: dict[str, Any]) -> tuple[dict[str, Any] | None, list[Problem] | None]:
+        def purchase(values: dict[str, Any]) -> tuple[dict[str, Any] | None, list[Problem] | None]:  # noqa: PLR0912 - runs once per row: a call per field would cost every row
             if not applies(values):
                 return None, None
             raw_price = cell(values.get(price_column))

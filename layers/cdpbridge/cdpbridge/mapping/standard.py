@@ -485,7 +485,7 @@ def normalize_current_location(value: Any) -> dict[str, float]:
     return {"latitude": latitude, "longitude": longitude}
 
 
-def standard_converter(
+def standard_converter(  # noqa: PLR0912 - one branch per kind of Braze standard field
     name: str,
     options: ConverterOptions | None = None,
     *,

@@ -176,7 +176,7 @@ class JsonArrayReader:
     def _fail(self, reason: str, row: int, window: _TextWindow, index: int) -> SourceError:
         return SourceError(self._source, reason, row=row, offset=window.byte_offset(index))
 
-    def rows(self, read_window: ReadWindow) -> Iterator[Row]:
+    def rows(self, read_window: ReadWindow) -> Iterator[Row]:  # noqa: PLR0912, PLR0915 - the streaming parser's state machine: one loop over the text, one branch per token
         spec = self._spec
         data_start = skip_bom(self._stream, skips_utf8_bom=spec.skips_utf8_bom)
         # A resume point sits just after an element: the parser picks up expecting "," or "]".

@@ -69,7 +69,7 @@ def braze_value(write: AttributeWrite) -> Any:
     return write.value
 
 
-def plan_user(update: UserUpdate, known: dict[str, bytes] | None, full_refresh: bool) -> PlannedUser:
+def plan_user(update: UserUpdate, known: dict[str, bytes] | None, full_refresh: bool) -> PlannedUser:  # noqa: PLR0912, PLR0915 - runs once per user: one branch per kind of write
     """Drops the writes Braze already holds; ``known`` is what it holds for this user before this
     update: the acknowledged state, overlaid with what earlier rows of the same run planned."""
     planned = PlannedUser(update=update)

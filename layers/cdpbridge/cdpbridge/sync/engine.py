@@ -503,7 +503,7 @@ class SyncEngine:
         if len(self._pending_state) >= self.options.state_flush_users:
             self._flush_state()
 
-    def _handle_outcome(self, request: TrackRequest, outcome: TrackOutcome) -> None:
+    def _handle_outcome(self, request: TrackRequest, outcome: TrackOutcome) -> None:  # noqa: PLR0912 - one branch per outcome Braze can give a request
         counters = self.counters
         counters.retries += max(0, outcome.attempts - 1)
         refs = _refs(request)
