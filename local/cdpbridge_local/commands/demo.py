@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
-from cdpbridge.integrations.blueconic import EXAMPLE_MAPPING_PATH
-from cdpbridge_local.demo_data import CUSTOMER_MAPPING_YAML, write_blueconic_delta, write_customers_csv
+from cdpbridge.integrations.registry import IntegrationEntry, get_integration
+from cdpbridge_local.demo_data import write_blueconic_delta, write_customers_csv
 
 EXPORT_SEGMENT = "Gold and platinum"
 BLUECONIC_EXPORT_CONFIG = {
@@ -54,20 +54,28 @@ def _customers(change_share: float) -> Callable[[Path, int, int], Path]:
     return write
 
 
+def _example_config(entry: IntegrationEntry) -> str:
+    if entry.example_config is None:
+        raise ValueError(f"integration {entry.name!r} has no example config for the demo")
+    return entry.example_config.read_text(encoding="utf-8")
+
+
 def demo_feeds(change_share: float) -> list[DemoFeed]:
+    """One feed per integration the demo runs; names, prefixes and configs come from the registry."""
+    generic, blueconic = get_integration("generic"), get_integration("blueconic")
     return [
         DemoFeed(
-            "generic",
-            "inbound/generic/crm/customers-{day}.csv",
-            "config/generic/crm.yaml",
-            CUSTOMER_MAPPING_YAML,
+            generic.name,
+            f"{generic.inbound_prefix}crm/customers-{{day}}.csv",
+            f"config/{generic.name}/crm.yaml",
+            _example_config(generic),
             _customers(change_share),
         ),
         DemoFeed(
-            "blueconic",
-            "inbound/blueconic/profiles-delta-{day}.csv",
-            "config/blueconic.yaml",
-            EXAMPLE_MAPPING_PATH.read_text(encoding="utf-8"),
+            blueconic.name,
+            f"{blueconic.inbound_prefix}profiles-delta-{{day}}.csv",
+            f"config/{blueconic.name}.yaml",
+            _example_config(blueconic),
             write_blueconic_delta,
         ),
     ]
