@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
@@ -207,18 +207,20 @@ def _part_message(
     run: PartMessage, part: RunPart, *, held_from: tuple[str, ...] | None = None
 ) -> PartMessage:
     """The message that runs ``part`` of ``run`` (``held_from``: it was started after a replay)."""
-    return PartMessage(
-        integration=run.integration,
-        location=run.location,
-        version=run.version,
-        run_id=run.run_id,
-        started_at=run.started_at,
-        mapping_key=run.mapping_key,
-        part_id=part.part_id,
-        parts=part.parts,
-        byte_range=part.byte_range,
-        held_from=held_from,
+    of_the_run = run.model_dump(include=_RUN_FIELDS)
+    return PartMessage.model_validate(
+        of_the_run
+        | {
+            "part_id": part.part_id,
+            "parts": part.parts,
+            "byte_range": part.byte_range,
+            "held_from": held_from,
+        }
     )
+
+
+# What every part message of a run carries alike.
+_RUN_FIELDS: Final = {"integration", "location", "version", "run_id", "started_at", "mapping_key"}
 
 
 def _run_part(message: PartMessage) -> RunPart:
