@@ -19,6 +19,8 @@ _UTF8_NAMES = frozenset({"utf-8", "utf-8-sig"})
 
 
 class SourceFormat(StrEnum):
+    """File formats the source readers understand."""
+
     CSV = "csv"
     TSV = "tsv"
     PSV = "psv"
