@@ -471,17 +471,7 @@ def _fit_columns(
         if check.missing:
             names = ", ".join(f"'{column}'" for column in check.missing)
             warnings.append(f"{member.source}: the file has no column {names}: nothing is written from it")
-    # One mapper reads every member of a zip: an optional field can only be left out for all of
-    # them, and a clear field left in would unset its attribute for the members without the column.
-    partly = skipped_somewhere - (skipped_everywhere or set())
-    cleared_partly = sorted(
-        {
-            field.column
-            for field in mapper.config.fields
-            if field.column in partly and field.strategy is Strategy.CLEAR
-        }
-    )
-    for column in cleared_partly:
+    for column in _cleared_in_some_members(mapper, skipped_somewhere, skipped_everywhere or set()):
         problems.append(
             f"{request.location}: some members have the column '{column}' and some do not: its clear "
             "field would unset the attribute for the users of the members without it"
@@ -528,6 +518,21 @@ def plan_fan_out(request: JobRequest, ranges: Sequence[ByteRange], services: Job
     if not services.options.dry_run and retry_files_pending(services, request.integration):
         return FanOut(parts[:1], parts[1:])
     return FanOut(parts)
+
+
+def _cleared_in_some_members(
+    mapper: RecordTransformer, skipped_somewhere: set[str], skipped_everywhere: set[str]
+) -> list[str]:
+    """One mapper reads every member of a zip: an optional field can only be left out for all of
+    them, and a clear field left in would unset its attribute for the members without the column."""
+    partly = skipped_somewhere - skipped_everywhere
+    return sorted(
+        {
+            field.column
+            for field in mapper.config.fields
+            if field.column in partly and field.strategy is Strategy.CLEAR
+        }
+    )
 
 
 def retry_files_pending(services: JobServices, integration: str) -> bool:
