@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from cdpbridge.braze import BrazeClient, BrazeSettings, SecretsManagerKeyProvider
 
 
 class EnvironmentSettingsError(ValueError):
@@ -55,3 +58,45 @@ def _problem(item: Mapping[str, Any]) -> str:
     if item["type"] != "missing" and isinstance(value, str):
         message += f" (got {value!r})"
     return f"{variable}: {message}"
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionEnvironment[SettingsT: EnvironmentSettings]:
+    """Everything a function reads from its environment: its own settings and the Braze client's."""
+
+    function: SettingsT
+    braze: BrazeSettings
+
+    def braze_client(self) -> BrazeClient:
+        """The function's Braze client, its REST key read from the Secrets Manager secret."""
+        secret_id = self.braze.api_key_secret_id
+        if not secret_id:
+            raise EnvironmentSettingsError("BRAZE_API_KEY_SECRET: Field required")
+        return BrazeClient(
+            self.braze, SecretsManagerKeyProvider(secret_id, ttl_s=self.braze.api_key_cache_ttl_s)
+        )
+
+
+def read_function_environment[SettingsT: EnvironmentSettings](
+    model: type[SettingsT], environ: Mapping[str, str] | None = None
+) -> FunctionEnvironment[SettingsT]:
+    """A function's settings and the Braze client's, read together at the function's cold start:
+    one error lists every bad variable of both. The REST key is read from Secrets Manager, so
+    BRAZE_API_KEY_SECRET is required here (the CLI passes a key of its own)."""
+    env = os.environ if environ is None else environ
+    problems: list[str] = []
+    function: SettingsT | None = None
+    braze: BrazeSettings | None = None
+    try:
+        function = read_environment(model, env)
+    except EnvironmentSettingsError as error:
+        problems += str(error).splitlines()[1:]
+    try:
+        braze = BrazeSettings.from_env(env)
+    except ValueError as error:
+        problems += str(error).splitlines()[1:]
+    if braze is not None and not braze.api_key_secret_id:
+        problems.append("  BRAZE_API_KEY_SECRET: Field required (the REST key is read from Secrets Manager)")
+    if function is None or braze is None or problems:
+        raise EnvironmentSettingsError(f"invalid {model.__name__} environment:\n" + "\n".join(problems))
+    return FunctionEnvironment(function, braze)

@@ -23,8 +23,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cdpbridge.braze import BrazeClient, BrazeSettings, SecretsManagerKeyProvider
-from cdpbridge.environment import EnvironmentSettings
+from cdpbridge.braze import BrazeClient
+from cdpbridge.environment import EnvironmentSettings, read_function_environment
 from cdpbridge.exports.segment import (
     ExportIntegration,
     ExportJob,
@@ -259,18 +259,13 @@ class ExportRuntime:
 @cache
 def _runtime(integration: ExportIntegration) -> ExportRuntime:
     """Built on the first event of a container and reused while it stays warm."""
-    settings = ExportSettings.from_env()
+    environment = read_function_environment(ExportSettings)
+    settings = environment.function
     if settings.integration != integration.name:
         raise ValueError(
             f"function for {integration.name!r} deployed with INTEGRATION={settings.integration!r}"
         )
-    braze_settings = BrazeSettings.from_env()
-    if not braze_settings.api_key_secret_id:
-        raise ValueError("BRAZE_API_KEY_SECRET is not set: the REST key is read from Secrets Manager")
-    client = BrazeClient(
-        braze_settings,
-        SecretsManagerKeyProvider(braze_settings.api_key_secret_id, ttl_s=braze_settings.api_key_cache_ttl_s),
-    )
+    client = environment.braze_client()
     return ExportRuntime(
         integration=integration,
         settings=settings,

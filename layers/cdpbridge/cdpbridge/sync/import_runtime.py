@@ -19,7 +19,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cdpbridge.braze import BrazeClient, BrazeSettings, SecretsManagerKeyProvider
+from cdpbridge.environment import read_function_environment
 from cdpbridge.integrations.registry import IntegrationEntry, get_integration
 from cdpbridge.mapping import MappingConfig, load_mapping
 from cdpbridge.sources import plan_byte_ranges
@@ -248,19 +248,14 @@ def _publish_metrics(metrics: Metrics | None, outcome: PartOutcome) -> None:
 @cache
 def _runtime(integration: str) -> ImportRuntime:
     """Built on the first message of a container and reused while it stays warm."""
-    settings = ImportSettings.from_env()
+    environment = read_function_environment(ImportSettings)
+    settings, braze_settings = environment.function, environment.braze
     if settings.integration != integration:
         raise ValueError(f"function for {integration!r} deployed with INTEGRATION={settings.integration!r}")
     entry = get_integration(integration)
-    braze_settings = BrazeSettings.from_env()
     s3 = boto3.client("s3")
     sqs = boto3.client("sqs")
-    if not braze_settings.api_key_secret_id:
-        raise ValueError("BRAZE_API_KEY_SECRET is not set: the REST key is read from Secrets Manager")
-    client = BrazeClient(
-        braze_settings,
-        SecretsManagerKeyProvider(braze_settings.api_key_secret_id, ttl_s=braze_settings.api_key_cache_ttl_s),
-    )
+    client = environment.braze_client()
     services = JobServices(
         client=client,
         field_state=DynamoDbFieldStateStore(settings.field_state_table),
