@@ -104,7 +104,7 @@ class PartOutcome:
 
 class PartBookkeeping(BaseModel):
     """What a part carries from one invocation to the next besides the counters and the resume point
-    (stored in its checkpoint), and what an ended part leaves for the run's report."""
+    (stored in its checkpoint as ``Checkpoint.parts``)."""
 
     model_config = ConfigDict(extra="ignore")
 
