@@ -4,15 +4,17 @@ nothing sent; other missing columns are warnings in the report and the log."""
 
 from __future__ import annotations
 
+import gzip
 import logging
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cdpbridge.mapping import load_mapping
-from cdpbridge.sources import SourceSpec, plan_byte_ranges
+from cdpbridge.sources import SourceSpec, opening, plan_byte_ranges
 from cdpbridge.sync.job import JobRequest, PartOutcome, RunPart, run_part
 from tests.unit.sync.job_helpers import FakeBraze, Workdir
 
@@ -123,3 +125,30 @@ def test_a_missing_identifier_column_fails_every_part_of_a_fanned_out_run_once(w
     assert report["failure"].startswith("parts 0, 1: the file does not fit the mapping")
     assert report["failure"].count("identifier.column: the file has no column 'id'") == 1
     assert report["missing_columns"] == ["id"]
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "gzip"])
+def test_a_part_opens_its_object_once_for_the_header_check_and_the_read(
+    workdir: Workdir, monkeypatch: pytest.MonkeyPatch, compressed: bool
+) -> None:
+    # Given a file that fits the mapping, plain or gzip (whose reader reads the raw file onward)
+    path = workdir.write("users.csv", "id,tier,region", ROWS)
+    if compressed:
+        packed = path.with_suffix(".csv.gz")
+        packed.write_bytes(gzip.compress(path.read_bytes()))
+        path = packed
+    opened: list[str] = []
+    open_raw = opening.open_raw
+
+    def counting_open_raw(location: str, **options: Any) -> Any:
+        opened.append(location)
+        return open_raw(location, **options)
+
+    monkeypatch.setattr(opening, "open_raw", counting_open_raw)
+    # When it runs
+    outcome = run(workdir, FakeBraze(), path)
+    # Then the header was checked and every row read from one opening of the object
+    assert opened == [str(path)]
+    assert outcome.report is not None
+    assert outcome.report["status"] == "completed"
+    assert outcome.report["rows_read"] == len(ROWS)

@@ -56,6 +56,11 @@ class RowStream:
     def location(self) -> str:
         return self._opened.location
 
+    @property
+    def opened(self) -> OpenedSource:
+        """The opened file, for reading its header before the rows (cdpbridge.sync.columns)."""
+        return self._opened
+
     def __iter__(self) -> Iterator[Row]:
         # The generator itself, so that a for loop runs at generator speed with no wrapper call.
         return self._rows

@@ -13,7 +13,7 @@ from cdpbridge.sources._io import ByteStream
 from cdpbridge.sources.avro import open_block_reader
 from cdpbridge.sources.cursor import ReadCursor
 from cdpbridge.sources.delimited import DelimitedReader
-from cdpbridge.sources.opening import open_source
+from cdpbridge.sources.opening import OpenedSource, open_source
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -35,22 +35,31 @@ class DeclaredColumns:
 def read_declared_columns(
     location: str, spec: SourceSpec, *, s3_client: S3Client | None = None
 ) -> list[DeclaredColumns]:
+    """The declared columns of the file at ``location`` (see ``declared_columns``), opened for this
+    alone with small reads."""
+    small = spec.model_copy(update={"s3_range_bytes": _HEADER_S3_RANGE_BYTES})
+    opened = open_source(location, small, s3_client=s3_client)
+    try:
+        return declared_columns(opened, spec)
+    finally:
+        opened.close()
+
+
+def declared_columns(opened: OpenedSource, spec: SourceSpec) -> list[DeclaredColumns]:
     """The header of each CSV-family member (or the spec's ``columns`` when the file has none), the
     fields of each Avro member's record schema. Empty for JSON and JSON lines, whose records name
     their own fields one by one (a key a record lacks is a value it lacks, not a renamed column),
     and for members that declare nothing (an empty file, an Avro schema that is not a record).
 
-    Raises SourceError when the file cannot be opened or its header cannot be read, as reading
-    its rows would.
+    ``opened`` stays open and is rewound, so the rows are read from the same opened object: a part
+    opens its object once for the header check and the read. Raises SourceError when the header
+    cannot be read, as reading the rows would.
     """
     if spec.format.is_delimited and not spec.header:
-        return [DeclaredColumns(location, spec.columns or ())]
+        return [DeclaredColumns(opened.location, spec.columns or ())]
     if not spec.format.is_delimited and spec.format is not SourceFormat.AVRO:
         return []
-    small = spec.model_copy(
-        update={"s3_range_bytes": _HEADER_S3_RANGE_BYTES, "read_chunk_bytes": _HEADER_CHUNK_BYTES}
-    )
-    opened = open_source(location, small, s3_client=s3_client)
+    small = spec.model_copy(update={"read_chunk_bytes": _HEADER_CHUNK_BYTES})
     declared: list[DeclaredColumns] = []
     try:
         for member in opened.members:
@@ -70,7 +79,8 @@ def read_declared_columns(
             if columns:
                 declared.append(DeclaredColumns(member.source, columns))
     finally:
-        opened.close()
+        # Where open_source left it: a gzip member reads the raw file from its current position.
+        opened.raw.seek(0)
     return declared
 
 

@@ -19,10 +19,11 @@ from cdpbridge.braze import BrazeClient
 from cdpbridge.integrations.registry import RecordTransformer, get_integration
 from cdpbridge.mapping import MappingConfig, Strategy
 from cdpbridge.records import RowIssue, RowPosition
-from cdpbridge.sources import ByteRange, ResumePoint, SourceError, SourceSpec, open_rows
+from cdpbridge.sources import ByteRange, ResumePoint, RowStream, SourceError, SourceSpec, open_rows
+from cdpbridge.sources.opening import OpenedSource
 from cdpbridge.state import Checkpoint, CheckpointStore, FieldStateStore, SendLedger
 from cdpbridge.sync.artifacts import ArtifactStore, RejectsWriter, merge_rejects
-from cdpbridge.sync.columns import read_declared_columns
+from cdpbridge.sync.columns import declared_columns
 from cdpbridge.sync.counters import RunCounters
 from cdpbridge.sync.engine import EngineOptions, RunResult, SyncEngine
 from cdpbridge.sync.messages import S3Location
@@ -246,10 +247,19 @@ def run_part(
     mapper = get_integration(request.mapping.integration).transformer(request.mapping)
     spec = request.mapping.source.reader_spec()
     try:
-        # Checked by every invocation, resumed ones too: a continuation loads the mapping again, and
-        # reading a header costs a few small reads.
-        fit = _fit_columns(request, spec, mapper, services)
-        read = _read_and_send_phase(invocation, engine, spec, fit, should_stop=should_stop, progress=progress)
+        with open_rows(
+            str(request.location),
+            spec,
+            s3_client=services.s3_client,
+            resume=invocation.resume,
+            byte_range=request.part.byte_range,
+        ) as rows:
+            # Checked by every invocation, resumed ones too (a continuation loads the mapping again),
+            # on the object the rows are then read from.
+            fit = _fit_columns(request, rows.opened, spec, mapper)
+            read = _read_and_send_phase(
+                invocation, engine, rows, fit, should_stop=should_stop, progress=progress
+            )
     except SourceError as error:
         read = _unreadable(invocation, engine, error)
     if not read.result.finished:
@@ -298,35 +308,27 @@ def _replay_phase(
 def _read_and_send_phase(
     invocation: _PartInvocation,
     engine: SyncEngine,
-    spec: SourceSpec,
+    rows: RowStream,
     fit: ColumnFit,
     *,
     should_stop: Callable[[], bool],
     progress: Callable[[RunCounters], None] | None,
 ) -> _ReadOutcome:
     """Streams the part's rows through the engine, unless the header check found the file unfit."""
-    request = invocation.request
     invocation.book.add_warnings(fit.warnings)
     invocation.book.add_missing_columns(fit.missing)
     if fit.failure is not None:
         # Nothing of the file is sent: rows mapped without the columns would write nothing
         # where values were meant, or unset attributes for every user.
         return _ReadOutcome(RunResult(engine.counters, finished=True), fit.failure)
-    with open_rows(
-        str(request.location),
-        spec,
-        s3_client=invocation.services.s3_client,
-        resume=invocation.resume,
-        byte_range=request.part.byte_range,
-    ) as rows:
-        result = engine.run(
-            rows,
-            fit.mapper,
-            scope=request.scope,
-            should_stop=should_stop,
-            on_drained=invocation.save_checkpoint,
-            progress=progress,
-        )
+    result = engine.run(
+        rows,
+        fit.mapper,
+        scope=invocation.request.scope,
+        should_stop=should_stop,
+        on_drained=invocation.save_checkpoint,
+        progress=progress,
+    )
     return _ReadOutcome(result)
 
 
@@ -442,14 +444,14 @@ class ColumnFit:
 
 
 def _fit_columns(
-    request: JobRequest, spec: SourceSpec, mapper: RecordTransformer, services: JobServices
+    request: JobRequest, opened: OpenedSource, spec: SourceSpec, mapper: RecordTransformer
 ) -> ColumnFit:
     """Checks the file's header (or Avro schema) against the mapping before any row is mapped.
 
     A column the mapping names but the file lacks is empty in every row, and nothing says so
     otherwise. Messages name files and columns, never cell values.
     """
-    declared = read_declared_columns(str(request.location), spec, s3_client=services.s3_client)
+    declared = declared_columns(opened, spec)
     if not declared:
         return ColumnFit(mapper)
     problems: list[str] = []
