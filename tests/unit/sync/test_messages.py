@@ -8,13 +8,13 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from cdpbridge.sources import ByteRange
 from cdpbridge.sync.messages import (
     IMPORT_MESSAGE,
     ContinueMessage,
     ImportQueueRecord,
     ObjectVersion,
     PartMessage,
+    PartRange,
     S3Location,
     S3Notification,
     S3TestEvent,
@@ -73,7 +73,9 @@ def test_the_s3_test_event_is_its_own_kind() -> None:
 
 
 def test_part_and_continuation_messages_round_trip_by_their_type() -> None:
-    first = part(part_id="0", parts=3, byte_range=ByteRange(0, 100), then_parts=(part(part_id="1", parts=3),))
+    first = part(
+        part_id="0", parts=3, byte_range=PartRange(start=0, end=100), then_parts=(part(part_id="1", parts=3),)
+    )
     parsed = IMPORT_MESSAGE.validate_json(first.model_dump_json())
     assert type(parsed) is PartMessage
     assert parsed == first

@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from cdpbridge.environment import read_function_environment
 from cdpbridge.integrations.registry import IntegrationEntry, get_integration
 from cdpbridge.mapping import MappingConfig, load_mapping
-from cdpbridge.sources import plan_byte_ranges
+from cdpbridge.sources import ByteRange, plan_byte_ranges
 from cdpbridge.state import (
     DynamoDbCheckpointStore,
     DynamoDbFieldStateStore,
@@ -213,7 +213,7 @@ def _part_message(
         | {
             "part_id": part.part_id,
             "parts": part.parts,
-            "byte_range": part.byte_range,
+            "byte_range": part.byte_range.to_dict() if part.byte_range is not None else None,
             "held_from": held_from,
         }
     )
@@ -224,7 +224,13 @@ _RUN_FIELDS: Final = {"integration", "location", "version", "run_id", "started_a
 
 
 def _run_part(message: PartMessage) -> RunPart:
-    return RunPart(message.part_id, message.parts, message.byte_range, message.held_from or ())
+    byte_range = message.byte_range
+    return RunPart(
+        message.part_id,
+        message.parts,
+        ByteRange(byte_range.start, byte_range.end, byte_range.first_row) if byte_range is not None else None,
+        message.held_from or (),
+    )
 
 
 def _publish_metrics(metrics: Metrics | None, outcome: PartOutcome) -> None:

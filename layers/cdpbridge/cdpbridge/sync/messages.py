@@ -7,8 +7,9 @@ Three kinds arrive (besides S3's test event when a notification is configured):
 
 The handler's BatchProcessor validates each record into ``ImportQueueRecord`` (Powertools' parser
 style: the body is ``Json[ImportMessage]``), so the runtime receives a parsed message and never
-reads the body text again. The models import only pydantic and Powertools' SQS model, keeping the
-handler's cold start light.
+reads the body text again. The module imports pydantic and Powertools' SQS record model, not the
+source readers (their formats and fastavro would load on every cold start): a part's byte range
+is declared here, and the runtime builds the readers' ByteRange from it.
 """
 
 from __future__ import annotations
@@ -28,8 +29,6 @@ from pydantic import (
     field_validator,
     model_serializer,
 )
-
-from cdpbridge.sources.cursor import ByteRange
 
 PART_MESSAGE: Literal["cdpbridge.part"] = "cdpbridge.part"
 CONTINUE_MESSAGE: Literal["cdpbridge.continue"] = "cdpbridge.continue"
@@ -112,6 +111,16 @@ class S3TestEvent(_Lenient):
 # -- the function's own messages
 
 
+class PartRange(BaseModel):
+    """A part's byte range (``cdpbridge.sources.ByteRange``, which the runtime builds from it)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    start: int = Field(ge=0)
+    end: int | None = Field(default=None, ge=0)
+    first_row: int = Field(default=1, ge=1)
+
+
 class ObjectVersion(BaseModel):
     """A notified object version, as the idempotent start takes it: its idempotency key is bucket,
     key and etag (cdpbridge.state.idempotency), so they are top-level fields."""
@@ -157,7 +166,7 @@ class PartMessage(BaseModel):
     mapping_key: str
     part_id: str = "0"
     parts: int = Field(default=1, ge=1)
-    byte_range: ByteRange | None = None
+    byte_range: PartRange | None = None
     # A part started after part 0's replay: the retry files that replay wrote, whose users are held
     # in this part too (see RunPart); None for a part that waited for no replay.
     held_from: tuple[str, ...] | None = None
