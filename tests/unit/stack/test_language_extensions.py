@@ -109,3 +109,6 @@ def test_template_yaml_instantiates_each_import_integration_with_the_names_the_p
         assert scaling == {"MaximumConcurrency": {"Ref": f"{name}ImportMaxConcurrency"}}
         assert f"{name}ImportEnabled" in template.conditions
         assert {f"{name}ImportQueueUrl", f"{name}ImportFunctionName"} <= set(template.document["Outputs"])
+    for queue_or_log in ("Queue", "DeadLetterQueue", "LogGroup", "DeadLetterAlarm", "ErrorsAlarm"):
+        resource = template.resources[f"BlueConicExport{queue_or_log}"]
+        assert resource["Condition"] == "BlueConicExportEnabled"
