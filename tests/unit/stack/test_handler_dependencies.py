@@ -90,9 +90,10 @@ def _handler_dirs() -> list[Path]:
 def test_every_function_of_the_template_is_probed() -> None:
     # The expanded template: the import functions' CodeUri is written once, in a loop.
     template = SamTemplate.load(ROOT / "template.yaml")
+    resolver = template.parameters_resolver(template.parameter_values({}), pseudo={})
     code_uris = {
-        str(resource["Properties"]["CodeUri"]).rstrip("/")
-        for resource in template.resources.values()
+        str(resolver.resolve(resource["Properties"]["CodeUri"], f"{logical_id}.CodeUri")).rstrip("/")
+        for logical_id, resource in template.resources.items()
         if resource["Type"] == SERVERLESS_FUNCTION
     }
     assert code_uris == {str(path.relative_to(ROOT)) for path in _handler_dirs()}

@@ -97,14 +97,17 @@ def test_a_loop_clashing_with_a_written_resource_is_refused():
 
 def test_template_yaml_instantiates_each_import_integration_with_the_names_the_project_relies_on():
     template = SamTemplate.load(ROOT / "template.yaml")
+    resolver = template.parameters_resolver(template.parameter_values({}), pseudo={})
     for name, prefix in (("Generic", "generic"), ("BlueConic", "blueconic")):
         for suffix in ("Queue", "DeadLetterQueue", "LogGroup", "Function"):
             assert template.resources[f"{name}Import{suffix}"]["Condition"] == f"{name}ImportEnabled"
         for alarm in ("DeadLetter", "Errors", "Throttles"):
             assert f"{name}Import{alarm}Alarm" in template.resources
         function = template.resources[f"{name}ImportFunction"]["Properties"]
-        assert function["CodeUri"] == f"functions/{prefix}_import/"
-        assert function["Environment"]["Variables"]["INTEGRATION"] == prefix
+        assert resolver.resolve(function["CodeUri"], "CodeUri") == f"functions/{prefix}_import/"
+        assert resolver.resolve(function["Environment"]["Variables"]["INTEGRATION"], "INTEGRATION") == prefix
+        inbound = function["Policies"][0]["Statement"][0]["Resource"][0]
+        assert resolver.resolve(inbound["Fn::Sub"][1], "Resource") == {"Prefix": prefix}
         scaling = function["Events"]["InboundFile"]["Properties"]["ScalingConfig"]
         assert scaling == {"MaximumConcurrency": {"Ref": f"{name}ImportMaxConcurrency"}}
         assert f"{name}ImportEnabled" in template.conditions
