@@ -36,10 +36,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy layers/cdpbridge/cdpbridge local/cdpbridge_local functions
 
-$(SAM): scripts/find-python.sh
+$(SAM): scripts/find-python.sh Makefile
 	@test -x $(SAM_VENV)/bin/python || $(PYTHON_FOR_VENV) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli>=1.120'
+	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli>=1.170'
 	@touch $(SAM)
 
 # sam build needs python3.12 on PATH: the virtualenv's interpreter is put first.

@@ -26,6 +26,7 @@ from typing import Any
 
 from harness import REPO_ROOT, write_json
 
+from cdpbridge_local.stack.intrinsics import IntrinsicResolver
 from cdpbridge_local.stack.template import SERVERLESS_FUNCTION, SamTemplate
 
 LAYER_VERSION = "AWS::Serverless::LayerVersion"
@@ -56,6 +57,8 @@ class HandlerModule:
 
 def handler_modules(template_path: Path) -> list[HandlerModule]:
     template = SamTemplate.load(template_path)
+    # Resolves parameters and mappings (an import function's CodeUri is an Fn::FindInMap of its folder).
+    resolver = template.parameters_resolver(template.parameter_values({}), pseudo={})
     found = []
     for logical_id, resource in template.resources.items():
         if resource.get("Type") != SERVERLESS_FUNCTION:
@@ -73,16 +76,18 @@ def handler_modules(template_path: Path) -> list[HandlerModule]:
         found.append(
             HandlerModule(
                 function=logical_id,
-                code_dir=template.base_dir / str(properties.get("CodeUri", "")),
+                code_dir=template.base_dir / str(resolver.resolve(properties.get("CodeUri", ""), logical_id)),
                 module=module,
                 layer_dirs=layers,
-                environment=lambda_environment(template, logical_id, properties),
+                environment=lambda_environment(template, logical_id, properties, resolver),
             )
         )
     return found
 
 
-def lambda_environment(template: SamTemplate, logical_id: str, properties: dict[str, Any]) -> dict[str, str]:
+def lambda_environment(
+    template: SamTemplate, logical_id: str, properties: dict[str, Any], resolver: IntrinsicResolver
+) -> dict[str, str]:
     """The function's variables as a deployment would have them, closely enough for an import."""
     environment = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -98,13 +103,15 @@ def lambda_environment(template: SamTemplate, logical_id: str, properties: dict[
     }
     variables = (properties.get("Environment") or {}).get("Variables") or {}
     for name, value in variables.items():
-        environment[name] = _variable_value(template, name, value)
+        environment[name] = _variable_value(template, name, value, resolver)
     return environment
 
 
-def _variable_value(template: SamTemplate, name: str, value: Any) -> str:
+def _variable_value(template: SamTemplate, name: str, value: Any, resolver: IntrinsicResolver) -> str:
     if isinstance(value, str | int | float):
         return str(value)
+    if isinstance(value, dict) and "Fn::FindInMap" in value:
+        return str(resolver.resolve(value, name))
     if isinstance(value, dict) and "Ref" in value:
         spec = template.parameter_specs.get(str(value["Ref"]))
         if spec is not None and spec.default not in (None, ""):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cdpbridge_local.commands._stack_options import (
@@ -38,7 +40,34 @@ def register(subparsers: Any) -> None:
         metavar="SECONDS",
         help="retry failed queue messages after this long instead of the queue's visibility timeout",
     )
+    up.add_argument(
+        "--sam-env-vars",
+        type=Path,
+        metavar="PATH",
+        help="write the `sam local invoke/start-lambda --env-vars` file that points the functions SAM CLI "
+        "runs in Docker at this stack (through --sam-host)",
+    )
+    up.add_argument(
+        "--sam-host",
+        metavar="HOST",
+        help="how SAM CLI's containers reach this machine, in --sam-env-vars (host.docker.internal)",
+    )
+    up.add_argument(
+        "--bind",
+        default="127.0.0.1",
+        metavar="ADDRESS",
+        help="address moto and the emulator listen on (127.0.0.1; 0.0.0.0 lets containers reach them "
+        "where host.docker.internal is not the loopback, as on Linux Docker Engine)",
+    )
     up.set_defaults(handler=up_command)
+
+
+def write_sam_env_vars(stack: LocalStack, path: Path, host: str) -> None:
+    """Writes the --env-vars file; written whole then renamed, so a reader never sees half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(stack.sam_env_vars(host), indent=2) + "\n", encoding="utf-8")
+    partial.replace(path)
 
 
 def print_endpoints(stack: LocalStack) -> None:
@@ -61,6 +90,15 @@ def print_endpoints(stack: LocalStack) -> None:
     print("Press Ctrl-C to stop.", flush=True)
 
 
+def print_sam_commands(stack: LocalStack, env_vars_path: Path) -> None:
+    print(f"SAM CLI environment file: {env_vars_path} (after `sam build`, with Docker):")
+    print(
+        "  sam local invoke GenericImportFunction -e events/generic_import_s3_sqs.json "
+        f"--env-vars {env_vars_path} --region {stack.region}"
+    )
+    print(f"  sam local start-lambda --env-vars {env_vars_path} --region {stack.region}")
+
+
 def up_command(args: argparse.Namespace) -> int:
     show_logs: bool = args.logs
 
@@ -72,10 +110,21 @@ def up_command(args: argparse.Namespace) -> int:
 
     try:
         stack = start_stack(
-            args, on_invocation=on_invocation, failed_message_visibility_s=args.failed_message_visibility
+            args,
+            on_invocation=on_invocation,
+            failed_message_visibility_s=args.failed_message_visibility,
+            host=args.bind,
         )
     except configuration_errors() as error:
         return report_configuration_error("local up", error)
+    from cdpbridge_local.stack import DOCKER_HOST_ALIAS  # noqa: PLC0415 - loaded with the stack
+
+    if args.sam_env_vars is not None:
+        try:
+            write_sam_env_vars(stack, args.sam_env_vars, args.sam_host or DOCKER_HOST_ALIAS)
+        except OSError as error:
+            stack.stop()
+            return report_configuration_error("local up", error)
     stop_requested = threading.Event()
 
     def request_stop(signal_number: int, _frame: object) -> None:
@@ -86,6 +135,8 @@ def up_command(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     with stack:
         print_endpoints(stack)
+        if args.sam_env_vars is not None:
+            print_sam_commands(stack, args.sam_env_vars)
         stack.start_background(dispatch=True, clock=not args.no_schedules)
         stop_requested.wait()
         print("\nStopping the local stack.", flush=True)

@@ -15,6 +15,7 @@ from cdpbridge_local.stack.functions import (
 from cdpbridge_local.stack.intrinsics import TemplateResolutionError
 from cdpbridge_local.stack.resources import LOCAL_API_KEY, LocalStackError, ProvisionedResource
 from cdpbridge_local.stack.stack import (
+    DOCKER_HOST_ALIAS,
     DrainTimeoutError,
     EventRoute,
     LocalStack,
@@ -24,6 +25,7 @@ from cdpbridge_local.stack.stack import (
 from cdpbridge_local.stack.template import SamTemplate, TemplateParameterError, TemplateRuleError
 
 __all__ = [
+    "DOCKER_HOST_ALIAS",
     "LOCAL_API_KEY",
     "DrainTimeoutError",
     "EventRoute",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 import uuid
@@ -13,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Final, Protocol
 from urllib.parse import unquote_plus
 
 import boto3
@@ -97,6 +98,17 @@ def _pseudo_parameters(stack_name: str, region: str) -> dict[str, Any]:
         "AWS::URLSuffix": "amazonaws.com",
         "AWS::NotificationARNs": [],
     }
+
+
+# How a container started by `sam local` reaches its host (Docker Desktop; on Linux Docker Engine give
+# `sam local invoke --add-host host.docker.internal:host-gateway`).
+DOCKER_HOST_ALIAS: Final = "host.docker.internal"
+_LOOPBACK_URL: Final = re.compile(r"(https?://)(?:127\.0\.0\.1|0\.0\.0\.0|localhost)(?=[:/]|$)")
+
+
+def _via_host(value: str, host: str) -> str:
+    """``value`` with the host of every loopback URL in it replaced by ``host``."""
+    return _LOOPBACK_URL.sub(lambda match: match.group(1) + host, value)
 
 
 def read_env_vars_file(path: Path) -> dict[str, dict[str, str]]:
@@ -310,12 +322,14 @@ class LocalStack:
         return outputs
 
     def function_environment(self, spec: FunctionSpec) -> dict[str, str]:
-        """What a function's process sees: Lambda's variables, the template's, then --env-vars."""
+        """What a function's process sees: the template's variables, this stack's endpoints, then
+        --env-vars (which wins, as with `sam local invoke`), then the variables Lambda reserves."""
         environment = {
             "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
             "LANG": "en_US.UTF-8",
             "TZ": ":UTC",
             **spec.environment,
+            **self._local_endpoints(self.moto_url, self.emulator.url if self.emulator else None),
             **self._env_vars.get("Parameters", {}),
             **self._env_vars.get(spec.logical_id, {}),
             # Reserved by Lambda: a template cannot set these.
@@ -330,18 +344,45 @@ class LocalStack:
             "LAMBDA_TASK_ROOT": str(spec.code_dir),
             "_HANDLER": spec.handler,
             **DUMMY_CREDENTIALS,
-            # Local wiring: every AWS SDK call goes to moto, never to a real account or profile.
-            "AWS_ENDPOINT_URL": self.moto_url,
+            # Never a real account or profile: credentials are moto's, the SDK's files are empty.
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             # No X-Ray daemon runs locally (sam local disables tracing the same way).
             "POWERTOOLS_TRACE_DISABLED": "true",
         }
-        if self.emulator is not None:
-            # The emulator takes the place of the instance's host (the settings accept only one).
-            environment.pop("BRAZE_INSTANCE", None)
-            environment["BRAZE_REST_ENDPOINT"] = self.emulator.url
         return environment
+
+    @staticmethod
+    def _local_endpoints(moto_url: str, emulator_url: str | None) -> dict[str, str]:
+        """Every AWS SDK call to moto; Braze calls to the emulator, in place of the instance's host
+        (the settings accept only one of them; an empty value counts as unset)."""
+        endpoints = {"AWS_ENDPOINT_URL": moto_url}
+        if emulator_url is not None:
+            endpoints |= {"BRAZE_INSTANCE": "", "BRAZE_REST_ENDPOINT": emulator_url}
+        return endpoints
+
+    def sam_env_vars(self, host: str = DOCKER_HOST_ALIAS) -> dict[str, dict[str, str]]:
+        """The `sam local invoke --env-vars` document that points functions SAM CLI runs at this stack.
+
+        "Parameters" (applied to every function) holds the endpoints, each function's entry the
+        template's variables as this stack resolved them (bucket, tables, queue URLs, the secret).
+        ``host`` is how a function's container reaches this machine; every loopback URL is rewritten
+        to it. SAM CLI passes a function only the variables its template declares.
+        """
+        emulator_url = self.emulator.url if self.emulator is not None else None
+        document: dict[str, dict[str, str]] = {
+            "Parameters": {
+                name: _via_host(value, host)
+                for name, value in self._local_endpoints(self.moto_url, emulator_url).items()
+            }
+        }
+        for logical_id, spec in self.functions.items():
+            document[logical_id] = {
+                name: _via_host(value, host)
+                for name, value in spec.environment.items()
+                if name not in document["Parameters"]
+            }
+        return document
 
     # ------------------------------------------------------------------ landing files
     def put_object(

@@ -16,6 +16,7 @@ from cdpbridge_local.stack.intrinsics import (
     TemplateResolutionError,
     as_cfn_string,
 )
+from cdpbridge_local.stack.language_extensions import expand_language_extensions
 
 SERVERLESS_FUNCTION = "AWS::Serverless::Function"
 _LIST_PARAMETER_TYPES = ("CommaDelimitedList", "List<")
@@ -111,7 +112,7 @@ class SamTemplate:
     @classmethod
     def load(cls, path: Path) -> SamTemplate:
         path = path.resolve()
-        document = load_template(path)
+        document = expand_language_extensions(load_template(path), source=str(path))
         template = cls(path=path, document=document)
         parameters = document.get("Parameters") or {}
         if not isinstance(parameters, dict):

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from cdpbridge_local.stack.template import SERVERLESS_FUNCTION, SamTemplate
+
 ROOT = Path(__file__).resolve().parents[3]
 LAYER = ROOT / "layers" / "cdpbridge"
 # Loaded on the first invocation, not at import (cold start): a deployment needs them all the same.
@@ -86,8 +88,14 @@ def _handler_dirs() -> list[Path]:
 
 
 def test_every_function_of_the_template_is_probed() -> None:
-    template = (ROOT / "template.yaml").read_text(encoding="utf-8")
-    code_uris = set(re.findall(r"CodeUri: (functions/[a-z_]+)/", template))
+    # The expanded template: the import functions' CodeUri is written once, in a loop.
+    template = SamTemplate.load(ROOT / "template.yaml")
+    resolver = template.parameters_resolver(template.parameter_values({}), pseudo={})
+    code_uris = {
+        str(resolver.resolve(resource["Properties"]["CodeUri"], f"{logical_id}.CodeUri")).rstrip("/")
+        for logical_id, resource in template.resources.items()
+        if resource["Type"] == SERVERLESS_FUNCTION
+    }
     assert code_uris == {str(path.relative_to(ROOT)) for path in _handler_dirs()}
 
 

@@ -18,6 +18,8 @@ from cdpbridge_local.stack.template import SERVERLESS_FUNCTION, SamTemplate
 ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE = SamTemplate.load(ROOT / "template.yaml")
 RESOURCES = TEMPLATE.resources
+# Resolves what the template writes with intrinsics (an import function's CodeUri is an Fn::FindInMap).
+RESOLVER = TEMPLATE.parameters_resolver(TEMPLATE.parameter_values({}), pseudo={})
 FUNCTIONS = sorted(name for name, body in RESOURCES.items() if body["Type"] == SERVERLESS_FUNCTION)
 # The generic import handler imports cdpbridge.sync.runtime, written separately from the template.
 IMPORT_RUNTIME = ROOT / "layers" / "cdpbridge" / "cdpbridge" / "sync" / "runtime.py"
@@ -52,7 +54,12 @@ def function_dirs(logical_id: str) -> tuple[Path, str, list[Path]]:
     for layer in properties.get("Layers", []):
         layer_id = layer["Ref"]
         layer_dirs.append(ROOT / RESOURCES[layer_id]["Properties"]["ContentUri"])
-    return ROOT / properties["CodeUri"], properties["Handler"], layer_dirs
+    return ROOT / code_uri_of(logical_id), properties["Handler"], layer_dirs
+
+
+def code_uri_of(logical_id: str) -> str:
+    code_uri: str = RESOLVER.resolve(TEMPLATE.function_properties(logical_id)["CodeUri"], logical_id)
+    return code_uri
 
 
 def import_marks(logical_id: str) -> list[Any]:
@@ -162,7 +169,7 @@ def test_no_allow_statement_grants_every_resource():
 
 
 def test_every_function_directory_belongs_to_a_function_and_every_sample_to_a_function():
-    code_dirs = {TEMPLATE.function_properties(name)["CodeUri"].rstrip("/") for name in FUNCTIONS}
+    code_dirs = {code_uri_of(name).rstrip("/") for name in FUNCTIONS}
     on_disk = {
         f"functions/{path.name}"
         for path in (ROOT / "functions").iterdir()
@@ -181,7 +188,7 @@ def test_every_function_directory_belongs_to_a_function_and_every_sample_to_a_fu
 def sample_prefix(logical_id: str) -> str:
     """GenericImportFunction -> generic_import: the name of its code directory, which prefixes its
     events/ samples (a name such as BlueConic does not snake-case to the directory's name)."""
-    return Path(TEMPLATE.function_properties(logical_id)["CodeUri"]).name
+    return Path(code_uri_of(logical_id)).name
 
 
 def test_the_dashboard_body_is_json_and_charts_the_sync_metrics():
