@@ -4,7 +4,8 @@ purchase object, API limits and data points pages).
 - Current workspaces take at most 75 objects **combined** across attributes, events and purchases
   per request (75 per array only on legacy limits; 50 combined on some contracts); more is a 400
   "Max Input Length Exceeded". The client halves its cap for the rest of the run and resends the
-  batch in two, never failing its rows. (gap rows 1)
+  batch in two, never failing its rows; the run report names the cap given and the one it was
+  lowered to. (gap row 1)
 - Array attributes hold 25 elements by default, configurable up to 500; an array over the maximum
   is truncated, not refused, keeping the newest elements; adding an element already present moves
   it to the end. (rows 2, 3)
@@ -32,9 +33,16 @@ purchase object, API limits and data points pages).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from cdpbridge.braze import AdaptiveTrackCap, TrackCap, TrackRequest, TrackRequestBuilder
+from cdpbridge.mapping import load_mapping
+from cdpbridge.state import SqliteCheckpointStore, SqliteFieldStateStore, SqliteSendLedger
+from cdpbridge.sync.artifacts import LocalArtifactStore
+from cdpbridge.sync.engine import EngineOptions
+from cdpbridge.sync.job import JobRequest, JobServices, run_part
 from tests.contract.conftest import BrazeClientFactory
 from tests.unit.emulator.conftest import EmulatorClient
 
@@ -302,3 +310,43 @@ def test_malformed_body_is_braze_parse_error_and_non_json_is_415(emulator: Emula
     headers["Content-Type"] = "text/plain"
     response = emulator.session.post(f"{emulator.url}/users/track", data=b"{}", headers=headers)
     assert response.status_code == 415
+
+
+def test_the_run_report_says_which_cap_was_used_and_that_it_was_lowered(
+    emulator: EmulatorClient, braze: BrazeClientFactory, tmp_path: Path
+) -> None:
+    # Given a workspace on 50 combined and a file of 120 users
+    emulator.configure(track_cap={"mode": "total", "limit": 50})
+    source = tmp_path / "users.csv"
+    source.write_text("id,tier\n" + "".join(f"u{n},gold\n" for n in range(120)))
+    client = braze()
+    state = tmp_path / "state.sqlite3"
+    services = JobServices(
+        client=client,
+        field_state=SqliteFieldStateStore(state),
+        ledger=SqliteSendLedger(state),
+        checkpoints=SqliteCheckpointStore(state),
+        artifacts=LocalArtifactStore(tmp_path / "reports"),
+        options=EngineOptions(workspace="w", in_flight=1, track_cap=client.settings.track_cap),
+        reports_prefix="",
+    )
+    request = JobRequest("generic", str(source), "v1", "run1", datetime.now(UTC), load_mapping(MAPPING))
+    # When it runs
+    outcome = run_part(request, services)
+    # Then every row reached Braze, and the report names the cap and the lowered one
+    assert outcome.report is not None
+    report = outcome.report
+    assert report["track_cap"] == {"mode": "total", "limit": 75}
+    assert report["track_cap_lowered_to"] == 38
+    assert report["rows_rejected"] == 0 and report["objects_rejected_by_braze"] == 0
+    assert emulator.admin("GET", "/users", params={"count": 1}) == {"count": 120}
+
+
+MAPPING = """\
+version: 1
+integration: generic
+source: {format: csv}
+identifier: {column: id, as: external_id}
+fields:
+  - {column: tier, attribute: tier, type: string}
+"""
