@@ -378,6 +378,8 @@ def _object_array_operation(
     if not value.keys() <= OBJECT_ARRAY_OPERATIONS:
         return Refusal(f"array of objects operation on '{name}' may only hold '$add', '$remove', '$update'")
     operation = ObjectArrayOperation(name, [], [], [], merge_objects)
+    if not all(type(items) is list for items in value.values()):
+        return Refusal(f"'$add', '$remove' and '$update' of '{name}' must be arrays")
     for item in value.get("$add", []):
         if type(item) is not dict:
             return Refusal(f"'$add' of '{name}' must hold objects")

@@ -421,3 +421,18 @@ def test_purchase_without_price_is_refused_and_quantity_100_is_accepted() -> Non
     assert validate_purchase(base, RULES, NOW) == Refusal("'price' is required")
     purchase = validate_purchase({**base, "price": 0, "quantity": 100}, RULES, NOW)
     assert isinstance(purchase, PurchaseRecord) and purchase.quantity == 100
+
+
+def test_array_of_objects_operations_are_checked() -> None:
+    operation = {"$add": [{"id": 1}], "$remove": [{"$identifier_key": "id", "$identifier_value": 2}]}
+    update = accepted({"external_id": "u1", "pets": operation})
+    [parsed] = update.object_array_operations
+    assert (parsed.add, parsed.remove, parsed.update) == ([{"id": 1}], [("id", 2)], [])
+    assert "must be arrays" in refused({"external_id": "u1", "pets": {"$add": {"id": 1}}})
+    assert "'$identifier_value'" in refused(
+        {"external_id": "u1", "pets": {"$remove": [{"$identifier_key": "id"}]}}
+    )
+    assert "'$new_object'" in refused(
+        {"external_id": "u1", "pets": {"$update": [{"$identifier_key": "id", "$identifier_value": 1}]}}
+    )
+    assert "may only hold" in refused({"external_id": "u1", "pets": {"$add": [], "$pop": []}})

@@ -152,12 +152,15 @@ class AdaptiveTrackCap:
     def lower(self, refused_units: int) -> int:
         """Braze refused a request of ``refused_units``: the cap becomes half of it (at least one).
 
-        Requests refused concurrently at one cap lower it once: a refused size at or below the
-        current cap only means that cap is also too high.
+        Requests refused concurrently at one cap lower it once: a refused request larger than the
+        current cap was sent before it was lowered and changes nothing.
         """
         with self._lock:
+            if refused_units > self._limit:
+                # Sent before the cap was lowered: what it says is known already.
+                return self._limit
             # Half, rounded up: the refused request then goes out in exactly two pieces.
-            target = max(1, -(-min(self._limit, refused_units) // 2))
+            target = max(1, -(-refused_units // 2))
             if target < self._limit:
                 self._limit = target
                 self.lowered += 1
