@@ -350,3 +350,16 @@ identifier: {column: id, as: external_id}
 fields:
   - {column: tier, attribute: tier, type: string}
 """
+
+
+def test_monthly_active_user_contracts_have_an_hourly_limit_besides_the_burst_limit(
+    emulator: EmulatorClient,
+) -> None:
+    emulator.configure(
+        track_cap={"mode": "total", "limit": 50},
+        rate_limits={"users.track.hourly": {"limit": 2, "window_s": 3600}},
+    )
+    assert emulator.track(attributes=attributes(50)).status_code == 201
+    assert emulator.track(attributes=attributes(1)).status_code == 201
+    limited = emulator.track(attributes=attributes(1))
+    assert limited.status_code == 429 and limited.headers["X-RateLimit-Limit"] == "2"

@@ -190,6 +190,10 @@ def braze_route(
 
 async def users_track(request: web.Request, emulator: Emulator) -> EndpointResult:
     payload = await read_json(request)
+    hourly = emulator.limiter.check("users.track.hourly")
+    if not hourly.allowed:
+        emulator.stats.rate_limited["users.track.hourly"] += 1
+        raise ApiError(429, "API rate limit exceeded", headers=hourly.headers())
     outcome = process_track(
         payload, emulator.store, emulator.config.track_cap, emulator.rules, datetime.now(UTC)
     )

@@ -9,8 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 # Endpoint families that share one rate-limit window, as Braze groups them.
 # "users.export" is /users/export/ids alone; /users/export/segment is in the shared hourly pool
 # ("lists"). Broadcast sends have a per-minute family of their own on top of "campaigns.trigger".
+# "users.track.hourly" is the hourly users.track limit of monthly-active-user contracts, on top of
+# their 3-second burst limit ("users.track"); its default is high enough never to bind.
 RATE_LIMIT_FAMILIES: tuple[str, ...] = (
     "users.track",
+    "users.track.hourly",
     "users.export",
     "campaigns.trigger",
     "campaigns.trigger.broadcast",
@@ -33,6 +36,7 @@ class RateLimitSetting(BaseModel):
 def default_rate_limits() -> dict[str, RateLimitSetting]:
     return {
         "users.track": RateLimitSetting(limit=3000, window_s=3),
+        "users.track.hourly": RateLimitSetting(limit=1_000_000_000, window_s=3600),
         "users.export": RateLimitSetting(limit=250, window_s=60),
         "campaigns.trigger": RateLimitSetting(limit=250_000, window_s=3600),
         "campaigns.trigger.broadcast": RateLimitSetting(limit=250, window_s=60),
