@@ -110,7 +110,8 @@ def _optional_object(body: dict[str, Any], name: str) -> dict[str, Any] | None:
     return value
 
 
-def properties_refusal(properties: dict[str, Any], name: str, max_bytes: int) -> None:
+def check_properties_size(properties: dict[str, Any], name: str, max_bytes: int) -> None:
+    """Refuse (400) properties whose JSON is larger than ``max_bytes``."""
     if properties and len(orjson.dumps(properties)) > max_bytes:
         raise BadRequest(f"'{name}' exceeds {max_bytes} bytes")
 
@@ -156,7 +157,7 @@ def _recipient(
         parse_prioritization(raw["prioritization"], where)
         identifier = Identifier("email", value.lower())
     trigger_properties = _optional_object(raw, trigger_kind.properties_key) or {}
-    properties_refusal(trigger_properties, f"{where}.{trigger_kind.properties_key}", max_bytes)
+    check_properties_size(trigger_properties, f"{where}.{trigger_kind.properties_key}", max_bytes)
     send_to_existing_only = raw.get("send_to_existing_only", True)
     if not isinstance(send_to_existing_only, bool):
         raise BadRequest(f"{where}.send_to_existing_only must be a boolean")
@@ -259,7 +260,7 @@ def parse_trigger(
     ):
         raise BadRequest(f"'send_id' must be 1-{SEND_ID_MAX_LENGTH} ASCII characters")
     trigger_properties = _optional_object(body, kind.properties_key) or {}
-    properties_refusal(trigger_properties, kind.properties_key, properties_max_bytes)
+    check_properties_size(trigger_properties, kind.properties_key, properties_max_bytes)
     audience = _optional_object(body, "audience")
     broadcast = body.get("broadcast", False)
     if not isinstance(broadcast, bool):
