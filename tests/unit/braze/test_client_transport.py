@@ -454,3 +454,17 @@ def test_a_429_with_the_window_spent_is_a_rate_limit_and_is_retried(
     server.script(answer("201 Created", b'{"message":"success","object_prefix":"p-1","url":null}'))
     assert client.export_segment("s1", ["external_id"]).object_prefix == "p-1"
     assert len(server.received) == 2
+
+
+@pytest.mark.parametrize("status", ["200 OK", "201 Created", "202 Accepted"])
+def test_delete_and_export_ids_take_any_success_status(
+    server: ScriptedServer, make_client: Any, status: str
+) -> None:
+    # Braze does not document which 2xx these two answer: every one is a success
+    client = make_client(server.url)
+    server.script(answer(status, b'{"deleted":1,"message":"success"}'))
+    assert client.delete_users(external_ids=["u1"]).deleted == 1
+    server.script(answer(status, b'{"users":[{"external_id":"u1"}],"message":"success"}'))
+    assert client.export_ids(external_ids=["u1"], fields_to_export=["external_id"]).users == [
+        {"external_id": "u1"}
+    ]
