@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     objects = [make_object(n) for n in range(30_000)]
-    per_array_us = builder_us_per_object(TrackCap(), objects, args.repeats)
+    per_array_us = builder_us_per_object(TrackCap(mode="per_array"), objects, args.repeats)
     total_us = builder_us_per_object(TrackCap(mode="total", limit=75), objects, args.repeats)
     prepared = make_requests(args.requests, users=20_000)
     encode_us = encode_us_per_request(prepared[:400], args.repeats)

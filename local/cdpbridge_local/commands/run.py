@@ -38,7 +38,12 @@ def register(subparsers: Any) -> None:
     target.add_argument("--instance", help="Braze instance, e.g. US-03 or EU-01")
     target.add_argument("--api-key-secret", help="Secrets Manager secret name or ARN holding the key")
     target.add_argument("--workspace", help="dedupe state namespace (default: the endpoint)")
-    target.add_argument("--track-cap-mode", choices=("per_array", "total"), default=None)
+    target.add_argument(
+        "--track-cap-mode",
+        choices=("per_array", "total"),
+        default=None,
+        help="users.track cap: 75 objects combined (total, the default) or 75 per array (legacy)",
+    )
     target.add_argument("--track-cap-limit", type=int, default=None)
     target.add_argument("--in-flight", type=int, default=16, help="users.track requests in flight")
     parser.add_argument(
@@ -78,9 +83,7 @@ def _braze_client(args: argparse.Namespace) -> tuple[BrazeClient | None, BrazeSe
     else:
         raise SystemExit("cdpbridge run: give --braze-url or --instance (or --dry-run)")
     if args.track_cap_mode or args.track_cap_limit:
-        options["track_cap"] = TrackCap(
-            mode=args.track_cap_mode or "per_array", limit=args.track_cap_limit or 75
-        )
+        options["track_cap"] = TrackCap(mode=args.track_cap_mode or "total", limit=args.track_cap_limit or 75)
     settings = BrazeSettings(**options)
     endpoint = args.braze_url or args.instance or "dry-run"
     if args.dry_run:

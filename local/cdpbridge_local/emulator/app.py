@@ -7,33 +7,48 @@ request is never applied), authentication, rate limit, then the endpoint itself.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import orjson
 import pydantic
 from aiohttp import web
 
+from cdpbridge_local.emulator import identity, subscriptions
 from cdpbridge_local.emulator.cohorts import CohortLock, PartnerDefinition
 from cdpbridge_local.emulator.core import Emulator
 from cdpbridge_local.emulator.errors import ApiError, BadRequest
 from cdpbridge_local.emulator.exports import export_by_ids, parse_segment_export
 from cdpbridge_local.emulator.faults import FaultKind
-from cdpbridge_local.emulator.messaging import parse_trigger, record_dispatch
+from cdpbridge_local.emulator.messaging import (
+    CAMPAIGN,
+    CANVAS,
+    SEND_ID_MAX_LENGTH,
+    TriggerKind,
+    parse_schedule,
+    parse_trigger,
+    record_dispatch,
+    reschedule,
+)
 from cdpbridge_local.emulator.ratelimit import RateLimitDecision
 from cdpbridge_local.emulator.track import process_track
-from cdpbridge_local.emulator.validation import Identifier, is_email, parse_alias
-from cdpbridge_local.emulator.workspace import ApiKeyDefinition, CampaignDefinition, SegmentDefinition
+from cdpbridge_local.emulator.validation import Identifier, is_email
+from cdpbridge_local.emulator.workspace import (
+    ApiKeyDefinition,
+    CampaignDefinition,
+    CanvasDefinition,
+    SegmentDefinition,
+    SubscriptionGroupDefinition,
+)
 
 EMULATOR_KEY: web.AppKey[Emulator] = web.AppKey("emulator", Emulator)
 # Large enough for 75 objects carrying 100 KB nested objects each.
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
 LIST_PAGE_SIZE = 100
 ADMIN_PAGE_SIZE_MAX = 1000
-MAX_USERS_PER_DELETE = 50
-MAX_ALIASES_PER_REQUEST = 50
 
 BAD_GATEWAY_HTML = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
@@ -51,12 +66,18 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     )
 
 
+PARSE_ERROR = "Error while parsing request body. Please check your syntax."
+
+
 async def read_json(request: web.Request) -> Any:
+    """The JSON body; 415 without a JSON Content-Type, Braze's parse error for a malformed body."""
+    if request.content_type != "application/json":
+        raise ApiError(415, "Unsupported Media Type: the Content-Type must be application/json")
     raw = await request.read()
     try:
         return orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        raise BadRequest(f"Malformed JSON in the request body: {error}") from None
+    except orjson.JSONDecodeError:
+        raise ApiError(400, PARSE_ERROR, body={"error": PARSE_ERROR}) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +172,10 @@ def braze_route(
         try:
             status, body = await endpoint.handler(request, emulator)
         except ApiError as error:
-            status, body = error.status, {"message": error.message}
+            status = error.status
+            body = error.body if error.body is not None else {"message": error.message}
+            if error.headers is not None:
+                headers = error.headers
         if decision.queued and 200 <= status < 300:
             emulator.stats.faults["queued_202"] += 1
             status, body = 202, {"message": "queued"}
@@ -166,6 +190,10 @@ def braze_route(
 
 async def users_track(request: web.Request, emulator: Emulator) -> EndpointResult:
     payload = await read_json(request)
+    hourly = emulator.limiter.check("users.track.hourly")
+    if not hourly.allowed:
+        emulator.stats.rate_limited["users.track.hourly"] += 1
+        raise ApiError(429, "API rate limit exceeded", headers=hourly.headers())
     outcome = process_track(
         payload, emulator.store, emulator.config.track_cap, emulator.rules, datetime.now(UTC)
     )
@@ -178,7 +206,8 @@ async def users_track(request: web.Request, emulator: Emulator) -> EndpointResul
 
 
 async def users_export_ids(request: web.Request, emulator: Emulator) -> EndpointResult:
-    return 201, export_by_ids(await read_json(request), emulator.store)
+    body = await read_json(request)
+    return 201, export_by_ids(body, emulator.store, emulator.config.export_ids_fields_required)
 
 
 async def users_export_segment(request: web.Request, emulator: Emulator) -> EndpointResult:
@@ -243,23 +272,132 @@ async def campaigns_details(request: web.Request, emulator: Emulator) -> Endpoin
     return 200, emulator.workspace.campaign_details(campaign)
 
 
-async def _trigger(request: web.Request, emulator: Emulator, scheduled: bool) -> EndpointResult:
-    trigger = parse_trigger(await read_json(request), emulator.workspace.campaigns, emulator.rules, scheduled)
+def _broadcast_limit(emulator: Emulator, body: Any) -> None:
+    """A broadcast counts against a per-minute family of its own as well."""
+    if isinstance(body, dict) and body.get("broadcast") is True:
+        decision = emulator.limiter.check("campaigns.trigger.broadcast")
+        if not decision.allowed:
+            emulator.stats.rate_limited["campaigns.trigger.broadcast"] += 1
+            raise ApiError(429, "API rate limit exceeded", headers=decision.headers())
+
+
+async def _trigger(request: web.Request, emulator: Emulator, kind: TriggerKind) -> EndpointResult:
+    body = await read_json(request)
+    targets = emulator.workspace.campaigns if kind is CAMPAIGN else emulator.workspace.canvases
+    trigger = parse_trigger(
+        body,
+        targets,
+        emulator.rules,
+        kind=kind,
+        properties_max_bytes=emulator.config.trigger_properties_max_bytes,
+    )
+    if "schedule" in body:
+        raise BadRequest("unknown fields ['schedule']")
+    _broadcast_limit(emulator, body)
     dispatch = record_dispatch(trigger, emulator.store)
     emulator.dispatches.append(dispatch)
-    body: JsonBody = {"dispatch_id": dispatch["dispatch_id"]}
-    if scheduled:
-        body["schedule_id"] = dispatch["schedule_id"]
-    body["message"] = "success"
-    return 201, body
+    response: JsonBody = {"dispatch_id": dispatch["dispatch_id"], "message": "success"}
+    if kind is CANVAS:
+        status = emulator.workspace.canvases[trigger.target_id].status
+        if status != "active":
+            response["notice"] = f"The Canvas is {status}: no message will be sent until it is active."
+    return 201, response
 
 
 async def campaigns_trigger_send(request: web.Request, emulator: Emulator) -> EndpointResult:
-    return await _trigger(request, emulator, scheduled=False)
+    return await _trigger(request, emulator, CAMPAIGN)
+
+
+async def canvas_trigger_send(request: web.Request, emulator: Emulator) -> EndpointResult:
+    return await _trigger(request, emulator, CANVAS)
 
 
 async def campaigns_trigger_schedule(request: web.Request, emulator: Emulator) -> EndpointResult:
-    return await _trigger(request, emulator, scheduled=True)
+    body = await read_json(request)
+    trigger = parse_trigger(
+        body,
+        emulator.workspace.campaigns,
+        emulator.rules,
+        properties_max_bytes=emulator.config.trigger_properties_max_bytes,
+    )
+    schedule = parse_schedule(body.get("schedule"), datetime.now(UTC))
+    _broadcast_limit(emulator, body)
+    dispatch = record_dispatch(trigger, emulator.store, schedule)
+    emulator.dispatches.append(dispatch)
+    return 201, {
+        "dispatch_id": dispatch["dispatch_id"],
+        "schedule_id": dispatch["schedule_id"],
+        "message": "success",
+    }
+
+
+def _scheduled_dispatch(emulator: Emulator, body: Any, allowed: set[str]) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object")
+    unknown = body.keys() - allowed
+    if unknown:
+        raise BadRequest(f"unknown fields {sorted(unknown)}")
+    campaign_id = body.get("campaign_id")
+    schedule_id = body.get("schedule_id")
+    if (
+        not isinstance(campaign_id, str)
+        or not campaign_id
+        or not isinstance(schedule_id, str)
+        or not schedule_id
+    ):
+        raise BadRequest("'campaign_id' and 'schedule_id' are required")
+    for dispatch in emulator.dispatches:
+        if (
+            dispatch.get("schedule_id") == schedule_id
+            and dispatch.get("campaign_id") == campaign_id
+            and dispatch["status"] == "scheduled"
+        ):
+            return dispatch
+    raise BadRequest(f"Invalid schedule_id: no pending schedule '{schedule_id[:64]}' of this campaign")
+
+
+async def campaigns_schedule_update(request: web.Request, emulator: Emulator) -> EndpointResult:
+    body = await read_json(request)
+    dispatch = _scheduled_dispatch(emulator, body, {"campaign_id", "schedule_id", "schedule"})
+    reschedule(dispatch, parse_schedule(body.get("schedule"), datetime.now(UTC)), emulator.store)
+    return 200, {"message": "success"}
+
+
+async def campaigns_schedule_delete(request: web.Request, emulator: Emulator) -> EndpointResult:
+    dispatch = _scheduled_dispatch(emulator, await read_json(request), {"campaign_id", "schedule_id"})
+    dispatch["status"] = "cancelled"
+    return 200, {"message": "success"}
+
+
+async def sends_id_create(request: web.Request, emulator: Emulator) -> EndpointResult:
+    body = await read_json(request)
+    if not isinstance(body, dict) or not body.keys() <= {"campaign_id", "send_id"}:
+        raise BadRequest("the body takes 'campaign_id' and an optional 'send_id'")
+    campaign_id = body.get("campaign_id")
+    if not isinstance(campaign_id, str) or campaign_id not in emulator.workspace.campaigns:
+        raise BadRequest("Invalid campaign_id")
+    send_id = body.get("send_id", uuid.uuid4().hex)
+    if (
+        not isinstance(send_id, str)
+        or not send_id
+        or len(send_id) > SEND_ID_MAX_LENGTH
+        or not send_id.isascii()
+    ):
+        raise BadRequest(f"'send_id' must be 1-{SEND_ID_MAX_LENGTH} ASCII characters")
+    day = datetime.now(UTC).date().isoformat()
+    created = emulator.send_ids.setdefault((campaign_id, day), [])
+    limit = emulator.config.custom_send_ids_per_campaign_per_day
+    if len(created) >= limit:
+        # Documented as a limit of send identifiers a day per campaign.
+        tomorrow = datetime.combine(datetime.now(UTC).date() + timedelta(days=1), time.min, UTC)
+        headers = {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": str(int(tomorrow.timestamp())),
+        }
+        raise ApiError(429, f"at most {limit} send identifiers a day per campaign", headers=headers)
+    created.append(send_id)
+    return 201, {"message": "success", "send_id": send_id}
 
 
 async def partner_cohorts(request: web.Request, emulator: Emulator) -> EndpointResult:
@@ -272,137 +410,102 @@ async def partner_cohort_users(request: web.Request, emulator: Emulator) -> Endp
     return 201, {"message": "success"}
 
 
-def _string_list(body: dict[str, Any], name: str) -> list[str]:
-    value = body.get(name) or []
-    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
-        raise BadRequest(f"'{name}' must be an array of non-empty strings")
-    return value
-
-
 async def users_delete(request: web.Request, emulator: Emulator) -> EndpointResult:
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object")
-    unknown = body.keys() - {"external_ids", "user_aliases", "braze_ids"}
-    if unknown:
-        raise BadRequest(f"unknown fields {sorted(unknown)}")
-    external_ids = _string_list(body, "external_ids")
-    braze_ids = _string_list(body, "braze_ids")
-    raw_aliases = body.get("user_aliases") or []
-    if not isinstance(raw_aliases, list):
-        raise BadRequest("'user_aliases' must be an array of alias objects")
-    identifiers = [Identifier("external_id", value) for value in external_ids]
-    identifiers += [Identifier("braze_id", value) for value in braze_ids]
-    for alias in raw_aliases:
-        parsed = parse_alias(alias)
-        if parsed is None:
-            raise BadRequest("'user_aliases' must hold {'alias_name', 'alias_label'} objects")
-        identifiers.append(Identifier("user_alias", parsed))
-    if not identifiers:
-        raise BadRequest("name at least one user: external_ids, user_aliases or braze_ids")
-    if len(identifiers) > MAX_USERS_PER_DELETE:
-        raise BadRequest(f"{len(identifiers)} users in one request, the limit is {MAX_USERS_PER_DELETE}")
-    deleted = 0
-    for identifier in identifiers:
-        profile = emulator.store.find(identifier)
-        if profile is not None:
-            emulator.store.delete(profile)
-            deleted += 1
-    return 202, {"deleted": deleted, "message": "success"}
+    return 202, identity.delete_users(await read_json(request), emulator.store)
 
 
 async def users_alias_new(request: web.Request, emulator: Emulator) -> EndpointResult:
-    body = await read_json(request)
-    if (
-        not isinstance(body, dict)
-        or not isinstance(body.get("user_aliases"), list)
-        or not body["user_aliases"]
-    ):
-        raise BadRequest("'user_aliases' must be a non-empty array")
-    entries = body["user_aliases"]
-    if len(entries) > MAX_ALIASES_PER_REQUEST:
-        raise BadRequest(f"{len(entries)} aliases in one request, the limit is {MAX_ALIASES_PER_REQUEST}")
-    planned: list[tuple[tuple[str, str], str | None]] = []
-    for index, entry in enumerate(entries):
-        alias = parse_alias(entry)
-        if alias is None:
-            raise BadRequest(f"user_aliases[{index}] needs non-empty 'alias_name' and 'alias_label'")
-        external_id = entry.get("external_id")
-        if external_id is not None and (not isinstance(external_id, str) or not external_id):
-            raise BadRequest(f"user_aliases[{index}].external_id must be a non-empty string")
-        planned.append((alias, external_id))
-    store = emulator.store
-    errors: list[JsonBody] = []
-    processed = 0
-    for index, (alias, external_id) in enumerate(planned):
-        holder = store.by_alias.get(alias)
-        if external_id is None:
-            if holder is None:
-                store.create(Identifier("user_alias", alias))
-            processed += 1
-            continue
-        profile = store.by_external_id.get(external_id)
-        if profile is None:
-            errors.append({"type": "'external_id' does not match any user", "index": index})
-        elif holder is not None and holder is not profile:
-            errors.append({"type": "the alias already belongs to another user", "index": index})
-        else:
-            if holder is None:
-                store.add_alias(profile, alias)
-            processed += 1
-    body_out: JsonBody = {"aliases_processed": processed, "message": "success"}
-    if errors:
-        body_out["errors"] = errors
-    return 201, body_out
+    return 201, identity.new_aliases(await read_json(request), emulator.store)
+
+
+async def users_alias_update(request: web.Request, emulator: Emulator) -> EndpointResult:
+    return 202, identity.update_aliases(await read_json(request), emulator.store)
+
+
+async def users_identify(request: web.Request, emulator: Emulator) -> EndpointResult:
+    return 201, identity.identify(await read_json(request), emulator.store)
+
+
+async def users_merge(request: web.Request, emulator: Emulator) -> EndpointResult:
+    return 202, identity.merge(await read_json(request), emulator.store)
+
+
+async def subscription_status_set(request: web.Request, emulator: Emulator) -> EndpointResult:
+    changes = subscriptions.parse_v1(await read_json(request), emulator.workspace.subscription_groups)
+    subscriptions.apply(changes, emulator.store)
+    return 201, {"message": "success"}
+
+
+async def subscription_status_set_v2(request: web.Request, emulator: Emulator) -> EndpointResult:
+    changes = subscriptions.parse_v2(await read_json(request), emulator.workspace.subscription_groups)
+    subscriptions.apply(changes, emulator.store)
+    return 201, {"message": "success"}
+
+
+def _endpoint(name: str, family: str, handler: EndpointHandler) -> Endpoint:
+    """An endpoint whose permission is named like the endpoint itself."""
+    return Endpoint(name, family, name, handler)
 
 
 ENDPOINTS: tuple[tuple[str, str, Endpoint], ...] = (
-    ("POST", "/users/track", Endpoint("users.track", "users.track", "users.track", users_track)),
-    (
-        "POST",
-        "/users/export/ids",
-        Endpoint("users.export.ids", "users.export", "users.export.ids", users_export_ids),
-    ),
-    (
-        "POST",
-        "/users/export/segment",
-        Endpoint("users.export.segment", "users.export", "users.export.segment", users_export_segment),
-    ),
-    ("GET", "/segments/list", Endpoint("segments.list", "lists", "segments.list", segments_list)),
-    ("GET", "/campaigns/list", Endpoint("campaigns.list", "lists", "campaigns.list", campaigns_list)),
-    (
-        "GET",
-        "/campaigns/details",
-        Endpoint("campaigns.details", "lists", "campaigns.details", campaigns_details),
-    ),
+    ("POST", "/users/track", _endpoint("users.track", "users.track", users_track)),
+    # /users/export/ids has a family of its own; /users/export/segment is in the shared hourly pool.
+    ("POST", "/users/export/ids", _endpoint("users.export.ids", "users.export", users_export_ids)),
+    ("POST", "/users/export/segment", _endpoint("users.export.segment", "lists", users_export_segment)),
+    ("GET", "/segments/list", _endpoint("segments.list", "lists", segments_list)),
+    ("GET", "/campaigns/list", _endpoint("campaigns.list", "lists", campaigns_list)),
+    ("GET", "/campaigns/details", _endpoint("campaigns.details", "lists", campaigns_details)),
     (
         "POST",
         "/campaigns/trigger/send",
-        Endpoint(
-            "campaigns.trigger.send", "campaigns.trigger", "campaigns.trigger.send", campaigns_trigger_send
-        ),
+        _endpoint("campaigns.trigger.send", "campaigns.trigger", campaigns_trigger_send),
     ),
     (
         "POST",
         "/campaigns/trigger/schedule/create",
-        Endpoint(
-            "campaigns.trigger.schedule.create",
-            "campaigns.trigger",
-            "campaigns.trigger.schedule.create",
-            campaigns_trigger_schedule,
-        ),
+        _endpoint("campaigns.trigger.schedule.create", "campaigns.trigger", campaigns_trigger_schedule),
     ),
+    (
+        "POST",
+        "/campaigns/trigger/schedule/update",
+        _endpoint("campaigns.trigger.schedule.update", "campaigns.trigger", campaigns_schedule_update),
+    ),
+    (
+        "POST",
+        "/campaigns/trigger/schedule/delete",
+        _endpoint("campaigns.trigger.schedule.delete", "campaigns.trigger", campaigns_schedule_delete),
+    ),
+    (
+        "POST",
+        "/canvas/trigger/send",
+        _endpoint("canvas.trigger.send", "campaigns.trigger", canvas_trigger_send),
+    ),
+    ("POST", "/sends/id/create", _endpoint("sends.id.create", "lists", sends_id_create)),
     ("POST", "/partners/{partner}/cohorts", Endpoint("cohorts", "cohorts", None, partner_cohorts)),
     (
         "POST",
         "/partners/{partner}/cohorts/users",
         Endpoint("cohorts.users", "cohorts", None, partner_cohort_users),
     ),
-    ("POST", "/users/delete", Endpoint("users.delete", "users.other", "users.delete", users_delete)),
+    ("POST", "/users/delete", _endpoint("users.delete", "users.other", users_delete)),
+    ("POST", "/users/alias/new", _endpoint("users.alias.new", "users.other", users_alias_new)),
+    ("POST", "/users/alias/update", _endpoint("users.alias.update", "users.other", users_alias_update)),
+    ("POST", "/users/identify", _endpoint("users.identify", "users.other", users_identify)),
+    ("POST", "/users/merge", _endpoint("users.merge", "users.other", users_merge)),
     (
         "POST",
-        "/users/alias/new",
-        Endpoint("users.alias.new", "users.other", "users.alias.new", users_alias_new),
+        "/subscription/status/set",
+        _endpoint("subscription.status.set", "subscription", subscription_status_set),
+    ),
+    (
+        "POST",
+        "/v2/subscription/status/set",
+        Endpoint(
+            "subscription.status.set.v2",
+            "subscription",
+            "subscription.status.set",
+            subscription_status_set_v2,
+        ),
     ),
 )
 
@@ -549,8 +652,45 @@ async def admin_campaigns(request: web.Request) -> web.Response:
     return json_response(200, {"campaigns": list(_emulator(request).workspace.campaigns.values())})
 
 
+async def admin_add_canvas(request: web.Request) -> web.Response:
+    try:
+        definition = CanvasDefinition.model_validate(await _admin_json(request))
+    except pydantic.ValidationError as error:
+        return _invalid(error)
+    stored = _emulator(request).workspace.add_canvas(definition)
+    return json_response(201, stored.model_dump(mode="json"))
+
+
+async def admin_canvases(request: web.Request) -> web.Response:
+    canvases = _emulator(request).workspace.canvases.values()
+    return json_response(200, {"canvases": [canvas.model_dump(mode="json") for canvas in canvases]})
+
+
+async def admin_add_subscription_group(request: web.Request) -> web.Response:
+    try:
+        definition = SubscriptionGroupDefinition.model_validate(await _admin_json(request))
+    except pydantic.ValidationError as error:
+        return _invalid(error)
+    _emulator(request).workspace.add_subscription_group(definition)
+    return json_response(201, definition.model_dump(mode="json"))
+
+
+async def admin_subscription_groups(request: web.Request) -> web.Response:
+    groups = _emulator(request).workspace.subscription_groups.values()
+    return json_response(200, {"subscription_groups": [group.model_dump(mode="json") for group in groups]})
+
+
 async def admin_dispatches(request: web.Request) -> web.Response:
-    return json_response(200, {"dispatches": _emulator(request).dispatches})
+    """Every message dispatch: campaign or Canvas, recipients, properties, when each is delivered.
+
+    ``?campaign_id=`` or ``?canvas_id=`` narrows the list to one campaign or Canvas.
+    """
+    dispatches = _emulator(request).dispatches
+    for key in ("campaign_id", "canvas_id"):
+        wanted = request.query.get(key)
+        if wanted is not None:
+            dispatches = [dispatch for dispatch in dispatches if dispatch.get(key) == wanted]
+    return json_response(200, {"dispatches": dispatches})
 
 
 async def admin_exports(request: web.Request) -> web.Response:
@@ -613,6 +753,10 @@ def build_app(emulator: Emulator) -> web.Application:
     app.router.add_post(f"{admin}/campaigns", admin_add_campaign)
     app.router.add_get(f"{admin}/campaigns", admin_campaigns)
     app.router.add_get(f"{admin}/dispatches", admin_dispatches)
+    app.router.add_post(f"{admin}/canvases", admin_add_canvas)
+    app.router.add_get(f"{admin}/canvases", admin_canvases)
+    app.router.add_post(f"{admin}/subscription-groups", admin_add_subscription_group)
+    app.router.add_get(f"{admin}/subscription-groups", admin_subscription_groups)
     app.router.add_get(f"{admin}/exports", admin_exports)
     app.router.add_get(f"{admin}/cohorts", admin_cohorts)
     app.router.add_put(f"{admin}/cohorts/lock", admin_lock_cohort)

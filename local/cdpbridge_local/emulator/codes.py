@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import cache
+from importlib import resources
+
 
 def _code_set(codes: str) -> frozenset[str]:
     return frozenset(codes.split())
@@ -99,3 +102,41 @@ CURRENCY_CODES: frozenset[str] = _code_set(
     ZAR ZMW ZWG ZWL
     """
 )
+
+
+# Common names the tz database's country table spells differently ("Britain (UK)", "United States").
+_COUNTRY_NAME_ALIASES = {
+    "united kingdom": "GB",
+    "uk": "GB",
+    "great britain": "GB",
+    "england": "GB",
+    "usa": "US",
+    "united states of america": "US",
+    "america": "US",
+    "south korea": "KR",
+    "north korea": "KP",
+    "russia": "RU",
+    "czech republic": "CZ",
+    "czechia": "CZ",
+    "vietnam": "VN",
+    "the netherlands": "NL",
+    "holland": "NL",
+}
+
+
+@cache
+def _country_names() -> dict[str, str]:
+    """English country names from the tz database's iso3166.tab (shipped with tzdata), lower-cased."""
+    table = resources.files("tzdata").joinpath("zoneinfo", "iso3166.tab").read_text(encoding="utf-8")
+    names: dict[str, str] = dict(_COUNTRY_NAME_ALIASES)
+    for line in table.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        code, _, name = line.partition("\t")
+        names.setdefault(name.strip().lower(), code.strip())
+    return names
+
+
+def country_code(name: str) -> str | None:
+    """Braze's best-effort mapping of a country name to its code; None when nothing matches."""
+    return _country_names().get(" ".join(name.split()).lower())

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cdpbridge_local.emulator.errors import ApiError, BadRequest
 from cdpbridge_local.emulator.state import Profile, UserStore
-from cdpbridge_local.emulator.validation import Identifier, format_time, parse_alias
+from cdpbridge_local.emulator.validation import Identifier, format_time, parse_alias, parse_time
 
 MAX_IDS_PER_REQUEST = 1000
 
@@ -72,14 +72,15 @@ class CohortRegistry:
         known = self.partners.get(partner)
         api_key = body.get("partner_api_key")
         secret = body.get("client_secret")
+        # Braze's two documented 401 texts: the partner's key, then the customer's Data Import Key.
         if (
             known is None
             or not isinstance(api_key, str)
-            or not isinstance(secret, str)
             or not hmac.compare_digest(api_key, known.partner_api_key)
-            or not hmac.compare_digest(secret, known.data_import_key)
         ):
-            raise ApiError(401, "Invalid partner_api_key or client_secret")
+            raise ApiError(401, "Invalid Partner API key")
+        if not isinstance(secret, str) or not hmac.compare_digest(secret, known.data_import_key):
+            raise ApiError(401, "Invalid client secret")
         return body
 
     @staticmethod
@@ -90,15 +91,15 @@ class CohortRegistry:
         return cohort_id
 
     def upsert(self, partner: str, body: Any) -> Cohort:
-        """Create or rename a cohort."""
+        """Create or rename a cohort; ``created_at`` (ISO 8601) is required."""
         payload = self._authenticate(partner, body)
         cohort_id = self._cohort_id(payload)
         name = payload.get("name")
         if not isinstance(name, str) or not name:
             raise BadRequest("'name' is required")
         created_at = payload.get("created_at")
-        if created_at is not None and not isinstance(created_at, str):
-            raise BadRequest("'created_at' must be an ISO 8601 string")
+        if not isinstance(created_at, str) or parse_time(created_at) is None:
+            raise BadRequest("'created_at' is required and must be an ISO 8601 date")
         key = (partner, cohort_id)
         cohort = self.cohorts.get(key)
         if cohort is not None and cohort.locked:
@@ -107,20 +108,24 @@ class CohortRegistry:
             cohort = Cohort(partner=partner, cohort_id=cohort_id)
             self.cohorts[key] = cohort
         cohort.name = name
-        cohort.created_at = cohort.created_at or created_at or format_time(datetime.now(UTC))
+        cohort.created_at = cohort.created_at or format_time(parse_time(created_at) or datetime.now(UTC))
         return cohort
 
-    def change_members(self, partner: str, body: Any, store: UserStore) -> Cohort:
+    def change_members(self, partner: str, body: Any, store: UserStore) -> Cohort | None:
+        """Apply membership deltas. An empty ``cohort_changes`` is a connection check: it succeeds
+        even for a cohort that does not exist (Segment sends one when a destination is set up)."""
         payload = self._authenticate(partner, body)
         cohort_id = self._cohort_id(payload)
+        changes = payload.get("cohort_changes")
+        if not isinstance(changes, list):
+            raise BadRequest("'cohort_changes' must be an array")
         cohort = self.cohorts.get((partner, cohort_id))
+        if not changes:
+            return cohort
         if cohort is None or cohort.name is None:
             raise BadRequest(f"cohort '{cohort_id}' does not exist; create it first")
         if cohort.locked:
             raise ApiError(423, f"Cohort '{cohort_id}' is locked")
-        changes = payload.get("cohort_changes")
-        if not isinstance(changes, list) or not changes:
-            raise BadRequest("'cohort_changes' must be a non-empty array")
         planned: list[tuple[list[Identifier | None], bool]] = []
         total_ids = 0
         for index, change in enumerate(changes):

@@ -7,13 +7,20 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Endpoint families that share one rate-limit window, as Braze groups them.
+# "users.export" is /users/export/ids alone; /users/export/segment is in the shared hourly pool
+# ("lists"). Broadcast sends have a per-minute family of their own on top of "campaigns.trigger".
+# "users.track.hourly" is the hourly users.track limit of monthly-active-user contracts, on top of
+# their 3-second burst limit ("users.track"); its default is high enough never to bind.
 RATE_LIMIT_FAMILIES: tuple[str, ...] = (
     "users.track",
+    "users.track.hourly",
     "users.export",
     "campaigns.trigger",
+    "campaigns.trigger.broadcast",
     "lists",
     "cohorts",
     "users.other",
+    "subscription",
 )
 
 
@@ -29,11 +36,14 @@ class RateLimitSetting(BaseModel):
 def default_rate_limits() -> dict[str, RateLimitSetting]:
     return {
         "users.track": RateLimitSetting(limit=3000, window_s=3),
+        "users.track.hourly": RateLimitSetting(limit=1_000_000_000, window_s=3600),
         "users.export": RateLimitSetting(limit=250, window_s=60),
         "campaigns.trigger": RateLimitSetting(limit=250_000, window_s=3600),
+        "campaigns.trigger.broadcast": RateLimitSetting(limit=250, window_s=60),
         "lists": RateLimitSetting(limit=250_000, window_s=3600),
-        "cohorts": RateLimitSetting(limit=1000, window_s=60),
+        "cohorts": RateLimitSetting(limit=250_000, window_s=3600),
         "users.other": RateLimitSetting(limit=20_000, window_s=60),
+        "subscription": RateLimitSetting(limit=5000, window_s=60),
     }
 
 
@@ -59,11 +69,12 @@ class FaultSettings(BaseModel):
 
 
 class TrackCap(BaseModel):
-    """users.track objects per request: 75 of each array (classic) or 75 across all three (newer)."""
+    """users.track objects per request: 75 across all three arrays (current workspaces, the
+    default), 50 on some contracts, or 75 of each array (``per_array``, legacy limits)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    mode: Literal["per_array", "total"] = "per_array"
+    mode: Literal["per_array", "total"] = "total"
     limit: int = Field(default=75, ge=1)
 
 
@@ -94,10 +105,22 @@ class EmulatorConfig(BaseModel):
     export_s3: ExportS3 | None = None
     export_delay_s: float = Field(default=1.0, ge=0)
     export_users_per_file: int = Field(default=5000, ge=1)
-    array_max_length: int = Field(default=25, ge=1, le=100)
+    # Braze's default is 25; a workspace may raise it (older pages: up to 100, newer: 500).
+    array_max_length: int = Field(default=25, ge=1, le=500)
     # Braze documents 100 KB for event properties (older docs: 50 KB); both are in use.
     event_properties_max_bytes: int = Field(default=100 * 1024, ge=1)
+    purchase_properties_max_bytes: int = Field(default=50 * 1024, ge=1)
+    trigger_properties_max_bytes: int = Field(default=50 * 1024, ge=1)
     nested_object_max_bytes: int = Field(default=100 * 1024, ge=1)
+    object_array_max_bytes: int = Field(default=100 * 1024, ge=1)
+    # Workspaces created after August 2024 must name fields_to_export in /users/export/ids.
+    export_ids_fields_required: bool = True
+    # Braze does not document the text of the 429 for a second export of a segment while one
+    # runs: tests switch between plausible forms. None answers with an empty JSON object.
+    export_in_progress_message: str | None = "An export of this segment is already in progress"
+    # Newer contracts bill monthly active users: data points are still counted, shown as unbilled.
+    bills_data_points: bool = True
+    custom_send_ids_per_campaign_per_day: int = Field(default=100, ge=1)
 
     @field_validator("rate_limits", mode="before")
     @classmethod

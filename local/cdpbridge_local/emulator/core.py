@@ -37,21 +37,30 @@ def rules_of(config: EmulatorConfig) -> TrackRules:
     return TrackRules(
         array_max_length=config.array_max_length,
         event_properties_max_bytes=config.event_properties_max_bytes,
+        purchase_properties_max_bytes=config.purchase_properties_max_bytes,
         nested_object_max_bytes=config.nested_object_max_bytes,
+        object_array_max_bytes=config.object_array_max_bytes,
     )
 
 
 class Emulator:
     def __init__(self, config: EmulatorConfig | None = None) -> None:
         self.config = config or EmulatorConfig()
-        self.store = UserStore(array_max_length=self.config.array_max_length)
+        self.store = UserStore(
+            array_max_length=self.config.array_max_length,
+            object_array_max_bytes=self.config.object_array_max_bytes,
+        )
         self.workspace = Workspace()
         self.cohorts = CohortRegistry()
         self.exports = ExportManager()
+        self.exports.in_progress_message = self.config.export_in_progress_message
         self.limiter = RateLimiter(self.config.rate_limits)
         self.faults = FaultInjector(self.config.faults, self.config.seed)
         self.stats = RequestStats()
+        # The message dispatch log (campaign and Canvas sends and schedules), oldest first.
         self.dispatches: list[dict[str, Any]] = []
+        # Custom send identifiers created, per (campaign_id, UTC day).
+        self.send_ids: dict[tuple[str, str], list[str]] = {}
         self.rules = rules_of(self.config)
 
     def configure(self, config: EmulatorConfig) -> None:
@@ -60,6 +69,8 @@ class Emulator:
         self.config = config
         self.rules = rules_of(config)
         self.store.array_max_length = config.array_max_length
+        self.store.object_array_max_bytes = config.object_array_max_bytes
+        self.exports.in_progress_message = config.export_in_progress_message
         self.limiter.configure(config.rate_limits)
         self.faults.settings = config.faults
         if config.seed != previous.seed:
@@ -82,12 +93,17 @@ class Emulator:
         self.faults.reseed(self.config.seed)
         self.stats = RequestStats()
         self.dispatches = []
+        self.send_ids = {}
 
     def stats_view(self) -> dict[str, Any]:
         totals = self.store.totals
         return {
             "requests": {endpoint: dict(statuses) for endpoint, statuses in self.stats.requests.items()},
             "data_points": totals.data_points,
+            # Newer contracts bill monthly active users: the count is kept, the points are not billed.
+            "data_points_billed": totals.data_points if self.config.bills_data_points else 0,
+            "nested_updates_dropped": self.store.nested_updates_dropped,
+            "object_array_updates_dropped": self.store.object_array_updates_dropped,
             "unchanged_writes": totals.unchanged_writes,
             "objects": {
                 "attributes": totals.attributes,

@@ -2,8 +2,10 @@
 
 Profiles are rendered the way Braze exports them (fields without a value are left out). A segment
 export runs in the background: after ``export_delay_s`` its JSON lines go either to S3 as
-``<path>/segment-export/<segment_id>/<YYYY-MM-dd>/<object_prefix>/<n>.json.gz`` (or ``<n>.zip``), or
-into a zip the emulator serves itself at ``/_exports/<export_id>.zip``.
+``<path>/segment-export/<segment_id>/<YYYY-MM-dd>/<object_prefix>/<random>.gz`` (or ``.zip``), the
+date being the day the export completes and ``object_prefix`` ``<uuid>-<unix seconds>``, or into a
+zip the emulator serves itself at ``/_exports/<export_id>.zip``. The callback gets
+``{"success": true}`` (plus ``url`` without S3 credentials).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import gzip
 import io
 import ipaddress
 import logging
+import time
 import uuid
 import zipfile
 from collections.abc import Iterable
@@ -34,6 +37,7 @@ from cdpbridge_local.emulator.workspace import SegmentDefinition
 logger = logging.getLogger(__name__)
 
 MAX_IDENTIFIERS_PER_EXPORT = 50
+MAX_CUSTOM_ATTRIBUTES_TO_EXPORT = 500
 CALLBACK_TIMEOUT_S = 5.0
 _STANDARD_EXPORT_FIELDS = (
     "first_name",
@@ -136,7 +140,7 @@ def render_profile(
             {"id": group_id, "subscription_state": state}
             for group_id, state in profile.subscription_groups.items()
         ]
-    if custom_attribute_names is not None:
+    if custom_attribute_names is not None and not (fields is not None and "custom_attributes" in fields):
         selected = {name: profile.custom[name] for name in custom_attribute_names if name in profile.custom}
         if selected:
             user["custom_attributes"] = selected
@@ -171,11 +175,15 @@ def _custom_attributes_to_export(body: dict[str, Any]) -> list[str] | None:
         return None
     if not isinstance(raw, list) or not all(isinstance(name, str) and name for name in raw):
         raise BadRequest("'custom_attributes_to_export' must be an array of attribute names")
+    if len(raw) > MAX_CUSTOM_ATTRIBUTES_TO_EXPORT:
+        limit = MAX_CUSTOM_ATTRIBUTES_TO_EXPORT
+        raise BadRequest(f"'custom_attributes_to_export' names {len(raw)} attributes, the limit is {limit}")
     return list(raw)
 
 
-def export_by_ids(body: Any, store: UserStore) -> dict[str, Any]:
-    """POST /users/export/ids: whole profiles of up to 50 identifiers."""
+def export_by_ids(body: Any, store: UserStore, fields_required: bool = True) -> dict[str, Any]:
+    """POST /users/export/ids: profiles of up to 50 identifiers; ``invalid_user_ids`` lists every
+    identifier that matched nobody (aliases as their alias_name)."""
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object")
     allowed = {
@@ -190,7 +198,7 @@ def export_by_ids(body: Any, store: UserStore) -> dict[str, Any]:
     unknown = body.keys() - allowed
     if unknown:
         raise BadRequest(f"unknown fields {sorted(unknown)}")
-    fields = _fields_to_export(body, required=False)
+    fields = _fields_to_export(body, required=fields_required)
     external_ids = body.get("external_ids") or []
     aliases = body.get("user_aliases") or []
     if not isinstance(external_ids, list) or not all(isinstance(item, str) and item for item in external_ids):
@@ -227,7 +235,9 @@ def export_by_ids(body: Any, store: UserStore) -> dict[str, Any]:
             found.setdefault(profile.braze_id, profile)
     for alias in parsed_aliases:
         profile = store.by_alias.get(alias)
-        if profile is not None:
+        if profile is None:
+            invalid_user_ids.append(alias[1])
+        else:
             found.setdefault(profile.braze_id, profile)
     if singles["braze_id"] is not None:
         profile = store.by_braze_id.get(singles["braze_id"])
@@ -236,10 +246,18 @@ def export_by_ids(body: Any, store: UserStore) -> dict[str, Any]:
         else:
             found.setdefault(profile.braze_id, profile)
     # An address may belong to several profiles; Braze exports them all.
-    for profile in store.by_email.get((singles["email_address"] or "").lower(), []):
-        found.setdefault(profile.braze_id, profile)
-    for profile in store.by_phone.get(singles["phone"] or "", []):
-        found.setdefault(profile.braze_id, profile)
+    no_devices: dict[str, list[Profile]] = {}
+    for name, index, key in (
+        ("email_address", store.by_email, (singles["email_address"] or "").lower()),
+        ("phone", store.by_phone, singles["phone"] or ""),
+        ("device_id", no_devices, singles["device_id"] or ""),
+    ):
+        holders = index.get(key, [])
+        asked = singles[name]
+        if isinstance(asked, str) and not holders:
+            invalid_user_ids.append(asked)
+        for profile in holders:
+            found.setdefault(profile.braze_id, profile)
     response: dict[str, Any] = {
         "users": [render_profile(profile, fields, None) for profile in found.values()]
     }
@@ -373,6 +391,8 @@ class ExportManager:
     """Segment exports: one at a time per segment, finished in the background."""
 
     def __init__(self) -> None:
+        # Braze's text for a second export of a running segment is undocumented: configurable.
+        self.in_progress_message: str | None = "An export of this segment is already in progress"
         self.jobs: dict[str, ExportJob] = {}
         self.archives: dict[str, bytes] = {}
         self._running_segments: set[str] = set()
@@ -397,12 +417,13 @@ class ExportManager:
         users_per_file: int,
     ) -> ExportJob:
         if request.segment_id in self._running_segments:
-            raise ApiError(429, f"An export of segment '{request.segment_id}' is already in progress")
+            message = self.in_progress_message
+            raise ApiError(429, message or "", body={"message": message} if message is not None else {})
         export_id = uuid.uuid4().hex
         job = ExportJob(
             export_id=export_id,
             segment_id=request.segment_id,
-            object_prefix=str(uuid.uuid4()),
+            object_prefix=f"{uuid.uuid4()}-{int(time.time())}",
             output_format=request.output_format,
             requested_at=format_time(datetime.now(UTC)),
             url=None if s3 is not None else f"{base_url}/_exports/{export_id}.zip",
@@ -460,19 +481,24 @@ class ExportManager:
 
     @staticmethod
     def _s3_objects(job: ExportJob, s3: ExportS3, chunks: list[list[bytes]]) -> list[tuple[str, bytes]]:
-        day = job.requested_at[:10]
+        # The date in the key is the day the export completes, not the day it was asked for.
+        day = datetime.now(UTC).strftime("%Y-%m-%d")
         prefix = "/".join(
             part
             for part in (s3.path.strip("/"), "segment-export", job.segment_id, day, job.object_prefix)
             if part
         )
+        # Braze names each file with a random string; the emulator's sort in the order written.
         if job.output_format == "gzip":
             return [
-                (f"{prefix}/{index}.json.gz", gzip.compress(_joined(chunk)))
+                (f"{prefix}/{index:05d}-{uuid.uuid4().hex[:12]}.gz", gzip.compress(_joined(chunk)))
                 for index, chunk in enumerate(chunks)
             ]
         return [
-            (f"{prefix}/{index}.zip", _zip_of([(f"{index}.json", _joined(chunk))]))
+            (
+                f"{prefix}/{index:05d}-{uuid.uuid4().hex[:12]}.zip",
+                _zip_of([(f"{index}.json", _joined(chunk))]),
+            )
             for index, chunk in enumerate(chunks)
         ]
 
@@ -480,13 +506,9 @@ class ExportManager:
     async def _call_back(job: ExportJob, url: str) -> dict[str, Any]:
         if not is_loopback_url(url):
             return {"url": url, "status": "skipped: the emulator only calls loopback addresses"}
-        payload = {
-            "message": "success" if job.status == "done" else "failure",
-            "segment_id": job.segment_id,
-            "object_prefix": job.object_prefix,
-            "url": job.url,
-            "user_count": job.user_count,
-        }
+        payload: dict[str, Any] = {"success": job.status == "done"}
+        if job.url is not None:
+            payload["url"] = job.url
         try:
             timeout = aiohttp.ClientTimeout(total=CALLBACK_TIMEOUT_S)
             async with (

@@ -10,11 +10,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from cdpbridge_local.emulator.validation import (
     ArrayOperation,
     AttributeUpdate,
     EventRecord,
     Identifier,
+    ObjectArrayOperation,
     PurchaseRecord,
     Refusal,
     format_time,
@@ -117,9 +120,12 @@ def _deep_merge(held: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any
 class UserStore:
     """Profiles and their indexes: external id, braze id, alias, e-mail and phone."""
 
-    def __init__(self, array_max_length: int = 25, braze_id_seed: int = 0) -> None:
-        # Read on every array operation; the emulator updates it when its config changes.
+    def __init__(
+        self, array_max_length: int = 25, braze_id_seed: int = 0, object_array_max_bytes: int = 100 * 1024
+    ) -> None:
+        # Read on every array operation; the emulator updates them when its config changes.
         self.array_max_length = array_max_length
+        self.object_array_max_bytes = object_array_max_bytes
         self._braze_id_seed = braze_id_seed
         self.clear()
 
@@ -130,6 +136,10 @@ class UserStore:
         self.by_email: dict[str, list[Profile]] = {}
         self.by_phone: dict[str, list[Profile]] = {}
         self.totals = WriteTotals()
+        # Array-of-objects updates dropped because the array would outgrow its size limit, and
+        # requests whose nested updates were dropped (an invalid $time or a null).
+        self.object_array_updates_dropped = 0
+        self.nested_updates_dropped = 0
         self._sequence = 0
 
     def __len__(self) -> int:
@@ -149,8 +159,10 @@ class UserStore:
         candidates = index.get(identifier.value)
         if not candidates:
             return None
-        # Several profiles may share an address; Braze updates the most recently updated one.
-        return max(candidates, key=lambda profile: profile.updated_seq)
+        # Several profiles may share an address: Braze takes the most recently updated profile
+        # that has an external_id, and only without one the most recently updated of all.
+        identified = [profile for profile in candidates if profile.external_id is not None]
+        return max(identified or candidates, key=lambda profile: profile.updated_seq)
 
     def profiles(self) -> list[Profile]:
         return list(self.by_braze_id.values())
@@ -189,6 +201,32 @@ class UserStore:
         profile.aliases = (*profile.aliases, alias)
         self.by_alias[alias] = profile
 
+    @staticmethod
+    def alias_with_label(profile: Profile, label: str) -> tuple[str, str] | None:
+        """The profile's alias of ``label``: a user holds at most one alias per label."""
+        for alias in profile.aliases:
+            if alias[0] == label:
+                return alias
+        return None
+
+    def rename_alias(self, profile: Profile, old: tuple[str, str], new: tuple[str, str]) -> None:
+        profile.aliases = tuple(new if alias == old else alias for alias in profile.aliases)
+        del self.by_alias[old]
+        self.by_alias[new] = profile
+
+    def remove_alias(self, profile: Profile, alias: tuple[str, str]) -> None:
+        profile.aliases = tuple(held for held in profile.aliases if held != alias)
+        self.by_alias.pop(alias, None)
+
+    def set_external_id(self, profile: Profile, external_id: str) -> None:
+        profile.external_id = external_id
+        self.by_external_id[external_id] = profile
+        self.touch(profile)
+
+    def touch(self, profile: Profile) -> None:
+        self._sequence += 1
+        profile.updated_seq = self._sequence
+
     def delete(self, profile: Profile) -> None:
         self.by_braze_id.pop(profile.braze_id, None)
         if profile.external_id is not None:
@@ -225,6 +263,10 @@ class UserStore:
         profile.standard[field_name] = value
         self._index_for(field_name).setdefault(self._index_key(field_name, value), []).append(profile)
 
+    def set_contact(self, profile: Profile, field_name: str, value: str | None) -> None:
+        """Set or clear a profile's e-mail or phone, keeping the address indexes right."""
+        self._set_contact(profile, field_name, value)
+
     def _resolve(self, identifier: Identifier, update_existing_only: bool) -> Profile | Refusal | None:
         """The profile an object is about; None when a new one may be created for it."""
         profile = self.find(identifier)
@@ -249,7 +291,7 @@ class UserStore:
             found = self._resolve(identifier, update.update_existing_only)
             if isinstance(found, Refusal):
                 return found
-        if update.increments or update.array_operations:
+        if update.increments or update.array_operations or update.object_array_operations:
             refusal = self._state_refusal(update, found.custom if found is not None else {})
             if refusal is not None:
                 return refusal
@@ -280,6 +322,8 @@ class UserStore:
 
         for operation in update.array_operations:
             unchanged += self._apply_array_operation(custom, operation)
+        for object_operation in update.object_array_operations:
+            self._apply_object_array_operation(custom, object_operation)
         for name, amount in update.increments.items():
             custom[name] = custom.get(name, 0) + amount
         if update.standard:
@@ -304,6 +348,11 @@ class UserStore:
             current = held.get(operation.name)
             if current is not None and type(current) is not list:
                 return Refusal(f"'add'/'remove' on '{operation.name[:255]}' which does not hold an array")
+        for object_operation in update.object_array_operations:
+            current = held.get(object_operation.name)
+            if current is not None and type(current) is not list:
+                name = object_operation.name[:255]
+                return Refusal(f"'$add'/'$remove'/'$update' on '{name}' which does not hold an array")
         return None
 
     def _apply_array_operation(self, custom: dict[str, Any], operation: ArrayOperation) -> int:
@@ -311,8 +360,9 @@ class UserStore:
         values: list[Any] = list(held) if type(held) is list else []
         before = list(values)
         for item in operation.add:
-            if not any(_same(item, existing) for existing in values):
-                values.append(item)
+            # Adding an element already present moves it to the end (it becomes the newest).
+            values = [existing for existing in values if not _same(item, existing)]
+            values.append(item)
         if operation.remove:
             values = [item for item in values if not any(_same(item, gone) for gone in operation.remove)]
         # Braze keeps the newest elements when an array outgrows its maximum.
@@ -321,6 +371,25 @@ class UserStore:
             values = values[overflow:]
         custom[operation.name] = values
         return 1 if values == before and type(held) is list else 0
+
+    def _apply_object_array_operation(self, custom: dict[str, Any], operation: ObjectArrayOperation) -> None:
+        held = custom.get(operation.name)
+        items: list[Any] = list(held) if type(held) is list else []
+        for key, value in operation.remove:
+            items = [item for item in items if not (type(item) is dict and _same(item.get(key), value))]
+        for key, value, new_object in operation.update:
+            for position, item in enumerate(items):
+                if type(item) is dict and _same(item.get(key), value):
+                    if operation.merge:
+                        items[position] = _deep_merge(item, new_object)
+                    else:
+                        items[position] = {key: value, **new_object}
+        items.extend(operation.add)
+        # Braze drops an update that would take the array over its size limit (still a success).
+        if len(orjson.dumps(items)) > self.object_array_max_bytes:
+            self.object_array_updates_dropped += 1
+            return
+        custom[operation.name] = items
 
     def _apply_standard(self, profile: Profile, standard: dict[str, Any]) -> int:
         unchanged = 0
@@ -337,8 +406,7 @@ class UserStore:
                 held[name] = value
         return unchanged
 
-    @staticmethod
-    def _apply_subscriptions(profile: Profile, subscriptions: dict[str, Any]) -> int:
+    def _apply_subscriptions(self, profile: Profile, subscriptions: dict[str, Any]) -> int:
         unchanged = 0
         for name, value in subscriptions.items():
             if name == "subscription_groups":
@@ -351,7 +419,16 @@ class UserStore:
                 if profile.subscriptions.get(name) == value:
                     unchanged += 1
                 profile.subscriptions[name] = value
+                if name == "email_subscribe":
+                    self.set_email_subscribe_for_address(profile.email, value)
         return unchanged
+
+    def set_email_subscribe_for_address(self, email: str | None, state: str) -> None:
+        """The e-mail subscription state belongs to the address: every profile with it follows."""
+        if email is None:
+            return
+        for holder in self.by_email.get(email.lower(), ()):
+            holder.subscriptions["email_subscribe"] = state
 
     def apply_event(self, event: EventRecord) -> Refusal | None:
         found = self._resolve(event.identifier, event.update_existing_only)
@@ -384,10 +461,13 @@ class UserStore:
         }
         if purchase.app_id is not None:
             record["app_id"] = purchase.app_id
+        # A quantity of X counts as X purchases of one item each.
+        quantity = record.pop("quantity")
+        records = [{**record, "quantity": 1} for _ in range(quantity)]
         if profile.purchases is None:
-            profile.purchases = [record]
+            profile.purchases = records
         else:
-            profile.purchases.append(record)
+            profile.purchases.extend(records)
         self.totals.data_points += purchase.data_points
         self.totals.purchases += 1
         return None

@@ -9,6 +9,7 @@ from typing import Any
 from cdpbridge_local.emulator.config import TrackCap
 from cdpbridge_local.emulator.state import UserStore
 from cdpbridge_local.emulator.validation import (
+    AttributeUpdate,
     Refusal,
     TrackRules,
     validate_attributes,
@@ -75,8 +76,15 @@ def process_track(
     errors: list[dict[str, Any]] = []
     processed = dict.fromkeys(TRACK_ARRAYS, 0)
 
-    for index, obj in enumerate(arrays["attributes"]):
-        update = validate_attributes(obj, rules)
+    # Validated before any is applied: an invalid $time or a null in one nested object drops the
+    # nested updates of every object of the request.
+    updates = [validate_attributes(obj, rules) for obj in arrays["attributes"]]
+    if any(type(update) is AttributeUpdate and update.drops_nested for update in updates):
+        store.nested_updates_dropped += 1
+        for update in updates:
+            if type(update) is AttributeUpdate:
+                update.without_nested()
+    for index, update in enumerate(updates):
         refusal = update if isinstance(update, Refusal) else store.apply_attributes(update)
         if refusal is None:
             processed["attributes"] += 1
@@ -101,12 +109,11 @@ def process_track(
 
     if errors and not any(processed.values()):
         return _bad_request(NOTHING_VALID, errors)
-    body: dict[str, Any] = {
-        "message": "success",
-        "attributes_processed": processed["attributes"],
-        "events_processed": processed["events"],
-        "purchases_processed": processed["purchases"],
-    }
+    body: dict[str, Any] = {"message": "success"}
+    # A count only for the arrays the request carried.
+    for name in TRACK_ARRAYS:
+        if name in payload:
+            body[f"{name}_processed"] = processed[name]
     if errors:
         body["errors"] = errors
     return TrackOutcome(201, body, errors)

@@ -2,7 +2,10 @@
 
 Each ``validate_*`` function takes one decoded JSON object and returns either a normalised value the
 store can apply, or a :class:`Refusal` whose ``reason`` becomes the error ``type`` in Braze's
-response. An object is refused as a whole: nothing of a refused object is applied.
+response. An object is refused as a whole: nothing of a refused object is applied. Some values are
+not refused but handled as Braze documents: an unknown country name becomes null, an unknown time
+zone is ignored, and an invalid ``$time`` or a null inside a nested object drops every nested
+update of the request (``AttributeUpdate.drops_nested``) while the rest is applied.
 
 Written for throughput: a full request carries 75 objects of ~20 attributes, so the common cases
 (string, number, bool and null values of custom attributes) take one type test and one length test.
@@ -11,7 +14,7 @@ Written for throughput: a full request carries 75 objects of ~20 attributes, so 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 from functools import cache
@@ -20,7 +23,7 @@ from zoneinfo import available_timezones
 
 import orjson
 
-from cdpbridge_local.emulator.codes import COUNTRY_CODES, CURRENCY_CODES, LANGUAGE_CODES
+from cdpbridge_local.emulator.codes import COUNTRY_CODES, CURRENCY_CODES, LANGUAGE_CODES, country_code
 
 STRING_MAX_LENGTH = 255
 NESTED_MAX_DEPTH = 50
@@ -44,6 +47,9 @@ SUBSCRIPTION_GROUP_STATES = frozenset({"subscribed", "unsubscribed"})
 
 PRIMARY_IDENTIFIERS = ("external_id", "braze_id", "user_alias")
 ARRAY_OPERATIONS = frozenset({"add", "remove"})
+OBJECT_ARRAY_OPERATIONS = frozenset({"$add", "$remove", "$update"})
+# Event and purchase property names Braze reserves (an API error).
+RESERVED_PROPERTY_NAMES = frozenset({"time", "event_name"})
 
 
 @final
@@ -70,6 +76,21 @@ class ArrayOperation:
 
 
 @dataclass(slots=True)
+class ObjectArrayOperation:
+    """``$add``, ``$remove`` and ``$update`` on an array of objects.
+
+    ``remove`` and ``update`` name items by ``$identifier_key`` / ``$identifier_value``; an update
+    carries ``$new_object``, merged into the item with ``_merge_objects`` and replacing it without.
+    """
+
+    name: str
+    add: list[dict[str, Any]]
+    remove: list[tuple[str, Any]]
+    update: list[tuple[str, Any, dict[str, Any]]]
+    merge: bool
+
+
+@dataclass(slots=True)
 class AttributeUpdate:
     """A valid attributes object, normalised."""
 
@@ -86,6 +107,23 @@ class AttributeUpdate:
     # Names in ``custom`` whose object value merges into the held object (``_merge_objects``).
     merged_objects: list[str]
     data_points: int
+    object_array_operations: list[ObjectArrayOperation] = field(default_factory=list)
+    # An invalid $time or a null inside a nested object: Braze drops every nested update of the
+    # request, not the object.
+    drops_nested: bool = False
+
+    def without_nested(self) -> None:
+        """Drop the nested-object updates (objects and arrays of objects), keep everything else."""
+        for name in [name for name, value in self.custom.items() if _is_nested_value(value)]:
+            del self.custom[name]
+        self.merged_objects = []
+        self.object_array_operations = []
+
+
+def _is_nested_value(value: Any) -> bool:
+    if type(value) is dict:
+        return not _is_time_wrapper(value)
+    return type(value) is list and bool(value) and type(value[0]) is dict
 
 
 @dataclass(slots=True)
@@ -119,7 +157,9 @@ class TrackRules:
 
     array_max_length: int = 25
     event_properties_max_bytes: int = 100 * 1024
+    purchase_properties_max_bytes: int = 50 * 1024
     nested_object_max_bytes: int = 100 * 1024
+    object_array_max_bytes: int = 100 * 1024
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,9 +272,8 @@ def _update_existing_only(obj: dict[str, Any], identifier: Identifier) -> bool |
 # ---------------------------------------------------------------------------------------------
 
 
-def _scalar_array_refusal(name: str, values: list[Any], max_length: int) -> Refusal | None:
-    if len(values) > max_length:
-        return Refusal(f"array for '{name}' has {len(values)} elements, more than the maximum {max_length}")
+def _scalar_array_refusal(name: str, values: list[Any]) -> Refusal | None:
+    """Element types and lengths; an array longer than the maximum is truncated, not refused."""
     for element in values:
         element_type = type(element)
         if element_type is str:
@@ -263,47 +302,108 @@ def _is_time_wrapper(value: dict[str, Any]) -> bool:
     return len(value) == 1 and "$time" in value
 
 
+# Not a refusal: the nested updates of the whole request are dropped, the object is applied.
+DROP_NESTED = Refusal("an invalid '$time' or a null in a nested object drops the request's nested updates")
+_NESTED_KEY_FORBIDDEN = frozenset(" .$")
+
+
 def _nested_refusal(name: str, value: dict[str, Any], depth: int) -> Refusal | None:
+    """Why a nested object is refused, DROP_NESTED when it drops the request's nested updates."""
     if depth > NESTED_MAX_DEPTH:
         return Refusal(f"nested object '{name}' is deeper than {NESTED_MAX_DEPTH} levels")
+    dropped = False
     for key, child in value.items():
         if not key or len(key) > STRING_MAX_LENGTH:
             return Refusal(
                 f"nested object '{name}' has an empty key or a key over {STRING_MAX_LENGTH} characters"
             )
-        if key[0] == "$":
-            return Refusal(f"nested object '{name}' has key '{key[:40]}' starting with '$'")
+        if not _NESTED_KEY_FORBIDDEN.isdisjoint(key):
+            return Refusal(f"nested object '{name}' has key '{key[:40]}' with a space, '.' or '$'")
         child_type = type(child)
-        if child_type is dict:
+        if child is None:
+            dropped = True
+        elif child_type is str:
+            if len(child) > STRING_MAX_LENGTH:
+                return Refusal(
+                    f"nested object '{name}' has a string over {STRING_MAX_LENGTH} at '{key[:40]}'"
+                )
+        elif child_type is dict:
             if _is_time_wrapper(child):
                 if parse_time(child["$time"]) is None:
-                    return Refusal(f"nested object '{name}' has an invalid '$time' at '{key[:40]}'")
+                    dropped = True
             else:
                 refusal = _nested_refusal(name, child, depth + 1)
-                if refusal is not None:
+                if refusal is DROP_NESTED:
+                    dropped = True
+                elif refusal is not None:
                     return refusal
         elif child_type is list:
             for element in child:
                 if type(element) is dict:
                     refusal = _nested_refusal(name, element, depth + 1)
-                    if refusal is not None:
+                    if refusal is DROP_NESTED:
+                        dropped = True
+                    elif refusal is not None:
                         return refusal
                 elif type(element) is list:
                     return Refusal(f"nested object '{name}' has an array inside an array at '{key[:40]}'")
-    return None
+    return DROP_NESTED if dropped else None
 
 
-def _array_operation(name: str, value: dict[str, Any], max_length: int) -> ArrayOperation | Refusal:
+def _array_operation(name: str, value: dict[str, Any]) -> ArrayOperation | Refusal:
     if not value.keys() <= ARRAY_OPERATIONS:
         return Refusal(f"array operation on '{name}' may only hold 'add' and 'remove'")
     add = value.get("add", [])
     remove = value.get("remove", [])
     if type(add) is not list or type(remove) is not list:
         return Refusal(f"'add' and 'remove' of '{name}' must be arrays")
-    refusal = _scalar_array_refusal(name, add, max_length) or _scalar_array_refusal(name, remove, max_length)
+    refusal = _scalar_array_refusal(name, add) or _scalar_array_refusal(name, remove)
     if refusal is not None:
         return refusal
     return ArrayOperation(name, add, remove)
+
+
+def _identified(name: str, item: Any, operation: str) -> tuple[str, Any] | Refusal:
+    if type(item) is not dict:
+        return Refusal(f"each '{operation}' of '{name}' must be an object")
+    key = item.get("$identifier_key")
+    if type(key) is not str or not key or "$identifier_value" not in item:
+        return Refusal(f"each '{operation}' of '{name}' needs '$identifier_key' and '$identifier_value'")
+    return key, item["$identifier_value"]
+
+
+def _object_array_operation(
+    name: str, value: dict[str, Any], merge_objects: bool
+) -> ObjectArrayOperation | Refusal:
+    if not value.keys() <= OBJECT_ARRAY_OPERATIONS:
+        return Refusal(f"array of objects operation on '{name}' may only hold '$add', '$remove', '$update'")
+    operation = ObjectArrayOperation(name, [], [], [], merge_objects)
+    if not all(type(items) is list for items in value.values()):
+        return Refusal(f"'$add', '$remove' and '$update' of '{name}' must be arrays")
+    for item in value.get("$add", []):
+        if type(item) is not dict:
+            return Refusal(f"'$add' of '{name}' must hold objects")
+        refusal = _nested_refusal(name, item, 1)
+        if refusal is not None and refusal is not DROP_NESTED:
+            return refusal
+        operation.add.append(item)
+    for item in value.get("$remove", []):
+        identified = _identified(name, item, "$remove")
+        if isinstance(identified, Refusal):
+            return identified
+        operation.remove.append(identified)
+    for item in value.get("$update", []):
+        identified = _identified(name, item, "$update")
+        if isinstance(identified, Refusal):
+            return identified
+        new_object = item.get("$new_object")
+        if type(new_object) is not dict:
+            return Refusal(f"each '$update' of '{name}' needs a '$new_object' object")
+        refusal = _nested_refusal(name, new_object, 1)
+        if refusal is not None and refusal is not DROP_NESTED:
+            return refusal
+        operation.update.append((*identified, new_object))
+    return operation
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,11 +443,12 @@ def _dob_field(name: str, value: Any) -> Any:
 
 
 def _country_field(name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if type(value) is str and value.upper() in COUNTRY_CODES:
-        return value.upper()
-    return Refusal(f"'{name}' must be an ISO-3166-1 alpha-2 country code")
+    # Braze maps a country name to its code where it can and sets null otherwise, without an error.
+    if type(value) is str:
+        if value.upper() in COUNTRY_CODES:
+            return value.upper()
+        return country_code(value)
+    return None
 
 
 def _language_field(name: str, value: Any) -> Any:
@@ -364,10 +465,15 @@ def _gender_field(name: str, value: Any) -> Any:
     return Refusal(f"'{name}' must be one of M, F, O, N, P or null")
 
 
+# A field value that is ignored: nothing is written and no error is given.
+IGNORED: Any = object()
+
+
 def _time_zone_field(name: str, value: Any) -> Any:
+    # Only valid time zones are set; Braze ignores others without an error.
     if value is None or (type(value) is str and value in iana_time_zones()):
         return value
-    return Refusal(f"'{name}' must be an IANA time zone name")
+    return IGNORED
 
 
 def _subscribe_field(name: str, value: Any) -> Any:
@@ -561,6 +667,8 @@ def validate_attributes(obj: Any, rules: TrackRules) -> AttributeUpdate | Refusa
         normalised = (billable_rule or FREE_STANDARD_FIELDS[key])(key, value)
         if isinstance(normalised, Refusal):
             return normalised
+        if normalised is IGNORED:
+            continue
         if billable_rule is not None:
             update.standard[key] = normalised
         else:
@@ -577,7 +685,7 @@ def validate_attributes(obj: Any, rules: TrackRules) -> AttributeUpdate | Refusa
         elif not (value is None or value_type is int or value_type is float or value_type is bool):
             break
     else:
-        update.data_points = len(custom) + len(update.standard)
+        update.data_points = len(custom) + _billed_standard(update.standard)
         return update
 
     for key, value in list(custom.items()):
@@ -591,8 +699,13 @@ def validate_attributes(obj: Any, rules: TrackRules) -> AttributeUpdate | Refusa
                 return refusal
         elif not (value is None or value_type is int or value_type is float or value_type is bool):
             return Refusal(f"value of '{key}' has an unsupported type")
-    update.data_points += len(custom) + len(update.standard) + len(update.increments)
+    update.data_points += len(custom) + _billed_standard(update.standard) + len(update.increments)
     return update
+
+
+def _billed_standard(standard: dict[str, Any]) -> int:
+    # Push tokens are not counted as data points.
+    return len(standard) - ("push_tokens" in standard)
 
 
 def _structured_value(
@@ -605,16 +718,31 @@ def _structured_value(
     if type(value) is list:
         if value and type(value[0]) is dict:
             refusal = _object_array_refusal(key, value, rules)
-            if refusal is not None:
+            if refusal is DROP_NESTED:
+                update.drops_nested = True
+            elif refusal is not None:
                 return refusal
             update.data_points += max(sum(count_nested_keys(item) for item in value), 1) - 1
             return None
-        refusal = _scalar_array_refusal(key, value, rules.array_max_length)
+        refusal = _scalar_array_refusal(key, value)
         if refusal is not None:
             return refusal
         # Arrays hold unique values; a repeated value is stored once.
         if len(set(map(_hashable, value))) != len(value):
-            update.custom[key] = list({_hashable(item): item for item in value}.values())
+            value = update.custom[key] = list({_hashable(item): item for item in value}.values())
+        # Over the maximum, Braze truncates the array (the newest elements, at its end, stay).
+        if len(value) > rules.array_max_length:
+            update.custom[key] = value[len(value) - rules.array_max_length :]
+        return None
+    if value.keys() & OBJECT_ARRAY_OPERATIONS:
+        object_operation = _object_array_operation(key, value, merge_objects)
+        if isinstance(object_operation, Refusal):
+            return object_operation
+        update.object_array_operations.append(object_operation)
+        update.data_points += sum(count_nested_keys(item) for item in object_operation.add)
+        update.data_points += sum(count_nested_keys(item[2]) for item in object_operation.update)
+        update.data_points += len(object_operation.remove)
+        del update.custom[key]
         return None
     if len(value) == 1 and "inc" in value:
         amount = value["inc"]
@@ -624,7 +752,7 @@ def _structured_value(
         del update.custom[key]
         return None
     if "add" in value or "remove" in value:
-        operation = _array_operation(key, value, rules.array_max_length)
+        operation = _array_operation(key, value)
         if isinstance(operation, Refusal):
             return operation
         update.array_operations.append(operation)
@@ -637,7 +765,9 @@ def _structured_value(
             return Refusal(f"'$time' of '{key}' is not a valid date")
         return None
     refusal = _nested_refusal(key, value, 1)
-    if refusal is not None:
+    if refusal is DROP_NESTED:
+        update.drops_nested = True
+    elif refusal is not None:
         return refusal
     if len(orjson.dumps(value)) > rules.nested_object_max_bytes:
         return Refusal(f"nested object '{key}' exceeds {rules.nested_object_max_bytes} bytes")
@@ -653,30 +783,34 @@ def _hashable(value: Any) -> Any:
 
 
 def _object_array_refusal(name: str, value: list[Any], rules: TrackRules) -> Refusal | None:
-    if len(value) > rules.array_max_length:
-        return Refusal(
-            f"array for '{name}' has {len(value)} elements, more than the maximum {rules.array_max_length}"
-        )
+    """Arrays of objects have no item limit, only a size limit."""
+    dropped = False
     for item in value:
         if type(item) is not dict:
             return Refusal(f"array of objects '{name}' must hold only objects")
         refusal = _nested_refusal(name, item, 1)
-        if refusal is not None:
+        if refusal is DROP_NESTED:
+            dropped = True
+        elif refusal is not None:
             return refusal
-    if len(orjson.dumps(value)) > rules.nested_object_max_bytes:
-        return Refusal(f"array of objects '{name}' exceeds {rules.nested_object_max_bytes} bytes")
-    return None
+    if len(orjson.dumps(value)) > rules.object_array_max_bytes:
+        return Refusal(f"array of objects '{name}' exceeds {rules.object_array_max_bytes} bytes")
+    return DROP_NESTED if dropped else None
 
 
 def _properties_refusal(properties: Any, max_bytes: int) -> Refusal | None:
     if type(properties) is not dict:
         return Refusal("'properties' must be an object")
-    for key in properties:
+    for key, value in properties.items():
         if not key or len(key) > STRING_MAX_LENGTH or key[0] == "$":
             return Refusal(
                 f"property name '{key[:40]}' must be 1-{STRING_MAX_LENGTH} characters "
                 "and must not start with '$'"
             )
+        if key in RESERVED_PROPERTY_NAMES:
+            return Refusal(f"property name '{key}' is reserved")
+        if type(value) is str and len(value) > STRING_MAX_LENGTH:
+            return Refusal(f"value of property '{key[:40]}' exceeds {STRING_MAX_LENGTH} characters")
     if properties and len(orjson.dumps(properties)) > max_bytes:
         return Refusal(f"'properties' exceed {max_bytes} bytes")
     return None
@@ -760,7 +894,7 @@ def validate_purchase(obj: Any, rules: TrackRules, now: datetime) -> PurchaseRec
     if isinstance(time, Refusal):
         return time
     properties = obj.get("properties", {})
-    refusal = _properties_refusal(properties, rules.event_properties_max_bytes)
+    refusal = _properties_refusal(properties, rules.purchase_properties_max_bytes)
     if refusal is not None:
         return refusal
     app_id = _app_id_of(obj)

@@ -1,4 +1,5 @@
-"""What a Braze workspace defines besides profiles: API keys, segments and campaigns.
+"""What a Braze workspace defines besides profiles: API keys, segments, campaigns, Canvases and
+subscription groups.
 
 Definitions arrive through the admin API, so their shapes are pydantic models.
 """
@@ -28,6 +29,14 @@ ALL_PERMISSIONS = frozenset(
         "campaigns.details",
         "campaigns.trigger.send",
         "campaigns.trigger.schedule.create",
+        "campaigns.trigger.schedule.update",
+        "campaigns.trigger.schedule.delete",
+        "canvas.trigger.send",
+        "sends.id.create",
+        "subscription.status.set",
+        "users.identify",
+        "users.merge",
+        "users.alias.update",
     }
 )
 
@@ -103,8 +112,26 @@ class CampaignDefinition(BaseModel):
     tags: list[str] = Field(default_factory=list)
 
 
+class CanvasDefinition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    canvas_id: str | None = Field(default=None, min_length=1)
+    name: str = Field(min_length=1)
+    # A paused or archived Canvas still answers 201, with a notice.
+    status: Literal["active", "paused", "archived"] = "active"
+
+
+class SubscriptionGroupDefinition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subscription_group_id: str = Field(min_length=1)
+    channel: Literal["email", "sms", "whatsapp"]
+    name: str | None = None
+
+
 class Workspace:
-    """API keys, segments and campaigns; kept across a plain reset, cleared by a full one."""
+    """API keys, segments, campaigns, Canvases and subscription groups; kept across a plain reset,
+    cleared by a full one."""
 
     def __init__(self) -> None:
         self.clear()
@@ -113,6 +140,8 @@ class Workspace:
         self.api_keys: dict[str, frozenset[str]] = {DEFAULT_API_KEY: ALL_PERMISSIONS}
         self.segments: dict[str, SegmentDefinition] = {}
         self.campaigns: dict[str, dict[str, Any]] = {}
+        self.canvases: dict[str, CanvasDefinition] = {}
+        self.subscription_groups: dict[str, SubscriptionGroupDefinition] = {}
 
     def add_key(self, definition: ApiKeyDefinition) -> None:
         self.api_keys[definition.key] = frozenset(definition.permissions)
@@ -122,6 +151,15 @@ class Workspace:
         stored = definition.model_copy(update={"segment_id": segment_id})
         self.segments[segment_id] = stored
         return stored
+
+    def add_canvas(self, definition: CanvasDefinition) -> CanvasDefinition:
+        stored = definition.model_copy(update={"canvas_id": definition.canvas_id or str(uuid.uuid4())})
+        assert stored.canvas_id is not None
+        self.canvases[stored.canvas_id] = stored
+        return stored
+
+    def add_subscription_group(self, definition: SubscriptionGroupDefinition) -> None:
+        self.subscription_groups[definition.subscription_group_id] = definition
 
     def segment_members(self, segment: SegmentDefinition, profiles: list[Profile]) -> list[Profile]:
         if segment.filter is None:

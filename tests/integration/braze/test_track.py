@@ -97,24 +97,40 @@ def test_a_request_with_nothing_valid_is_a_permanent_failure_naming_every_object
     assert admin.statuses("users.track") == {"400": 1}
 
 
-def test_over_the_per_array_cap_braze_answers_max_input_length_exceeded(
+def test_over_the_cap_the_client_halves_its_cap_and_resends_in_two(
     client: BrazeClient, admin: EmulatorAdmin
 ) -> None:
-    # Given the classic cap of 75 per array / When 76 attributes go in one request
-    outcome = client.track(attributes_request(76))
-    # Then it is a permanent failure with Braze's words, charged to every object of the array
-    assert outcome.status == "permanent_failure" and outcome.http_status == 400
-    assert outcome.message == "Max Input Length Exceeded"
-    assert len(outcome.errors) == 76
-    assert admin.count() == 0
-    # ... while 75 attributes plus 75 events are fine under this cap
+    # Given a workspace on a stricter contract (50 combined) than the client's default 75
+    admin.configure(track_cap={"mode": "total", "limit": 50})
+    # When 75 attributes go in one request
+    outcome = client.track(attributes_request(75))
+    # Then Braze's 400 "Max Input Length Exceeded" lowers the cap to 38 for the rest of the run and
+    # the request goes again as two halves: every object is processed, none fails
+    assert outcome.status == "accepted" and outcome.errors == [] and outcome.requests == 3
+    assert (client.track_cap.limit, client.track_cap.lowered_to) == (38, 38)
+    assert client.snapshot()["users.track"].cap_lowered == 1
+    assert admin.count() == 75
+    requests = admin.stats()["requests"]["users.track"]
+    assert (requests.get("400"), requests.get("201")) == (1, 2)
+    # And a later request over the lowered cap is split before it is sent, without another 400
+    assert client.track(attributes_request(75)).requests == 2
+    assert admin.stats()["requests"]["users.track"].get("400") == 1
+
+
+def test_legacy_per_array_cap_takes_75_of_each_array(
+    make_client: ClientFactory, admin: EmulatorAdmin
+) -> None:
+    admin.configure(track_cap={"mode": "per_array", "limit": 75})
+    client = make_client(track_cap={"mode": "per_array", "limit": 75})
     builder = TrackRequestBuilder(TrackCap(mode="per_array", limit=75))
     for n in range(75):
         builder.add("attributes", {"external_id": f"u{n}", "n": n}, n)
         builder.add("events", {"external_id": f"u{n}", "name": "seen", "time": "2024-05-01T10:00:00Z"}, n)
     request = builder.flush()
     assert request is not None and request.object_count() == 150
-    assert client.track(request).status == "accepted"
+    outcome = client.track(request)
+    assert outcome.status == "accepted" and outcome.requests == 1
+    assert client.track_cap.lowered_to is None
 
 
 def test_over_the_total_cap_braze_refuses_what_the_per_array_builder_makes(
@@ -133,8 +149,11 @@ def test_over_the_total_cap_braze_refuses_what_the_per_array_builder_makes(
         per_array.add(kind, obj, index)  # type: ignore[arg-type]
     too_big = per_array.flush()
     assert too_big is not None and too_big.object_count() == 120
-    refused = client.track(too_big)
-    assert refused.status == "permanent_failure" and refused.message == "Max Input Length Exceeded"
+    legacy = make_client(track_cap={"mode": "per_array", "limit": 75})
+    resent = legacy.track(too_big)
+    # The client halves its cap (60 per array -> 30) and the two halves of 60 objects are accepted
+    assert resent.status == "accepted" and resent.requests == 3
+    assert legacy.track_cap.lowered_to == 30
     # When the builder follows the settings' total cap / Then every request is full and accepted
     total = TrackRequestBuilder(client.settings.track_cap)
     requests = [done for index, (kind, obj) in enumerate(mixed) if (done := total.add(kind, obj, index))]  # type: ignore[arg-type]

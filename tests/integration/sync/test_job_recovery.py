@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from cdpbridge.braze import TrackOutcome, TrackRequest
+from cdpbridge.braze import AdaptiveTrackCap, TrackOutcome, TrackRequest
 from cdpbridge.mapping import load_mapping
 from cdpbridge.sources import SourceSpec, plan_byte_ranges
 from cdpbridge.sync.job import JobRequest, RunPart, run_part
@@ -93,11 +93,11 @@ def test_an_invocation_that_dies_replaying_a_retry_file_loses_nothing_and_sends_
     track = services.client.track
     calls = {"count": 0}
 
-    def dies_on_the_second_call(request: TrackRequest) -> TrackOutcome:
+    def dies_on_the_second_call(request: TrackRequest, cap: AdaptiveTrackCap | None = None) -> TrackOutcome:
         calls["count"] += 1
         if calls["count"] == 2:
             raise InvocationDied
-        return track(request)
+        return track(request, cap)
 
     services.client.track = dies_on_the_second_call  # type: ignore[method-assign]
     with pytest.raises(InvocationDied):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import certifi
+import orjson
 import pytest
 import urllib3
 from cryptography import x509
@@ -24,7 +25,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from cdpbridge.braze import BrazeClient, BrazeSettings, TrackCap, TrackRequest, TrackRequestBuilder
+from cdpbridge.braze import (
+    BrazeClient,
+    BrazePermanentError,
+    BrazeSettings,
+    ExportInProgress,
+    TrackCap,
+    TrackRequest,
+    TrackRequestBuilder,
+)
 from cdpbridge.braze.client import new_pool
 from cdpbridge.braze.ratelimit import RateLimitHeaders
 
@@ -378,3 +387,84 @@ def test_a_certificate_no_trusted_ca_signed_is_refused_as_a_connection_error(
     assert handshakes == ["refused", "refused"]
     stats = client.snapshot()["users.track"]
     assert stats.connection_errors == 2 and stats.timeouts == 0
+
+
+# -- Braze's documented answers the client must read -------------------------------------------------
+
+MAX_INPUT = answer("400 Bad Request", b'{"message":"Max Input Length Exceeded","errors":[]}')
+CREATED_ANSWER = answer("201 Created", CREATED)
+UNAVAILABLE = answer("503 Service Unavailable", b'{"message":"Service Unavailable"}')
+
+
+def users(count: int) -> TrackRequest:
+    builder = TrackRequestBuilder(TrackCap(limit=1000))
+    for n in range(count):
+        builder.add("attributes", {"external_id": f"u{n}"}, f"u{n}")
+    request = builder.flush()
+    assert request is not None
+    return request
+
+
+def test_max_input_length_resends_the_request_in_two_halves(server: ScriptedServer, make_client: Any) -> None:
+    client = make_client(server.url)
+    server.script(MAX_INPUT)
+    outcome = client.track(users(10))
+    assert outcome.status == "accepted" and outcome.requests == 3
+    assert [len(orjson.loads(sent.body)["attributes"]) for sent in server.received] == [10, 5, 5]
+    assert client.track_cap.lowered_to == 5
+
+
+def test_a_half_that_cannot_be_sent_is_reported_unsent_not_failed(
+    server: ScriptedServer, make_client: Any
+) -> None:
+    # Given the first half is taken and the second meets a Braze that stays unavailable
+    client = make_client(server.url)
+    server.script(MAX_INPUT, CREATED_ANSWER, UNAVAILABLE, UNAVAILABLE, UNAVAILABLE)
+    outcome = client.track(users(4))
+    # Then the first half counts as processed and the second is to be sent again, not rejected
+    assert outcome.status == "partial" and outcome.errors == []
+    assert outcome.unsent == ["u2", "u3"]
+
+
+def test_a_body_with_only_an_error_field_gives_its_text(server: ScriptedServer, make_client: Any) -> None:
+    client = make_client(server.url)
+    parse_error = b'{"error":"Error while parsing request body. Please check your syntax."}'
+    server.script(answer("400 Bad Request", parse_error))
+    with pytest.raises(BrazePermanentError, match="Error while parsing request body"):
+        client.campaign_details("c1")
+
+
+@pytest.mark.parametrize("text", [b'{"message":"Export already running"}', b"{}", b'{"message":"Too many"}'])
+def test_a_429_with_room_left_in_the_window_is_an_export_already_running(
+    server: ScriptedServer, make_client: Any, text: bytes
+) -> None:
+    client = make_client(server.url)
+    server.script(answer("429 Too Many Requests", text, extra="X-RateLimit-Remaining: 240\r\n"))
+    with pytest.raises(ExportInProgress):
+        client.export_segment("s1", ["external_id"])
+    assert len(server.received) == 1
+
+
+def test_a_429_with_the_window_spent_is_a_rate_limit_and_is_retried(
+    server: ScriptedServer, make_client: Any
+) -> None:
+    client = make_client(server.url)
+    spent = "X-RateLimit-Remaining: 0\r\nX-RateLimit-Reset: 0\r\n"
+    server.script(answer("429 Too Many Requests", b'{"message":"API rate limit exceeded"}', extra=spent))
+    server.script(answer("201 Created", b'{"message":"success","object_prefix":"p-1","url":null}'))
+    assert client.export_segment("s1", ["external_id"]).object_prefix == "p-1"
+    assert len(server.received) == 2
+
+
+@pytest.mark.parametrize("status", ["200 OK", "201 Created", "202 Accepted"])
+def test_delete_and_export_ids_take_any_success_status(
+    server: ScriptedServer, make_client: Any, status: str
+) -> None:
+    # Braze does not document which 2xx these two answer: every one is a success
+    client = make_client(server.url)
+    server.script(answer(status, b'{"deleted":1,"message":"success"}'))
+    assert client.delete_users(external_ids=["u1"]).deleted == 1
+    server.script(answer(status, b'{"users":[{"external_id":"u1"}],"message":"success"}'))
+    assert client.export_ids(external_ids=["u1"], fields_to_export=["external_id"]).users == [
+        {"external_id": "u1"}
+    ]

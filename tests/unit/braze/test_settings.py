@@ -21,11 +21,14 @@ def test_defaults_follow_brazes_documented_limits() -> None:
         "users.track": (3000, 3.0),
         "users.export": (250, 60.0),
         "campaigns.trigger": (250_000, 3600.0),
+        "campaigns.trigger.broadcast": (250, 60.0),
         "lists": (250_000, 3600.0),
-        "cohorts": (1000, 60.0),
+        "cohorts": (250_000, 3600.0),
         "users.other": (20_000, 60.0),
+        "subscription": (5000, 60.0),
     }
-    assert settings.track_cap == TrackCap(mode="per_array", limit=75)
+    # A new workspace: 75 objects combined per users.track request.
+    assert settings.track_cap == TrackCap(mode="total", limit=75)
     assert settings.retry.max_attempts >= 1
     assert settings.max_concurrency >= 1
 

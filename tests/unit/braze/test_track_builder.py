@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from cdpbridge.braze import TrackCap, TrackRequest, TrackRequestBuilder
+from cdpbridge.braze import AdaptiveTrackCap, TrackCap, TrackRequest, TrackRequestBuilder
 
 
 def attribute(n: int) -> dict[str, object]:
@@ -114,3 +114,43 @@ def test_an_unknown_kind_is_refused() -> None:
 def test_an_impossible_cap_is_refused(mode: str, limit: int) -> None:
     with pytest.raises(ValueError, match="track cap"):
         TrackCap(mode=mode, limit=limit)  # type: ignore[arg-type]
+
+
+def mixed(attributes: int, events: int) -> TrackRequest:
+    request = TrackRequest()
+    for n in range(attributes):
+        request.attributes.append({"external_id": f"a{n}"})
+        request.refs["attributes"].append(f"a{n}")
+    for n in range(events):
+        request.events.append({"external_id": f"e{n}", "name": "x", "time": "2026-01-01"})
+        request.refs["events"].append(f"e{n}")
+    return request
+
+
+def test_split_in_total_mode_keeps_brazes_processing_order() -> None:
+    pieces = mixed(50, 30).split(38, "total")
+    assert [piece.object_count() for piece in pieces] == [38, 38, 4]
+    assert pieces[1].refs["attributes"] == [f"a{n}" for n in range(38, 50)]
+    assert pieces[1].refs["events"] == [f"e{n}" for n in range(26)]
+
+
+def test_split_in_per_array_mode_cuts_each_array() -> None:
+    pieces = mixed(50, 30).split(25, "per_array")
+    assert [(len(piece.attributes), len(piece.events)) for piece in pieces] == [(25, 25), (25, 5)]
+
+
+def test_halves_take_half_of_every_array_and_lose_no_ref() -> None:
+    first, second = mixed(5, 3).halves()
+    assert (first.refs["attributes"], first.refs["events"]) == (["a0", "a1", "a2"], ["e0", "e1"])
+    assert (second.refs["attributes"], second.refs["events"]) == (["a3", "a4"], ["e2"])
+    assert mixed(1, 0).halves()[0].object_count() == 1
+
+
+def test_adaptive_cap_halves_once_per_refused_size_and_never_below_one() -> None:
+    cap = AdaptiveTrackCap(TrackCap(mode="total", limit=75))
+    assert (cap.limit, cap.lowered_to) == (75, None)
+    assert cap.lower(75) == 38 and cap.lower(75) == 38  # a second refusal at the old cap changes nothing
+    assert cap.lower(38) == 19 and cap.lowered == 2 and cap.lowered_to == 19
+    for _ in range(10):
+        cap.lower(cap.limit)
+    assert cap.limit == 1

@@ -164,15 +164,17 @@ def test_schedule_create_records_the_schedule(client: EmulatorClient) -> None:
         {
             "campaign_id": "camp-1",
             "recipients": [{"external_user_id": "u1"}],
-            "schedule": {"time": "2030-01-01T09:00:00+01:00", "in_local_time": True},
+            "schedule": {"time": "2030-01-01T09:00:00", "in_local_time": True},
         },
     )
     assert response.status_code == 201
     body = response.json()
     [dispatch] = client.admin("GET", "/dispatches")["dispatches"]
     assert dispatch["kind"] == "schedule" and dispatch["schedule_id"] == body["schedule_id"]
+    # A local time keeps no zone: each recipient gets it in their own time zone (UTC without one).
+    assert dispatch["recipients"][0]["deliver_at"] == "2030-01-01T09:00:00.000Z"
     assert dispatch["schedule"] == {
-        "time": "2030-01-01T08:00:00.000Z",
+        "time": "2030-01-01T09:00:00",
         "in_local_time": True,
         "at_optimal_time": False,
     }

@@ -17,7 +17,11 @@ def test_defaults_follow_the_reference() -> None:
         250,
         60,
     )
-    assert (config.track_cap.mode, config.track_cap.limit) == ("per_array", 75)
+    # Current workspaces: 75 objects combined across attributes, events and purchases.
+    assert (config.track_cap.mode, config.track_cap.limit) == ("total", 75)
+    # /users/export/ids alone in its family; cohort import in a 250,000/hour one.
+    assert (config.rate_limits["cohorts"].limit, config.rate_limits["cohorts"].window_s) == (250_000, 3600)
+    assert config.rate_limits["campaigns.trigger.broadcast"].limit == 250
     assert config.array_max_length == 25 and config.export_delay_s == 1.0
     assert config.faults.failure_probability() == 0
 
@@ -32,8 +36,8 @@ def test_merged_with_changes_one_level_deep_and_leaves_the_original() -> None:
     original = EmulatorConfig()
     changed = original.merged_with({"faults": {"status_503": 0.5}, "rate_limits": {"cohorts": {"limit": 2}}})
     assert changed.faults.status_503 == 0.5 and changed.faults.slow_ms == 5000
-    assert (changed.rate_limits["cohorts"].limit, changed.rate_limits["cohorts"].window_s) == (2, 60)
-    assert original.faults.status_503 == 0 and original.rate_limits["cohorts"].limit == 1000
+    assert (changed.rate_limits["cohorts"].limit, changed.rate_limits["cohorts"].window_s) == (2, 3600)
+    assert original.faults.status_503 == 0 and original.rate_limits["cohorts"].limit == 250_000
 
 
 @pytest.mark.parametrize(
@@ -43,7 +47,7 @@ def test_merged_with_changes_one_level_deep_and_leaves_the_original() -> None:
         {"rate_limits": {"lists": {"limit": 0}}},
         {"faults": {"drop_connection": 1.5}},
         {"track_cap": {"mode": "per_request"}},
-        {"array_max_length": 101},
+        {"array_max_length": 501},
         {"export_s3": {"bucket": "b"}},
         {"latency_ms": -1},
         {"unknown_setting": True},

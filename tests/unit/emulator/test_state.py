@@ -194,16 +194,21 @@ def test_events_and_purchases_are_kept_in_order_including_duplicates() -> None:
     store.apply_purchase(purchase)
     profile = store.by_external_id["u1"]
     assert profile.events is not None and len(profile.events) == 2
-    assert profile.purchases == [
-        {
-            "product_id": "p",
-            "currency": "USD",
-            "price": 2.0,
-            "quantity": 3,
-            "time": "2024-01-01T00:00:00.000Z",
-            "properties": {},
-        }
-    ]
+    # A quantity of 3 is recorded as three purchases.
+    assert (
+        profile.purchases
+        == [
+            {
+                "product_id": "p",
+                "currency": "USD",
+                "price": 2.0,
+                "quantity": 1,
+                "time": "2024-01-01T00:00:00.000Z",
+                "properties": {},
+            }
+        ]
+        * 3
+    )
     assert store.totals.data_points == 2 + 2 + 1
     assert (store.totals.events, store.totals.purchases) == (2, 1)
 

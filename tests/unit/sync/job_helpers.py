@@ -37,7 +37,7 @@ class FakeBraze:
         self.taken: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
-    def track(self, request: TrackRequest) -> TrackOutcome:
+    def track(self, request: TrackRequest, cap: object = None) -> TrackOutcome:
         with self._lock:
             self.calls += 1
             outcome = self.answer(self.calls)

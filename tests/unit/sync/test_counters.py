@@ -39,3 +39,17 @@ def test_fill_ratio_and_round_trip_and_merge() -> None:
     assert first.fill_ratio == round(180 / 225, 4)
     assert dict(first.rejects_by_reason) == {"missing identifier": 3, "braze: invalid email": 1}
     assert first.to_dict()["fill_ratio"] == first.fill_ratio
+
+
+def test_merged_parts_report_the_lowest_cap_any_part_was_lowered_to() -> None:
+    first, second, third = (
+        RunCounters(),
+        RunCounters(track_cap_lowered_to=38),
+        RunCounters(track_cap_lowered_to=19),
+    )
+    first.merge(second)
+    assert first.track_cap_lowered_to == 38
+    first.merge(third)
+    first.merge(RunCounters())
+    assert first.track_cap_lowered_to == 19
+    assert RunCounters.from_dict(first.to_dict()).track_cap_lowered_to == 19

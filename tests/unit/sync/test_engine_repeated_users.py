@@ -39,7 +39,7 @@ class FakeBraze:
         self.objects: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
-    def track(self, request: TrackRequest) -> TrackOutcome:
+    def track(self, request: TrackRequest, cap: object = None) -> TrackOutcome:
         with self._lock:
             errors: list[ObjectError] = []
             for index, body in enumerate(request.attributes):

@@ -55,7 +55,7 @@ class Braze(FakeBraze):
         self.dies = dies
         self.refused: list[Item] = []
 
-    def track(self, request: TrackRequest) -> TrackOutcome:
+    def track(self, request: TrackRequest, cap: object = None) -> TrackOutcome:
         body = orjson.loads(request.to_body())
         items = [item for kind in ("attributes", "events", "purchases") for item in body.get(kind, [])]
         with self._lock:

@@ -38,26 +38,31 @@ from cdpbridge.braze.models import (
     DeleteUsersResult,
     DispatchResult,
     ExportIdsResult,
+    IdentifyResult,
     NewAlias,
     NewAliasesResult,
+    RequestsSent,
     ScheduleResult,
     SegmentExportStarted,
     SegmentSummary,
+    SendIdResult,
     TriggerSchedule,
     UserAlias,
 )
 from cdpbridge.braze.ratelimit import RateLimiter, RateLimitHeaders
 from cdpbridge.braze.settings import (
+    CAMPAIGNS_BROADCAST,
     CAMPAIGNS_TRIGGER,
     COHORTS,
     LISTS,
+    SUBSCRIPTION,
     USERS_EXPORT,
     USERS_OTHER,
     USERS_TRACK,
     BrazeSettings,
 )
 from cdpbridge.braze.stats import ClientStats, FamilyStats
-from cdpbridge.braze.track import TRACK_KINDS, ObjectError, TrackOutcome, TrackRequest
+from cdpbridge.braze.track import TRACK_KINDS, AdaptiveTrackCap, ObjectError, TrackOutcome, TrackRequest
 
 logger = Logger(child=True)
 
@@ -69,6 +74,14 @@ TRIGGER_RECIPIENTS_MAX = 50
 COHORT_IDS_MAX = 1000
 DELETE_USERS_MAX = 50
 NEW_ALIASES_MAX = 50
+IDENTIFY_MAX = 50
+MERGES_MAX = 50
+SUBSCRIPTION_IDS_MAX = 50
+TRIGGER_PROPERTIES_MAX_BYTES = 50 * 1024
+SEND_ID_MAX_LENGTH = 64
+# Which profile an e-mail or phone names when several share it: Braze's documented example.
+DEFAULT_PRIORITIZATION: tuple[str, ...] = ("identified", "most_recently_updated")
+_EMAIL_AND_PHONE = "Either an email address or a phone number should be provided, but not both."
 LIST_PAGE_SIZE = 100
 
 # 423 is the cohort endpoints' "locked": the cohort is being processed, later works.
@@ -98,7 +111,8 @@ _DEFAULT_HEADERS = {
 }
 _JSON_ONLY = {**_DEFAULT_HEADERS, "Content-Type": "application/json"}
 _PARTNER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-_EXPORT_IN_PROGRESS = re.compile(r"in progress|already (running|exporting)|another export", re.IGNORECASE)
+# Braze documents the words of the 400 over the per-request object cap.
+_MAX_INPUT_LENGTH = re.compile(r"max(imum)? input length", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +163,7 @@ class BrazeClient:
         self._pool = pool if pool is not None else new_pool(settings)
         # (key, headers): swapped as one tuple so a thread never pairs a key with another key's header.
         self._auth: tuple[str, dict[str, str]] = ("", {})
+        self._track_cap = AdaptiveTrackCap(settings.track_cap)
 
     # -- lifecycle and stats ------------------------------------------------------------------------
 
@@ -175,10 +190,42 @@ class BrazeClient:
 
     # -- users.track --------------------------------------------------------------------------------
 
-    def track(self, request: TrackRequest) -> TrackOutcome:
-        """Sends one users.track request. HTTP outcomes never raise; they are in the TrackOutcome."""
+    @property
+    def track_cap(self) -> AdaptiveTrackCap:
+        """The cap ``track`` uses when the caller passes none (lowered like any other)."""
+        return self._track_cap
+
+    def track(self, request: TrackRequest, cap: AdaptiveTrackCap | None = None) -> TrackOutcome:
+        """Sends one users.track request. HTTP outcomes never raise; they are in the TrackOutcome.
+
+        A request larger than ``cap`` (a run's cap, lowered earlier) goes out in pieces that fit. A
+        400 "Max Input Length Exceeded" lowers the cap to half the refused request for the rest of
+        the run and sends the request again in two halves: it never fails the objects.
+        """
         if not request.object_count():
             raise BrazeRequestError("a users.track request needs at least one object")
+        cap = cap or self._track_cap
+        return self._send_pieces(self._fitting(request, cap), cap)
+
+    @staticmethod
+    def _fitting(request: TrackRequest, cap: AdaptiveTrackCap) -> list[TrackRequest]:
+        if request.cap_units(cap.mode) <= cap.limit:
+            return [request]
+        return request.split(cap.limit, cap.mode)
+
+    def _send_pieces(self, pieces: list[TrackRequest], cap: AdaptiveTrackCap) -> TrackOutcome:
+        outcomes: list[tuple[TrackRequest, TrackOutcome]] = []
+        for number, piece in enumerate(pieces):
+            outcome = self._track_piece(piece, cap)
+            outcomes.append((piece, outcome))
+            if not outcome.processed and (
+                outcome.status == "retries_exhausted" or outcome.http_status in (401, 403)
+            ):
+                # Braze is unavailable or refuses the key: the later pieces would fare alike.
+                return _combined(outcomes, pieces[number + 1 :])
+        return _combined(outcomes, [])
+
+    def _track_piece(self, request: TrackRequest, cap: AdaptiveTrackCap) -> TrackOutcome:
         try:
             reply = self._execute(USERS_TRACK, "POST", "/users/track", body=request.to_body())
         except BrazeUnavailableError as error:
@@ -190,6 +237,19 @@ class BrazeClient:
                 attempts=error.attempts,
                 queued=False,
             )
+        if reply.status == 400 and request.object_count() > 1 and _MAX_INPUT_LENGTH.search(reply.message):
+            refused_units = request.cap_units(cap.mode)
+            lowered_to = cap.lower(refused_units)
+            self._stats.add(USERS_TRACK, "cap_lowered")
+            logger.warning(
+                "Braze refused the request size: cap lowered for the rest of the run",
+                extra={"refused_objects": refused_units, "cap": lowered_to, "mode": cap.mode},
+            )
+            pieces = [piece for half in request.halves() for piece in self._fitting(half, cap)]
+            outcome = self._send_pieces(pieces, cap)
+            outcome.attempts += reply.attempts
+            outcome.requests += 1
+            return outcome
         object_errors = _map_track_errors(request, reply.errors)
         if not reply.ok:
             return TrackOutcome(
@@ -236,6 +296,9 @@ class BrazeClient:
                 f"export_ids takes at most {EXPORT_IDS_MAX} identifiers a call, got {total};"
                 " use export_ids_chunked"
             )
+        if not fields_to_export:
+            # Required for workspaces created after August 2024 (and it keeps the call cheap).
+            raise BrazeRequestError("export_ids needs fields_to_export")
         common: dict[str, Any] = {}
         if fields_to_export is not None:
             common["fields_to_export"] = list(fields_to_export)
@@ -310,12 +373,13 @@ class BrazeClient:
         if callback_endpoint is not None:
             body["callback_endpoint"] = callback_endpoint
         path = "/users/export/segment"
+        # In the shared hourly pool, not in /users/export/ids' family.
         reply = self._execute(
-            USERS_EXPORT,
+            LISTS,
             "POST",
             path,
             body=orjson.dumps(body),
-            final_429=lambda message: _EXPORT_IN_PROGRESS.search(message) is not None,
+            final_429=_export_already_running,
         )
         if reply.status == 429:
             raise ExportInProgress(segment_id, reply.message)
@@ -372,8 +436,13 @@ class BrazeClient:
         trigger_properties: Mapping[str, Any] | None = None,
         send_id: str | None = None,
         audience: Mapping[str, Any] | None = None,
+        attachments: Sequence[Mapping[str, str]] | None = None,
     ) -> DispatchResult:
-        """/campaigns/trigger/send; at most 50 recipients, or a broadcast without recipients."""
+        """/campaigns/trigger/send; at most 50 recipients, or a broadcast without recipients.
+
+        A recipient named by ``email`` needs a ``prioritization``; ``attachments`` are
+        ``{file_name, url}`` objects.
+        """
         body = _trigger_body(
             campaign_id,
             recipients=recipients,
@@ -382,8 +451,38 @@ class BrazeClient:
             send_id=send_id,
             audience=audience,
         )
+        if attachments:
+            body["attachments"] = [dict(attachment) for attachment in attachments]
         path = "/campaigns/trigger/send"
-        return _parse(DispatchResult, self._call(CAMPAIGNS_TRIGGER, "POST", path, body), path)
+        family = CAMPAIGNS_BROADCAST if broadcast else CAMPAIGNS_TRIGGER
+        return _parse(DispatchResult, self._call(family, "POST", path, body), path)
+
+    def canvas_trigger_send(
+        self,
+        canvas_id: str,
+        *,
+        recipients: Sequence[Mapping[str, Any]] | None = None,
+        broadcast: bool = False,
+        context: Mapping[str, Any] | None = None,
+        audience: Mapping[str, Any] | None = None,
+    ) -> DispatchResult:
+        """/canvas/trigger/send; recipients carry ``context`` instead of trigger properties.
+
+        ``notice`` on the result says when the Canvas is paused or archived (still a success).
+        """
+        body = _trigger_body(
+            canvas_id,
+            recipients=recipients,
+            broadcast=broadcast,
+            trigger_properties=context,
+            send_id=None,
+            audience=audience,
+            id_key="canvas_id",
+            properties_key="context",
+        )
+        path = "/canvas/trigger/send"
+        family = CAMPAIGNS_BROADCAST if broadcast else CAMPAIGNS_TRIGGER
+        return _parse(DispatchResult, self._call(family, "POST", path, body), path)
 
     def schedule_trigger(
         self,
@@ -405,17 +504,93 @@ class BrazeClient:
             send_id=send_id,
             audience=audience,
         )
-        try:
-            typed = (
-                schedule
-                if isinstance(schedule, TriggerSchedule)
-                else TriggerSchedule.model_validate(schedule)
-            )
-        except ValidationError as error:
-            raise BrazeRequestError(f"invalid schedule: {_first_problem(error)}") from None
-        body["schedule"] = typed.model_dump(mode="json")
+        body["schedule"] = _schedule_body(schedule)
         path = "/campaigns/trigger/schedule/create"
-        return _parse(ScheduleResult, self._call(CAMPAIGNS_TRIGGER, "POST", path, body), path)
+        family = CAMPAIGNS_BROADCAST if broadcast else CAMPAIGNS_TRIGGER
+        return _parse(ScheduleResult, self._call(family, "POST", path, body), path)
+
+    def update_schedule(
+        self, campaign_id: str, schedule_id: str, schedule: TriggerSchedule | Mapping[str, Any]
+    ) -> BrazeAck:
+        """/campaigns/trigger/schedule/update: a new time for a pending scheduled send."""
+        if not campaign_id or not schedule_id:
+            raise BrazeRequestError("update_schedule needs a campaign_id and a schedule_id")
+        body = {"campaign_id": campaign_id, "schedule_id": schedule_id, "schedule": _schedule_body(schedule)}
+        path = "/campaigns/trigger/schedule/update"
+        return _parse(BrazeAck, self._call(CAMPAIGNS_TRIGGER, "POST", path, body), path)
+
+    def delete_schedule(self, campaign_id: str, schedule_id: str) -> BrazeAck:
+        """/campaigns/trigger/schedule/delete: cancels a pending scheduled send."""
+        if not campaign_id or not schedule_id:
+            raise BrazeRequestError("delete_schedule needs a campaign_id and a schedule_id")
+        body = {"campaign_id": campaign_id, "schedule_id": schedule_id}
+        path = "/campaigns/trigger/schedule/delete"
+        return _parse(BrazeAck, self._call(CAMPAIGNS_TRIGGER, "POST", path, body), path)
+
+    def create_send_id(self, campaign_id: str, send_id: str | None = None) -> SendIdResult:
+        """/sends/id/create: a send identifier to track a campaign's sends (100 a day per campaign)."""
+        if not campaign_id:
+            raise BrazeRequestError("create_send_id needs a campaign_id")
+        body: dict[str, str] = {"campaign_id": campaign_id}
+        if send_id is not None:
+            _check_send_id(send_id)
+            body["send_id"] = send_id
+        path = "/sends/id/create"
+        return _parse(SendIdResult, self._call(LISTS, "POST", path, body), path)
+
+    # -- subscriptions ------------------------------------------------------------------------------
+
+    def subscription_status_set(
+        self,
+        subscription_group_id: str,
+        subscription_state: str,
+        *,
+        external_ids: Sequence[str] = (),
+        emails: Sequence[str] = (),
+        phones: Sequence[str] = (),
+    ) -> RequestsSent:
+        """/subscription/status/set for one group, 50 users a request.
+
+        E-mail addresses and phone numbers never go in the same request (Braze refuses it):
+        external ids go with whichever is given.
+        """
+        _check_subscription(subscription_group_id, subscription_state, emails, phones)
+        path = "/subscription/status/set"
+        requests_sent = 0
+        for batch in _subscription_batches(external_ids, emails, phones):
+            body: dict[str, Any] = {
+                "subscription_group_id": subscription_group_id,
+                "subscription_state": subscription_state,
+                **{
+                    member: values
+                    for member, values in zip(("external_id", "email", "phone"), batch, strict=True)
+                    if values
+                },
+            }
+            self._call(SUBSCRIPTION, "POST", path, body)
+            requests_sent += 1
+        return RequestsSent(requests=requests_sent)
+
+    def subscription_status_set_v2(self, groups: Sequence[Mapping[str, Any]]) -> RequestsSent:
+        """/v2/subscription/status/set: several groups in one request, each
+        ``{subscription_group_id, subscription_state, external_ids?, emails? | phones?}``."""
+        if not groups:
+            raise BrazeRequestError("subscription_status_set_v2 needs at least one group")
+        entries = []
+        for group in groups:
+            _check_subscription(
+                str(group.get("subscription_group_id") or ""),
+                str(group.get("subscription_state") or ""),
+                group.get("emails") or (),
+                group.get("phones") or (),
+            )
+            for name in ("external_ids", "emails", "phones"):
+                if len(group.get(name) or ()) > SUBSCRIPTION_IDS_MAX:
+                    raise BrazeRequestError(f"at most {SUBSCRIPTION_IDS_MAX} {name} per group")
+            entries.append(dict(group))
+        path = "/v2/subscription/status/set"
+        self._call(SUBSCRIPTION, "POST", path, {"subscription_groups": entries})
+        return RequestsSent(requests=1)
 
     # -- cohorts ------------------------------------------------------------------------------------
 
@@ -476,27 +651,115 @@ class BrazeClient:
         external_ids: Sequence[str] = (),
         user_aliases: Sequence[UserAlias | Mapping[str, Any]] = (),
         braze_ids: Sequence[str] = (),
+        emails: Sequence[str] = (),
+        phones: Sequence[str] = (),
+        prioritization: Sequence[str] = DEFAULT_PRIORITIZATION,
     ) -> DeleteUsersResult:
-        """Deletes profiles, 50 identifiers a request."""
-        tagged: list[tuple[str, Any]] = [
-            *(("external_ids", str(value)) for value in external_ids),
-            *(("user_aliases", _alias_dict(value)) for value in user_aliases),
-            *(("braze_ids", str(value)) for value in braze_ids),
+        """Deletes profiles, 50 identifiers a request and one kind of identifier per request (Braze
+        refuses mixed kinds). E-mail addresses and phone numbers go with ``prioritization``, which
+        picks the profile when several share one. ``deleted`` counts the deletions Braze queued."""
+        kinds: list[tuple[str, list[Any]]] = [
+            ("external_ids", [str(value) for value in external_ids]),
+            ("user_aliases", [_alias_dict(value) for value in user_aliases]),
+            ("braze_ids", [str(value) for value in braze_ids]),
+            (
+                "email_addresses",
+                [{"email": value, "prioritization": list(prioritization)} for value in emails],
+            ),
+            ("phone_numbers", [{"phone": value, "prioritization": list(prioritization)} for value in phones]),
         ]
-        if not tagged:
+        if not any(values for _, values in kinds):
             raise BrazeRequestError("delete_users needs at least one identifier")
         deleted = 0
         requests_sent = 0
         path = "/users/delete"
-        for start in range(0, len(tagged), DELETE_USERS_MAX):
-            body: dict[str, list[Any]] = {}
-            for name, value in tagged[start : start + DELETE_USERS_MAX]:
-                body.setdefault(name, []).append(value)
-            reply = self._raise_unless_ok(self._call(USERS_OTHER, "POST", path, body), path)
-            requests_sent += 1
-            count = reply.payload.get("deleted") if isinstance(reply.payload, dict) else None
-            deleted += count if isinstance(count, int) else 0
+        for name, values in kinds:
+            for start in range(0, len(values), DELETE_USERS_MAX):
+                body = {name: values[start : start + DELETE_USERS_MAX]}
+                reply = self._raise_unless_ok(self._call(USERS_OTHER, "POST", path, body), path)
+                requests_sent += 1
+                count = reply.payload.get("deleted") if isinstance(reply.payload, dict) else None
+                deleted += count if isinstance(count, int) else 0
         return DeleteUsersResult(deleted=deleted, requests=requests_sent)
+
+    def identify_users(
+        self,
+        *,
+        aliases: Sequence[tuple[str, UserAlias | Mapping[str, Any]]] = (),
+        emails: Sequence[tuple[str, str]] = (),
+        phones: Sequence[tuple[str, str]] = (),
+        prioritization: Sequence[str] = DEFAULT_PRIORITIZATION,
+    ) -> IdentifyResult:
+        """/users/identify: anonymous profiles (alias-, e-mail- or phone-only) become known under an
+        external_id, given as (external_id, alias | email | phone) pairs; 50 a request."""
+        entries: list[tuple[str, dict[str, Any]]] = [
+            *(
+                ("aliases_to_identify", {"external_id": eid, "user_alias": _alias_dict(alias)})
+                for eid, alias in aliases
+            ),
+            *(
+                (
+                    "emails_to_identify",
+                    {"external_id": eid, "email": email, "prioritization": list(prioritization)},
+                )
+                for eid, email in emails
+            ),
+            *(
+                (
+                    "phone_numbers_to_identify",
+                    {"external_id": eid, "phone": phone, "prioritization": list(prioritization)},
+                )
+                for eid, phone in phones
+            ),
+        ]
+        if not entries:
+            raise BrazeRequestError("identify_users needs at least one alias, email or phone")
+        if any(not entry["external_id"] for _, entry in entries):
+            raise BrazeRequestError("every identification needs an external_id")
+        processed = 0
+        requests_sent = 0
+        path = "/users/identify"
+        for start in range(0, len(entries), IDENTIFY_MAX):
+            body: dict[str, list[dict[str, Any]]] = {}
+            for name, entry in entries[start : start + IDENTIFY_MAX]:
+                body.setdefault(name, []).append(entry)
+            reply = self._call(USERS_OTHER, "POST", path, body)
+            requests_sent += 1
+            count = reply.payload.get("aliases_processed") if isinstance(reply.payload, dict) else None
+            processed += count if isinstance(count, int) else 0
+        return IdentifyResult(aliases_processed=processed, requests=requests_sent)
+
+    def merge_users(self, merges: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> RequestsSent:
+        """/users/merge: (identifier_to_merge, identifier_to_keep) pairs, each ``{"external_id": ...}``,
+        ``{"user_alias": {...}}`` or an email/phone with prioritization; 50 a request."""
+        if not merges:
+            raise BrazeRequestError("merge_users needs at least one merge")
+        updates = [
+            {"identifier_to_merge": dict(to_merge), "identifier_to_keep": dict(to_keep)}
+            for to_merge, to_keep in merges
+        ]
+        path = "/users/merge"
+        requests_sent = 0
+        for start in range(0, len(updates), MERGES_MAX):
+            self._call(USERS_OTHER, "POST", path, {"merge_updates": updates[start : start + MERGES_MAX]})
+            requests_sent += 1
+        return RequestsSent(requests=requests_sent)
+
+    def update_aliases(self, updates: Sequence[tuple[str, str, str]]) -> RequestsSent:
+        """/users/alias/update: (alias_label, old_alias_name, new_alias_name) triples, 50 a request."""
+        if not updates:
+            raise BrazeRequestError("update_aliases needs at least one alias update")
+        entries = []
+        for label, old_name, new_name in updates:
+            if not (label and old_name and new_name):
+                raise BrazeRequestError("an alias update needs a label, an old name and a new name")
+            entries.append({"alias_label": label, "old_alias_name": old_name, "new_alias_name": new_name})
+        path = "/users/alias/update"
+        requests_sent = 0
+        for start in range(0, len(entries), NEW_ALIASES_MAX):
+            self._call(USERS_OTHER, "POST", path, {"alias_updates": entries[start : start + NEW_ALIASES_MAX]})
+            requests_sent += 1
+        return RequestsSent(requests=requests_sent)
 
     def new_aliases(self, aliases: Iterable[NewAlias | Mapping[str, Any]]) -> NewAliasesResult:
         """Adds user aliases, 50 a request."""
@@ -552,7 +815,7 @@ class BrazeClient:
         body: bytes | None = None,
         params: Mapping[str, str] | None = None,
         authorize: bool = True,
-        final_429: Callable[[str], bool] | None = None,
+        final_429: Callable[[str, RateLimitHeaders], bool] | None = None,
     ) -> _Reply:
         """Sends until a final answer; raises BrazeUnavailableError when attempts or time run out."""
         policy = self._retry
@@ -630,7 +893,7 @@ class BrazeClient:
                     continue
                 elif status == 429:
                     stats.add(family, "rate_limited")
-                    if final_429 is not None and final_429(message):
+                    if final_429 is not None and final_429(message, limits):
                         return _Reply(status, payload, message, errors, attempt)
                     # Remaining > 0 means some other limit answered (not the window): do not stall
                     # the whole family, only this call.
@@ -758,6 +1021,9 @@ def _decode(status: int, headers: Mapping[str, str], content: bytes) -> tuple[An
         errors: list[Any] = []
         if isinstance(payload, dict):
             raw_message = payload.get("message")
+            if not isinstance(raw_message, str):
+                # Braze's parse error carries its text in "error".
+                raw_message = payload.get("error")
             message = raw_message if isinstance(raw_message, str) else ""
             raw_errors = payload.get("errors")
             if isinstance(raw_errors, list):
@@ -794,6 +1060,67 @@ def _first_problem(error: ValidationError) -> str:
     first = error.errors()[0]
     location = ".".join(str(part) for part in first["loc"]) or "body"
     return f"{location}: {first['msg']}"
+
+
+def _export_already_running(message: str, limits: RateLimitHeaders) -> bool:
+    """Whether a 429 of /users/export/segment refuses a second export of a running segment.
+
+    Braze documents the status, not the text: a 429 whose rate-limit window still has room is
+    not a rate limit. Without the headers, any text but a rate-limit one counts.
+    """
+    if limits.remaining is not None:
+        return limits.remaining > 0
+    return "rate limit" not in message.lower()
+
+
+def _all_refs(request: TrackRequest) -> list[object]:
+    return [ref for kind in TRACK_KINDS for ref in request.refs[kind]]
+
+
+def _combined(
+    outcomes: list[tuple[TrackRequest, TrackOutcome]], not_sent: list[TrackRequest]
+) -> TrackOutcome:
+    """One outcome for the pieces of one request, each object accounted for once."""
+    first = outcomes[0][1]
+    if len(outcomes) == 1 and not not_sent:
+        return first
+    attempts = sum(outcome.attempts for _, outcome in outcomes)
+    requests = sum(outcome.requests for _, outcome in outcomes)
+    if not any(outcome.processed for _, outcome in outcomes):
+        # Nothing was processed: the whole request fares like its first piece.
+        errors = [error for _, outcome in outcomes for error in outcome.errors]
+        return TrackOutcome(
+            first.status, first.http_status, first.message, errors, attempts, False, [], requests
+        )
+    errors = []
+    unsent: list[object] = [ref for piece in not_sent for ref in _all_refs(piece)]
+    for piece, outcome in outcomes:
+        if outcome.processed:
+            errors.extend(outcome.errors)
+            unsent.extend(outcome.unsent)
+        elif outcome.status == "retries_exhausted" or outcome.http_status in (401, 403):
+            unsent.extend(_all_refs(piece))
+        else:
+            # Refused as a whole: every object of the piece is refused with Braze's reason.
+            named = {id(error.ref) for error in outcome.errors}
+            errors.extend(outcome.errors)
+            for kind in TRACK_KINDS:
+                errors.extend(
+                    ObjectError(kind, index, ref, outcome.message)
+                    for index, ref in enumerate(piece.refs[kind])
+                    if id(ref) not in named
+                )
+    last = outcomes[-1][1]
+    return TrackOutcome(
+        "partial" if errors or unsent else "accepted",
+        last.http_status,
+        last.message,
+        errors,
+        attempts,
+        any(outcome.queued for _, outcome in outcomes),
+        unsent,
+        requests,
+    )
 
 
 def _map_track_errors(request: TrackRequest, errors: list[Any]) -> list[ObjectError]:
@@ -842,17 +1169,19 @@ _RECIPIENT_IDENTIFIERS = ("external_user_id", "user_alias", "email")
 
 
 def _trigger_body(
-    campaign_id: str,
+    target_id: str,
     *,
     recipients: Sequence[Mapping[str, Any]] | None,
     broadcast: bool,
     trigger_properties: Mapping[str, Any] | None,
     send_id: str | None,
     audience: Mapping[str, Any] | None,
+    id_key: str = "campaign_id",
+    properties_key: str = "trigger_properties",
 ) -> dict[str, Any]:
-    if not campaign_id:
-        raise BrazeRequestError("a campaign_id is required")
-    body: dict[str, Any] = {"campaign_id": campaign_id, "broadcast": broadcast}
+    if not target_id:
+        raise BrazeRequestError(f"a {id_key} is required")
+    body: dict[str, Any] = {id_key: target_id, "broadcast": broadcast}
     if recipients:
         if broadcast:
             raise BrazeRequestError("broadcast cannot be combined with recipients")
@@ -861,22 +1190,79 @@ def _trigger_body(
                 f"at most {TRIGGER_RECIPIENTS_MAX} recipients a call, got {len(recipients)}"
             )
         for number, recipient in enumerate(recipients, start=1):
-            named = [name for name in _RECIPIENT_IDENTIFIERS if recipient.get(name)]
-            if len(named) != 1:
-                raise BrazeRequestError(
-                    f"recipient #{number} must name exactly one of {', '.join(_RECIPIENT_IDENTIFIERS)}"
-                    f" (names {len(named)})"
-                )
+            _check_recipient(number, recipient, properties_key)
         body["recipients"] = [dict(recipient) for recipient in recipients]
     elif not broadcast:
         raise BrazeRequestError("without recipients, broadcast must be true (it sends to the whole audience)")
     if trigger_properties is not None:
-        body["trigger_properties"] = dict(trigger_properties)
+        _check_properties_size(trigger_properties, properties_key)
+        body[properties_key] = dict(trigger_properties)
     if send_id is not None:
+        _check_send_id(send_id)
         body["send_id"] = send_id
     if audience is not None:
         body["audience"] = dict(audience)
     return body
+
+
+def _check_recipient(number: int, recipient: Mapping[str, Any], properties_key: str) -> None:
+    named = [name for name in _RECIPIENT_IDENTIFIERS if recipient.get(name)]
+    if len(named) != 1:
+        raise BrazeRequestError(
+            f"recipient #{number} must name exactly one of {', '.join(_RECIPIENT_IDENTIFIERS)}"
+            f" (names {len(named)})"
+        )
+    if named[0] == "email" and not recipient.get("prioritization"):
+        raise BrazeRequestError(f"recipient #{number} is named by email and needs a prioritization")
+    if named[0] == "user_alias" and recipient.get("send_to_existing_only") is False:
+        raise BrazeRequestError(
+            f"recipient #{number}: send_to_existing_only false is not supported for aliases"
+        )
+    properties = recipient.get(properties_key)
+    if isinstance(properties, Mapping):
+        _check_properties_size(properties, f"recipient #{number} {properties_key}")
+
+
+def _check_properties_size(properties: Mapping[str, Any], name: str) -> None:
+    size = len(orjson.dumps(dict(properties)))
+    if size > TRIGGER_PROPERTIES_MAX_BYTES:
+        raise BrazeRequestError(f"{name} is {size} bytes, Braze takes at most {TRIGGER_PROPERTIES_MAX_BYTES}")
+
+
+def _check_send_id(send_id: str) -> None:
+    if not 0 < len(send_id) <= SEND_ID_MAX_LENGTH or not send_id.isascii():
+        raise BrazeRequestError(f"a send_id is 1-{SEND_ID_MAX_LENGTH} ASCII characters")
+
+
+def _schedule_body(schedule: TriggerSchedule | Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        typed = (
+            schedule if isinstance(schedule, TriggerSchedule) else TriggerSchedule.model_validate(schedule)
+        )
+    except ValidationError as error:
+        raise BrazeRequestError(f"invalid schedule: {_first_problem(error)}") from None
+    return typed.model_dump(mode="json")
+
+
+def _check_subscription(group_id: str, state: str, emails: Sequence[str], phones: Sequence[str]) -> None:
+    if not group_id:
+        raise BrazeRequestError("a subscription_group_id is required")
+    if state not in ("subscribed", "unsubscribed"):
+        raise BrazeRequestError(f"subscription_state must be 'subscribed' or 'unsubscribed', not {state!r}")
+    if emails and phones:
+        raise BrazeRequestError(_EMAIL_AND_PHONE)
+
+
+def _subscription_batches(
+    external_ids: Sequence[str], emails: Sequence[str], phones: Sequence[str]
+) -> Iterator[tuple[list[str], list[str], list[str]]]:
+    """(external_ids, emails, phones) of at most SUBSCRIPTION_IDS_MAX each per request."""
+    longest = max(len(external_ids), len(emails), len(phones))
+    if longest == 0:
+        raise BrazeRequestError("subscription_status_set needs at least one user")
+    for start in range(0, longest, SUBSCRIPTION_IDS_MAX):
+        stop = start + SUBSCRIPTION_IDS_MAX
+        yield list(external_ids[start:stop]), list(emails[start:stop]), list(phones[start:stop])
 
 
 def _partner_segment(partner: str) -> str:

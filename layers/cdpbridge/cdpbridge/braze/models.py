@@ -74,6 +74,29 @@ class CampaignDetails(_Response):
 
 class DispatchResult(_Response):
     dispatch_id: str | None = None
+    # /canvas/trigger/send adds a notice when the Canvas is paused or archived.
+    notice: str | None = None
+
+
+class SendIdResult(_Response):
+    send_id: str
+
+
+class IdentifyResult(BaseModel):
+    """What identify_users did, over however many requests it took."""
+
+    model_config = ConfigDict(frozen=True)
+
+    aliases_processed: int
+    requests: int
+
+
+class RequestsSent(BaseModel):
+    """How many requests a call that answers only "success" took."""
+
+    model_config = ConfigDict(frozen=True)
+
+    requests: int
 
 
 class ScheduleResult(_Response):
@@ -122,13 +145,23 @@ class NewAlias(UserAlias):
 
 
 class TriggerSchedule(BaseModel):
-    """When a scheduled API-triggered send goes out."""
+    """When a scheduled API-triggered send goes out.
+
+    With ``in_local_time`` or ``at_optimal_time`` the time is a wall-clock time read in each
+    recipient's zone, so Braze takes it without a zone designator: give a naive datetime.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     time: datetime
     in_local_time: bool = False
     at_optimal_time: bool = False
+
+    @model_validator(mode="after")
+    def _local_time_has_no_zone(self) -> TriggerSchedule:
+        if (self.in_local_time or self.at_optimal_time) and self.time.tzinfo is not None:
+            raise ValueError("with in_local_time or at_optimal_time the time takes no zone (naive)")
+        return self
 
     @field_serializer("time")
     def _iso_time(self, value: datetime) -> str:

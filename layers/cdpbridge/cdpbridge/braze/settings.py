@@ -17,10 +17,23 @@ from cdpbridge.braze.track import TrackCap
 USERS_TRACK = "users.track"
 USERS_EXPORT = "users.export"
 CAMPAIGNS_TRIGGER = "campaigns.trigger"
+# Broadcast sends (no recipients) have a per-minute limit of their own.
+CAMPAIGNS_BROADCAST = "campaigns.trigger.broadcast"
+# The shared hourly pool: lists, details, /users/export/segment, /sends/id/create.
 LISTS = "lists"
 COHORTS = "cohorts"
 USERS_OTHER = "users.other"
-FAMILIES: tuple[str, ...] = (USERS_TRACK, USERS_EXPORT, CAMPAIGNS_TRIGGER, LISTS, COHORTS, USERS_OTHER)
+SUBSCRIPTION = "subscription"
+FAMILIES: tuple[str, ...] = (
+    USERS_TRACK,
+    USERS_EXPORT,
+    CAMPAIGNS_TRIGGER,
+    CAMPAIGNS_BROADCAST,
+    LISTS,
+    COHORTS,
+    USERS_OTHER,
+    SUBSCRIPTION,
+)
 
 # BRAZE_MAX_CONCURRENCY's one upper bound: the client's connections and the engine's requests in
 # flight are the same number. Each request in flight is a thread, and Lambda allows 1,024 per
@@ -42,9 +55,11 @@ DEFAULT_RATE_LIMITS: Mapping[str, RateLimit] = {
     USERS_TRACK: RateLimit(limit=3000, window_s=3),
     USERS_EXPORT: RateLimit(limit=250, window_s=60),
     CAMPAIGNS_TRIGGER: RateLimit(limit=250_000, window_s=3600),
+    CAMPAIGNS_BROADCAST: RateLimit(limit=250, window_s=60),
     LISTS: RateLimit(limit=250_000, window_s=3600),
-    COHORTS: RateLimit(limit=1000, window_s=60),
+    COHORTS: RateLimit(limit=250_000, window_s=3600),
     USERS_OTHER: RateLimit(limit=20_000, window_s=60),
+    SUBSCRIPTION: RateLimit(limit=5000, window_s=60),
 }
 
 
@@ -195,7 +210,7 @@ def _parse_rate_limits(variable: str, value: str) -> dict[str, Any]:
 
 
 def _parse_track_cap(values: dict[str, str]) -> TrackCap:
-    mode_text = values.get("mode", "per_array")
+    mode_text = values.get("mode", "total")
     limit_text = values.get("limit", "75")
     try:
         limit = int(limit_text)

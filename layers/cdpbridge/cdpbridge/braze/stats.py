@@ -19,6 +19,7 @@ class FamilyStats:
     permanent_errors: int = 0  # 4xx answers other than 429
     key_refreshes: int = 0  # API key re-read after a 401
     exhausted: int = 0  # calls that ran out of attempts or time
+    cap_lowered: int = 0  # users.track answers "Max Input Length Exceeded" that halved the cap
 
     def __add__(self, other: FamilyStats) -> FamilyStats:
         return FamilyStats(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -16,12 +17,12 @@ _KIND_SET = frozenset(TRACK_KINDS)
 class TrackCap:
     """How many objects one users.track request may carry.
 
-    ``per_array``: ``limit`` attributes, ``limit`` events and ``limit`` purchases (the classic contract).
-    ``total``: ``limit`` objects across the three arrays (newer contracts answer "Max Input Length
-    Exceeded" otherwise).
+    ``total`` (the default): ``limit`` objects across the three arrays, as current workspaces allow
+    (75; some contracts 50); more is answered with 400 "Max Input Length Exceeded".
+    ``per_array``: ``limit`` attributes, ``limit`` events and ``limit`` purchases (legacy limits).
     """
 
-    mode: Literal["per_array", "total"] = "per_array"
+    mode: Literal["per_array", "total"] = "total"
     limit: int = 75
 
     def __post_init__(self) -> None:
@@ -60,6 +61,54 @@ class TrackRequest:
             return self.purchases
         raise ValueError(f"unknown users.track array {kind!r}")
 
+    def cap_units(self, mode: str) -> int:
+        """Objects counted against a cap of ``mode``: the fullest array or all of them."""
+        if mode == "total":
+            return self.object_count()
+        return max(len(self.attributes), len(self.events), len(self.purchases))
+
+    def split(self, limit: int, mode: str) -> list[TrackRequest]:
+        """Requests of at most ``limit`` cap units each, objects and refs in their original order.
+
+        ``total``: the objects in Braze's processing order (attributes, events, purchases), cut
+        every ``limit``; ``per_array``: each array cut every ``limit``, the n-th pieces together.
+        """
+        pieces: list[TrackRequest] = []
+        if mode == "total":
+            current = TrackRequest()
+            for kind in TRACK_KINDS:
+                for obj, ref in zip(self.objects(kind), self.refs[kind], strict=True):
+                    if current.object_count() >= limit:
+                        pieces.append(current)
+                        current = TrackRequest()
+                    current.objects(kind).append(obj)
+                    current.refs[kind].append(ref)
+            if current.object_count():
+                pieces.append(current)
+            return pieces
+        count = max(1, -(-self.cap_units(mode) // limit))
+        pieces = [TrackRequest() for _ in range(count)]
+        for kind in TRACK_KINDS:
+            objects, refs = self.objects(kind), self.refs[kind]
+            for number, piece in enumerate(pieces):
+                piece.objects(kind).extend(objects[number * limit : (number + 1) * limit])
+                piece.refs[kind].extend(refs[number * limit : (number + 1) * limit])
+        return [piece for piece in pieces if piece.object_count()]
+
+    def halves(self) -> list[TrackRequest]:
+        """The request in two, each with about half of every array (one piece for one object)."""
+        if self.object_count() < 2:
+            return [self]
+        first, second = TrackRequest(), TrackRequest()
+        for kind in TRACK_KINDS:
+            objects, refs = self.objects(kind), self.refs[kind]
+            middle = (len(objects) + 1) // 2
+            first.objects(kind).extend(objects[:middle])
+            first.refs[kind].extend(refs[:middle])
+            second.objects(kind).extend(objects[middle:])
+            second.refs[kind].extend(refs[middle:])
+        return [piece for piece in (first, second) if piece.object_count()]
+
     def to_body(self) -> bytes:
         """The JSON body; empty arrays are left out (Braze accepts any non-empty subset)."""
         body: dict[str, list[dict[str, Any]]] = {}
@@ -70,6 +119,52 @@ class TrackRequest:
         if self.purchases:
             body["purchases"] = self.purchases
         return orjson.dumps(body)
+
+
+class AdaptiveTrackCap:
+    """The cap a run sends with: starts at the configured one and is halved, for the rest of the
+    run, each time Braze answers "Max Input Length Exceeded" (a workspace on stricter limits than
+    configured). Thread-safe: the requests of a run are sent from several threads.
+    """
+
+    __slots__ = ("_limit", "_lock", "configured", "lowered")
+
+    def __init__(self, configured: TrackCap) -> None:
+        self.configured = configured
+        self._limit = configured.limit
+        self._lock = threading.Lock()
+        # How many times the cap was lowered.
+        self.lowered = 0
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    @property
+    def mode(self) -> str:
+        return self.configured.mode
+
+    @property
+    def lowered_to(self) -> int | None:
+        """The cap the run ended with when it had to lower it, else None."""
+        return self._limit if self.lowered else None
+
+    def lower(self, refused_units: int) -> int:
+        """Braze refused a request of ``refused_units``: the cap becomes half of it (at least one).
+
+        Requests refused concurrently at one cap lower it once: a refused request larger than the
+        current cap was sent before it was lowered and changes nothing.
+        """
+        with self._lock:
+            if refused_units > self._limit:
+                # Sent before the cap was lowered: what it says is known already.
+                return self._limit
+            # Half, rounded up: the refused request then goes out in exactly two pieces.
+            target = max(1, -(-refused_units // 2))
+            if target < self._limit:
+                self._limit = target
+                self.lowered += 1
+            return self._limit
 
 
 class TrackRequestBuilder:
@@ -137,7 +232,7 @@ TrackStatus = Literal["accepted", "partial", "permanent_failure", "retries_exhau
 class TrackOutcome:
     """What happened to one users.track request.
 
-    accepted / partial: every object not named in ``errors`` was processed.
+    accepted / partial: every object not named in ``errors`` or ``unsent`` was processed.
     permanent_failure: no object was processed; ``errors`` names the objects Braze named, if any.
     retries_exhausted: no object is known to have been processed (send it again later).
     """
@@ -148,6 +243,11 @@ class TrackOutcome:
     errors: list[ObjectError] = field(default_factory=list)
     attempts: int = 1
     queued: bool = False
+    # Refs of objects not known to be processed though others of the request were (a request
+    # split after "Max Input Length Exceeded" whose later piece could not be sent): send again.
+    unsent: list[object] = field(default_factory=list)
+    # Requests sent for this one (more than one when it was split).
+    requests: int = 1
 
     @property
     def processed(self) -> bool:

@@ -78,6 +78,8 @@ class RunCounters:
     lookup_requests: int = 0
     lookup_users: int = 0
     lookup_seconds: float = 0.0
+    # The users.track cap the run was lowered to after "Max Input Length Exceeded"; 0: never lowered.
+    track_cap_lowered_to: int = 0
     rejects_by_reason: Counter[str] = field(default_factory=Counter)
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,6 +111,11 @@ class RunCounters:
         for name in self.__slots__:
             if name == "rejects_by_reason":
                 self.rejects_by_reason.update(other.rejects_by_reason)
+            elif name == "track_cap_lowered_to":
+                lowered = [
+                    value for value in (self.track_cap_lowered_to, other.track_cap_lowered_to) if value
+                ]
+                self.track_cap_lowered_to = min(lowered, default=0)
             else:
                 setattr(self, name, getattr(self, name) + getattr(other, name))
 

@@ -25,7 +25,14 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 
-from cdpbridge.braze import BrazeClient, TrackCap, TrackOutcome, TrackRequest, TrackRequestBuilder
+from cdpbridge.braze import (
+    AdaptiveTrackCap,
+    BrazeClient,
+    TrackCap,
+    TrackOutcome,
+    TrackRequest,
+    TrackRequestBuilder,
+)
 from cdpbridge.braze.track import TRACK_KINDS
 from cdpbridge.records import RejectedRow, RowIssue, RowPosition, SourceRow
 from cdpbridge.state import FieldStateSnapshot, FieldStateStore, SendLedger
@@ -102,6 +109,8 @@ class SyncEngine:
         self.counters = counters or RunCounters()
         self.lookup = BrazeProfileLookup(client) if client is not None else None
         self._builder = TrackRequestBuilder(options.track_cap)
+        # The cap this run sends with: halved by the client on "Max Input Length Exceeded".
+        self._send_cap = AdaptiveTrackCap(options.track_cap)
         self._executor: ThreadPoolExecutor | None = None
         self._in_flight: dict[Future[TrackOutcome], TrackRequest] = {}
         self._users_in_flight: dict[str, int] = {}
@@ -455,7 +464,7 @@ class SyncEngine:
                 max_workers=self.options.in_flight, thread_name_prefix="track"
             )
         assert self.client is not None
-        future = self._executor.submit(self.client.track, request)
+        future = self._executor.submit(self.client.track, request, self._send_cap)
         self._in_flight[future] = request
         for key in user_keys:
             self._users_in_flight[key] = self._users_in_flight.get(key, 0) + 1
@@ -505,8 +514,18 @@ class SyncEngine:
 
     def _handle_outcome(self, request: TrackRequest, outcome: TrackOutcome) -> None:  # noqa: PLR0912 - one branch per outcome Braze can give a request
         counters = self.counters
-        counters.retries += max(0, outcome.attempts - 1)
+        counters.retries += max(0, outcome.attempts - outcome.requests)
+        counters.requests += outcome.requests - 1
+        if self._send_cap.lowered_to is not None:
+            counters.track_cap_lowered_to = self._send_cap.lowered_to
         refs = _refs(request)
+        if outcome.unsent:
+            # Pieces of a split request that could not be sent: they follow the retry-file path.
+            unsent = {id(ref) for ref in outcome.unsent}
+            for ref in refs:
+                if id(ref) in unsent:
+                    self._hold(ref, outcome.message or "not sent")
+            refs = [ref for ref in refs if id(ref) not in unsent]
         if outcome.status == "retries_exhausted":
             for ref in refs:
                 self._hold(ref, outcome.message)
