@@ -24,6 +24,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cdpbridge.braze import BrazeClient, BrazeSettings, SecretsManagerKeyProvider
 from cdpbridge.mapping import MappingConfig, load_mapping
+from cdpbridge.s3keys import check_object_key
 from cdpbridge.sources import ByteRange, SourceSpec, plan_byte_ranges
 from cdpbridge.state import (
     DynamoDbCheckpointStore,
@@ -323,7 +324,7 @@ def handle_message(
         start(
             notification={
                 "bucket": record["s3"]["bucket"]["name"],
-                "key": unquote_plus(s3_object["key"]),
+                "key": check_object_key(unquote_plus(s3_object["key"]), (f"inbound/{integration}/",)),
                 "etag": str(s3_object.get("eTag") or s3_object.get("etag") or s3_object.get("sequencer", "")),
                 "size": str(s3_object.get("size", 0)),
             }
