@@ -381,7 +381,7 @@ def _upload(s3: ExportS3, objects: list[tuple[str, bytes]]) -> None:
         endpoint_url=s3.endpoint_url,
         region_name=s3.region,
         aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # noqa: S106 - a local moto endpoint, not a secret
+        aws_secret_access_key="testing",  # nosec B106 # noqa: S106 - a local moto endpoint, not a secret
     )
     for key, content in objects:
         client.put_object(Bucket=s3.bucket, Key=key, Body=content)

@@ -74,7 +74,7 @@ CloudFormationLoader.add_multi_constructor("!", _construct_function)
 
 def load_template_text(text: str, source: str = "<template>") -> dict[str, Any]:
     try:
-        document = yaml.load(text, Loader=CloudFormationLoader)  # noqa: S506 - a SafeLoader subclass
+        document = yaml.load(text, Loader=CloudFormationLoader)  # nosec B506 # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as error:
         raise TemplateFormatError(f"{source}: not valid YAML: {error}") from error
     if not isinstance(document, dict) or "Resources" not in document:

@@ -28,7 +28,7 @@ LOCAL_API_KEY = "local-dev-key"
 _BUCKET = "AWS::S3::Bucket"
 _QUEUE = "AWS::SQS::Queue"
 _TABLE = "AWS::DynamoDB::Table"
-_SECRET = "AWS::SecretsManager::Secret"  # noqa: S105 - a resource type
+_SECRET = "AWS::SecretsManager::Secret"  # nosec B105 # noqa: S105 - a resource type
 _LAYERS = ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion")
 # Resources without a local counterpart: they get a physical name (from their naming property if
 # set) so that Ref and Fn::GetAtt work, and nothing else.

@@ -44,9 +44,10 @@ from cdpbridge_local.stack.template import SamTemplate
 logger = logging.getLogger(__name__)
 
 ACCOUNT_ID = "123456789012"  # moto's default account
+# moto accepts any credentials: placeholders, so that no real ones are ever picked up locally.
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",  # nosec B105
     "AWS_SESSION_TOKEN": "testing",
 }
 _IDLE_POLL_S = 0.05

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 logger = Logger(child=True)
 
 # The JSON member that holds the key when the secret is a JSON object.
-SECRET_JSON_FIELD = "api_key"  # noqa: S105 - a member name, not a secret
+SECRET_JSON_FIELD = "api_key"  # nosec B105 # noqa: S105 - a member name, not a secret
 
 
 class ApiKeyUnavailableError(RuntimeError):

@@ -680,6 +680,6 @@ def parse_export_document(text: str, source: str) -> Any:
     try:
         if text.lstrip().startswith("{"):
             return orjson.loads(text)
-        return yaml.load(text, Loader=ConfigYamlLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=ConfigYamlLoader)  # nosec B506 # noqa: S506 - a SafeLoader subclass
     except (orjson.JSONDecodeError, yaml.YAMLError) as error:
         raise SegmentExportError(f"{source}: not valid YAML or JSON: {error}") from None

@@ -799,7 +799,7 @@ def _parse_document(text: str, name: str | None) -> Any:
                 name,
             ) from None
     try:
-        return yaml.load(text, Loader=ConfigYamlLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=ConfigYamlLoader)  # nosec B506 # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

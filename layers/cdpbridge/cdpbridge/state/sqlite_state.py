@@ -141,7 +141,7 @@ class SqliteFieldStateStore:
     ) -> None:
         for chunk in _chunks(user_keys):
             # Only "?" placeholders are interpolated; every value is bound.
-            query = f"SELECT user_key, digests FROM field_state WHERE workspace = ? AND user_key IN ({_placeholders(len(chunk))})"  # noqa: S608, E501
+            query = f"SELECT user_key, digests FROM field_state WHERE workspace = ? AND user_key IN ({_placeholders(len(chunk))})"  # nosec B608 # noqa: S608, E501
             for user_key, packed in connection.execute(query, (workspace, *chunk)):
                 try:
                     into[user_key] = unpack_digests(packed)
@@ -241,7 +241,7 @@ class SqliteSendLedger:
         with self._db.reading() as connection:
             for chunk in _chunks(unique_ids):
                 # Only "?" placeholders are interpolated; every value is bound.
-                query = f"SELECT item_id FROM send_ledger WHERE scope = ? AND item_id IN ({_placeholders(len(chunk))})"  # noqa: S608, E501
+                query = f"SELECT item_id FROM send_ledger WHERE scope = ? AND item_id IN ({_placeholders(len(chunk))})"  # nosec B608 # noqa: S608, E501
                 rows = connection.execute(query, (scope, *chunk))
                 sent.update(item_id for (item_id,) in rows)
         return sent

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from cdpbridge.mapping.pii import scrub_personal_data
 from cdpbridge.records import RowIssue
 
 if TYPE_CHECKING:
@@ -110,14 +111,16 @@ class RejectsWriter:
 
     def add(self, issue: RowIssue) -> None:
         position = issue.position
+        # Reasons and details are PII-safe where the mapper wrote them, but readers and Braze quote
+        # input in their messages: every free-text field is scrubbed once more on the way out.
         self._writer.writerow(
             (
                 position.source,
                 position.row,
                 "" if position.offset is None else position.offset,
                 issue.column or "",
-                issue.reason,
-                issue.detail,
+                scrub_personal_data(issue.reason),
+                scrub_personal_data(issue.detail),
             )
         )
         self.count += 1

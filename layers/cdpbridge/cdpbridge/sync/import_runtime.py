@@ -22,6 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from cdpbridge.environment import read_function_environment
 from cdpbridge.integrations.registry import IntegrationEntry, get_integration
 from cdpbridge.mapping import MappingConfig, load_mapping
+from cdpbridge.s3keys import check_object_key
 from cdpbridge.sources import ByteRange, plan_byte_ranges
 from cdpbridge.state import (
     DynamoDbCheckpointStore,
@@ -318,4 +319,6 @@ def handle_message(
     for record in message.records:
         if not record.is_object_created:
             continue
-        start(notified=ObjectVersion.of(record), context=lambda_context, metrics=metrics)
+        notified = ObjectVersion.of(record)
+        check_object_key(notified.key, (f"inbound/{integration}/",))
+        start(notified=notified, context=lambda_context, metrics=metrics)
