@@ -57,6 +57,7 @@ class SourceFormat(StrEnum):
     JSONL = "jsonl"
     JSON = "json"
     AVRO = "avro"
+    PARQUET = "parquet"
 
 
 class Integration(StrEnum):

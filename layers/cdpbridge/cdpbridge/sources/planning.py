@@ -28,6 +28,7 @@ from cdpbridge.sources.cursor import ByteRange
 from cdpbridge.sources.errors import SourceError, SourceSpecError
 from cdpbridge.sources.jsonlines import JSON_WHITESPACE
 from cdpbridge.sources.opening import open_source
+from cdpbridge.sources.parquet import row_group_boundaries
 from cdpbridge.sources.spec import SourceFormat, SourceSpec
 
 if TYPE_CHECKING:
@@ -172,6 +173,9 @@ def plan_byte_ranges(
             return [ByteRange(0, size, 1)]
         if spec.format is SourceFormat.AVRO:
             boundaries, total = _avro_boundaries(raw, location, size, target_bytes)
+        elif spec.format is SourceFormat.PARQUET:
+            starts, total = row_group_boundaries(raw, location, target_bytes)
+            boundaries = [_Boundary(offset, rows_before) for offset, rows_before in starts]
         else:
             counter: _RowCounter
             if spec.format.is_delimited:

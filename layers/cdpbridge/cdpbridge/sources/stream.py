@@ -17,6 +17,7 @@ from cdpbridge.sources.errors import SourceError, SourceSpecError
 from cdpbridge.sources.jsonarray import JsonArrayReader
 from cdpbridge.sources.jsonlines import JsonLinesReader
 from cdpbridge.sources.opening import OpenedSource, SourceMember, open_source
+from cdpbridge.sources.parquet import ParquetReader
 from cdpbridge.sources.spec import SourceFormat, SourceSpec
 
 if TYPE_CHECKING:
@@ -114,13 +115,15 @@ class RowStream:
 
 def _reader(
     stream: ByteStream, spec: SourceSpec, source: str, cursor: ReadCursor
-) -> DelimitedReader | JsonLinesReader | JsonArrayReader | AvroReader:
+) -> DelimitedReader | JsonLinesReader | JsonArrayReader | AvroReader | ParquetReader:
     if spec.format.is_delimited:
         return DelimitedReader(stream, spec, source, cursor)
     if spec.format is SourceFormat.JSONL:
         return JsonLinesReader(stream, spec, source, cursor)
     if spec.format is SourceFormat.JSON:
         return JsonArrayReader(stream, spec, source, cursor)
+    if spec.format is SourceFormat.PARQUET:
+        return ParquetReader(stream, source, cursor)
     return AvroReader(stream, source, cursor)
 
 

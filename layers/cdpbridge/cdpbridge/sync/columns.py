@@ -14,6 +14,7 @@ from cdpbridge.sources.avro import open_block_reader
 from cdpbridge.sources.cursor import ReadCursor
 from cdpbridge.sources.delimited import DelimitedReader
 from cdpbridge.sources.opening import open_source
+from cdpbridge.sources.parquet import open_parquet, seekable_copy
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -36,16 +37,17 @@ def read_declared_columns(
     location: str, spec: SourceSpec, *, s3_client: S3Client | None = None
 ) -> list[DeclaredColumns]:
     """The header of each CSV-family member (or the spec's ``columns`` when the file has none), the
-    fields of each Avro member's record schema. Empty for JSON and JSON lines, whose records name
-    their own fields one by one (a key a record lacks is a value it lacks, not a renamed column),
-    and for members that declare nothing (an empty file, an Avro schema that is not a record).
+    fields of each Avro member's record schema, the columns of each Parquet member's schema. Empty
+    for JSON and JSON lines, whose records name their own fields one by one (a key a record lacks
+    is a value it lacks, not a renamed column), and for members that declare nothing (an empty
+    file, an Avro schema that is not a record).
 
     Raises SourceError when the file cannot be opened or its header cannot be read, as reading
     its rows would.
     """
     if spec.format.is_delimited and not spec.header:
         return [DeclaredColumns(location, spec.columns or ())]
-    if not spec.format.is_delimited and spec.format is not SourceFormat.AVRO:
+    if not spec.format.is_delimited and spec.format not in (SourceFormat.AVRO, SourceFormat.PARQUET):
         return []
     small = spec.model_copy(
         update={"s3_range_bytes": _HEADER_S3_RANGE_BYTES, "read_chunk_bytes": _HEADER_CHUNK_BYTES}
@@ -78,8 +80,20 @@ def _member_columns(stream: ByteStream, spec: SourceSpec, source: str) -> tuple[
     if spec.format.is_delimited:
         header, _ = DelimitedReader(stream, spec, source, ReadCursor()).read_header()
         return header
+    if spec.format is SourceFormat.PARQUET:
+        return _parquet_columns(stream, source)
     blocks, _ = open_block_reader(stream, source)
     schema: Any = blocks.writer_schema
     if not isinstance(schema, dict) or schema.get("type") != "record":
         return ()
     return tuple(str(field["name"]) for field in schema.get("fields", ()))
+
+
+def _parquet_columns(stream: ByteStream, source: str) -> tuple[str, ...]:
+    """The footer's columns; a gzip or zip member is spooled first, as the reader does."""
+    copy = seekable_copy(stream)
+    try:
+        return open_parquet(copy or stream, source).columns
+    finally:
+        if copy is not None:
+            copy.close()
