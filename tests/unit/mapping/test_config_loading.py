@@ -303,8 +303,12 @@ def test_source_settings_are_checked() -> None:
         "source.columns: is required when the file has no header line"
     ]
     assert problems_of("identifier: {column: id}\nsource: {format: xml}") == [
-        "source.format: 'xml' is not one of 'csv', 'tsv', 'psv', 'jsonl', 'json' or 'avro'"
+        "source.format: 'xml' is not one of 'csv', 'tsv', 'psv', 'jsonl', 'json', 'avro' or 'parquet'"
     ]
+    assert problems_of("identifier: {column: id}\nsource: {format: parquet, header: false}") == [
+        "source.header: only applies to csv, tsv and psv files"
+    ]
+    assert load_mapping("identifier: {column: id}\nsource: {format: parquet}").source.format == "parquet"
 
 
 def test_wrong_value_kinds_are_explained_in_plain_words() -> None:

@@ -17,8 +17,6 @@ read Parquet keep their cold start.
 from __future__ import annotations
 
 import gzip
-import shutil
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -97,7 +95,8 @@ def open_parquet(stream: ByteStream, source: str) -> ParquetLayout:
         raise SourceError(source, "not a Parquet file (it does not start with PAR1)", offset=0)
     stream.seek(0)
     try:
-        file = parquet.ParquetFile(stream)
+        # Pages written with a CRC are checked against it: a flipped byte is a reject, not a value.
+        file = parquet.ParquetFile(stream, page_checksum_verification=True)
         metadata = file.metadata
         columns = tuple(file.schema_arrow.names)
     except SourceError:
@@ -242,7 +241,7 @@ class ParquetReader:
                 # Pages hold no row markers: once a group fails, its remaining rows cannot be told
                 # apart. Each becomes a reject, and the next group is read as usual.
                 reason = f"unreadable Parquet row group {group.index + 1}"
-                detail = f"{type(exc).__name__}: {exc}"[:_DETAIL_CHARS]
+                detail = _one_line(f"{type(exc).__name__}: {exc}")[:_DETAIL_CHARS]
                 for lost in range(index, group.rows):
                     position = RowPosition(self._source, row, group.offset, lost)
                     row += 1
@@ -279,11 +278,19 @@ def _group_values(
         yield from zip(*(column.to_pylist(maps_as_pydicts="strict") for column in columns), strict=True)
 
 
+def _one_line(text: str) -> str:
+    """pyarrow's messages span lines and may quote raw bytes; a reject's detail is one plain line."""
+    return " ".join("".join(char if char.isprintable() else " " for char in text).split())
+
+
 def seekable_copy(stream: ByteStream) -> Any:
     """A temporary copy of a gzip or zip member (their streams cannot seek from the end, which a
     Parquet footer needs), or None when ``stream`` is the file itself."""
     if not isinstance(stream, gzip.GzipFile | zipfile.ZipExtFile):
         return None
+    import shutil  # noqa: PLC0415  (only wrapped Parquet files need them; kept off the import path)
+    import tempfile  # noqa: PLC0415
+
     copy = tempfile.SpooledTemporaryFile(max_size=_SPOOL_MEMORY_BYTES)  # noqa: SIM115  (closed by the caller)
     try:
         shutil.copyfileobj(stream, copy, _COPY_CHUNK_BYTES)
