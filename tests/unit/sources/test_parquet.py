@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import io
+import subprocess
+import sys
 import zipfile
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -368,3 +370,20 @@ def test_a_parquet_name_means_the_parquet_format():
 def test_text_options_do_not_apply_to_parquet():
     with pytest.raises(ValueError, match="delimiter only applies"):
         SourceSpec(format="parquet", delimiter=",")
+
+
+def test_pyarrow_is_imported_only_when_a_parquet_file_is_read(tmp_path):
+    # A fresh interpreter: the readers, the planner and the column check load without pyarrow,
+    # which the handlers' cold start would otherwise pay for; reading a Parquet file loads it.
+    path = write_parquet(tmp_path / "lazy.parquet", rows=3)
+    script = (
+        "import sys\n"
+        "import cdpbridge.sources, cdpbridge.sync.columns, cdpbridge.mapping\n"
+        "before = sorted(m for m in sys.modules if m.startswith('pyarrow') or m.endswith('.parquet'))\n"
+        "from cdpbridge.sources import SourceSpec, open_rows\n"
+        f"rows = list(open_rows({str(path)!r}, SourceSpec(format='parquet')))\n"
+        "print(before, len(rows), 'pyarrow' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+
+    assert result.stdout.split() == ["[]", "3", "True"]

@@ -28,7 +28,6 @@ from cdpbridge.sources.cursor import ByteRange
 from cdpbridge.sources.errors import SourceError, SourceSpecError
 from cdpbridge.sources.jsonlines import JSON_WHITESPACE
 from cdpbridge.sources.opening import open_source
-from cdpbridge.sources.parquet import row_group_boundaries
 from cdpbridge.sources.spec import SourceFormat, SourceSpec
 
 if TYPE_CHECKING:
@@ -174,6 +173,9 @@ def plan_byte_ranges(
         if spec.format is SourceFormat.AVRO:
             boundaries, total = _avro_boundaries(raw, location, size, target_bytes)
         elif spec.format is SourceFormat.PARQUET:
+            # Imported here to keep the Parquet reader off the handlers' import path (cold start).
+            from cdpbridge.sources.parquet import row_group_boundaries  # noqa: PLC0415
+
             starts, total = row_group_boundaries(raw, location, target_bytes)
             boundaries = [_Boundary(offset, rows_before) for offset, rows_before in starts]
         else:

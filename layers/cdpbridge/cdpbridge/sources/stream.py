@@ -17,11 +17,12 @@ from cdpbridge.sources.errors import SourceError, SourceSpecError
 from cdpbridge.sources.jsonarray import JsonArrayReader
 from cdpbridge.sources.jsonlines import JsonLinesReader
 from cdpbridge.sources.opening import OpenedSource, SourceMember, open_source
-from cdpbridge.sources.parquet import ParquetReader
 from cdpbridge.sources.spec import SourceFormat, SourceSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+    from cdpbridge.sources.parquet import ParquetReader
 
 Row = SourceRow | RejectedRow
 
@@ -123,6 +124,10 @@ def _reader(
     if spec.format is SourceFormat.JSON:
         return JsonArrayReader(stream, spec, source, cursor)
     if spec.format is SourceFormat.PARQUET:
+        # Imported here: the Parquet reader (and pyarrow behind it) stays off the import path of
+        # handlers that never read Parquet, whose cold start it would lengthen.
+        from cdpbridge.sources.parquet import ParquetReader  # noqa: PLC0415
+
         return ParquetReader(stream, source, cursor)
     return AvroReader(stream, source, cursor)
 

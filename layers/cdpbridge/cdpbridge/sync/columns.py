@@ -14,7 +14,6 @@ from cdpbridge.sources.avro import open_block_reader
 from cdpbridge.sources.cursor import ReadCursor
 from cdpbridge.sources.delimited import DelimitedReader
 from cdpbridge.sources.opening import open_source
-from cdpbridge.sources.parquet import open_parquet, seekable_copy
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -91,6 +90,9 @@ def _member_columns(stream: ByteStream, spec: SourceSpec, source: str) -> tuple[
 
 def _parquet_columns(stream: ByteStream, source: str) -> tuple[str, ...]:
     """The footer's columns; a gzip or zip member is spooled first, as the reader does."""
+    # Imported here to keep the Parquet reader off the handlers' import path (cold start).
+    from cdpbridge.sources.parquet import open_parquet, seekable_copy  # noqa: PLC0415
+
     copy = seekable_copy(stream)
     try:
         return open_parquet(copy or stream, source).columns
