@@ -249,6 +249,25 @@ def test_parts_are_whole_row_groups_and_together_read_the_file(tmp_path, target)
         assert len(ranges) == 1
 
 
+@pytest.mark.parametrize(
+    ("parts", "first_rows"), [(2, [1, 31]), (3, [1, 21, 41]), (6, [1, 11, 21, 31, 41, 51])]
+)
+def test_a_file_is_cut_into_the_parts_its_size_asks_for_at_the_nearest_row_groups(
+    tmp_path, parts, first_rows
+):
+    # Given six row groups of the same size, and a footer that is a good share of the file
+    path = tmp_path / "six.parquet"
+    table = pa.table({"id": [f"c-{index:04d}" for index in range(60)], "visits": list(range(60))})
+    pq.write_table(table, path, row_group_size=10, compression="none", use_dictionary=False)
+    size = path.stat().st_size
+
+    # When it is planned for ``parts`` parts, as a fan-out of that many workers asks
+    ranges = plan_byte_ranges(str(path), PARQUET, target_bytes=-(-size // parts))
+
+    # Then it gets that many parts of equal row groups
+    assert [byte_range.first_row for byte_range in ranges] == first_rows
+
+
 def test_a_file_of_one_row_group_is_one_part(tmp_path):
     path = write_parquet(tmp_path / "single.parquet", group_rows=ROWS)
 

@@ -16,6 +16,7 @@ read Parquet keep their cold start.
 
 from __future__ import annotations
 
+import bisect
 import gzip
 import zipfile
 from collections.abc import Iterator
@@ -146,17 +147,35 @@ def _row_groups(metadata: Any) -> list[RowGroup]:
 
 def row_group_boundaries(raw: ByteStream, source: str, target: int) -> tuple[list[tuple[int, int]], int]:
     """Where byte ranges of about ``target`` bytes start: (offset, rows before it) at row group
-    starts only, and the rows in the file. Reads the footer, not the data."""
+    starts only, and the rows in the file. Reads the footer, not the data.
+
+    The file is cut into as many parts as its size holds ``target`` (never more than it has row
+    groups), each cut at the row group start nearest an equal share of the row groups' bytes. Row
+    groups are coarse and the footer can be a large share of a small file, so cutting at the first
+    group past each target, as text formats do, would often give one part fewer than asked.
+    """
     layout = open_parquet(raw, source)
-    boundaries: list[tuple[int, int]] = []
+    size = raw.seek(0, 2)
+    groups = [group for group in layout.groups if group.rows]
+    rows_before: list[int] = []
     records = 0
-    next_target = target
-    for group in layout.groups:
-        if group.offset >= next_target and records > (boundaries[-1][1] if boundaries else 0):
-            boundaries.append((group.offset, records))
-            next_target = group.offset + target
+    for group in groups:
+        rows_before.append(records)
         records += group.rows
-    return boundaries, records
+    parts = min(len(groups), -(-size // target))
+    if parts < 2:
+        return [], records
+    starts = [group.offset for group in groups]
+    first, span = starts[0], groups[-1].next_offset - starts[0]
+    cuts: list[int] = []
+    for part in range(1, parts):
+        ideal = first + span * part / parts
+        index = bisect.bisect_left(starts, ideal)
+        if index == len(starts) or (index > 0 and ideal - starts[index - 1] <= starts[index] - ideal):
+            index -= 1
+        if index > (cuts[-1] if cuts else 0):
+            cuts.append(index)
+    return [(starts[index], rows_before[index]) for index in cuts], records
 
 
 def _python_ready(data_type: pyarrow.DataType) -> pyarrow.DataType:
