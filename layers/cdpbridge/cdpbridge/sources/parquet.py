@@ -224,11 +224,7 @@ class ParquetReader:
     def _rows(self, stream: ByteStream, window: ReadWindow) -> Iterator[Row]:
         layout = open_parquet(stream, self._source)
         names = layout.columns
-        casts: list[tuple[int, pyarrow.DataType]] = []
-        for column, field in enumerate(layout.file.schema_arrow):
-            ready = _python_ready(field.type)
-            if ready != field.type:
-                casts.append((column, ready))
+        conversions = [_ColumnConversion.of(field.type) for field in layout.file.schema_arrow]
         errors = _arrow_errors()
         source = self._source
         cursor = self._cursor
@@ -243,7 +239,7 @@ class ParquetReader:
             index = skip
             offset, rows_in_group = group.offset, group.rows
             try:
-                for values in _group_values(layout.file, group, skip, casts):
+                for values in _group_values(layout.file, group, skip, conversions):
                     item = make_row(source, row, offset, index, dict(zip(names, values, strict=True)))
                     index += 1
                     row += 1
@@ -276,8 +272,38 @@ class ParquetReader:
             cursor.offset, cursor.block_index = group.offset, done_in_group
 
 
+@dataclass(frozen=True, slots=True)
+class _ColumnConversion:
+    """How one column's Arrow values become Python values."""
+
+    # The type to cast to first (nanoseconds to microseconds), None when the file's type will do.
+    cast_to: pyarrow.DataType | None
+    # Maps become dicts. Asking pyarrow for that costs a Python call per value, ten times the
+    # plain conversion, so only columns that hold a map ask.
+    has_map: bool
+
+    @classmethod
+    def of(cls, data_type: pyarrow.DataType) -> _ColumnConversion:
+        ready = _python_ready(data_type)
+        return cls(None if ready == data_type else ready, _holds_map(data_type))
+
+    def values(self, column: pyarrow.Array) -> list[Any]:
+        if self.cast_to is not None:
+            column = column.cast(self.cast_to, safe=False)
+        values: list[Any] = column.to_pylist(maps_as_pydicts="strict") if self.has_map else column.to_pylist()
+        return values
+
+
+def _holds_map(data_type: pyarrow.DataType) -> bool:
+    import pyarrow  # noqa: PLC0415
+
+    if pyarrow.types.is_map(data_type):
+        return True
+    return any(_holds_map(data_type.field(index).type) for index in range(data_type.num_fields))
+
+
 def _group_values(
-    file: pyarrow.parquet.ParquetFile, group: RowGroup, skip: int, casts: list[tuple[int, pyarrow.DataType]]
+    file: pyarrow.parquet.ParquetFile, group: RowGroup, skip: int, conversions: list[_ColumnConversion]
 ) -> Iterator[tuple[Any, ...]]:
     """The rows of one row group after its first ``skip``, as tuples of Python values in column
     order, decoded a batch at a time."""
@@ -288,13 +314,13 @@ def _group_values(
             continue
         batch = whole_batch.slice(skip) if skip else whole_batch
         skip = 0
-        columns = list(batch.columns)
-        for position, ready in casts:
-            columns[position] = columns[position].cast(ready, safe=False)
-        if not columns:
+        if not conversions:
             yield from [()] * batch.num_rows
             continue
-        yield from zip(*(column.to_pylist(maps_as_pydicts="strict") for column in columns), strict=True)
+        columns = [
+            conversion.values(column) for conversion, column in zip(conversions, batch.columns, strict=True)
+        ]
+        yield from zip(*columns, strict=True)
 
 
 def _one_line(text: str) -> str:
