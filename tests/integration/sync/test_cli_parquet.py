@@ -1,17 +1,23 @@
 """`cdpbridge run` on Parquet files against the emulator: typed columns end as the same Braze profiles
 as the CSV of the same customers, a second run sends nothing, parts of whole row groups make the same
-run as one process, and a corrupt row group becomes rejects while the other groups are sent."""
+run as one process, a corrupt row group becomes rejects while the other groups are sent, and a run
+killed inside a row group resumes from its checkpoint."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from cdpbridge.mapping import load_mapping
 from cdpbridge.sync.artifacts import iter_rejects
+from cdpbridge.sync.job import JobRequest, run_part
 from cdpbridge_local.cli import main
 from cdpbridge_local.demo_data import (
     CUSTOMER_COLUMNS,
@@ -22,7 +28,7 @@ from cdpbridge_local.demo_data import (
     write_customers_parquet,
 )
 
-from .conftest import Braze
+from .conftest import Braze, Runner
 
 pytestmark = pytest.mark.integration
 
@@ -144,3 +150,88 @@ def test_a_corrupt_row_group_is_rejected_and_the_other_groups_are_sent(tmp_path:
     assert {row["reason"] for row in rejects} == {"unreadable Parquet row group 4"}
     assert braze.user_count() == ROWS - GROUP_ROWS
     assert braze.user("C00000300") is None and braze.user("C00000400") is not None
+
+
+ORDERS_MAPPING = """\
+version: 1
+integration: generic
+source: {format: parquet}
+identifier: {column: id, as: external_id}
+fields:
+  - {column: tier, attribute: tier, type: string, strategy: set}
+  - {column: visits, attribute: visits, type: integer, strategy: sum}
+events:
+  - {name: order_placed, time_column: at, properties: {amount: {column: amount, type: float}}}
+purchases:
+  - {product_id_column: sku, currency: EUR, price_column: amount, time_column: at}
+"""
+ORDER_USERS = 50
+
+
+def write_orders_parquet(path: Path, rows: int) -> Path:
+    """Orders with typed columns in row groups of 700 rows (chunks of 200 rows end mid-group)."""
+    table = pa.table(
+        {
+            "id": [f"u{index % ORDER_USERS}" for index in range(rows)],
+            "tier": [f"tier{index % 3}" for index in range(rows)],
+            "visits": pa.array([1] * rows, pa.int32()),
+            "at": pa.array(
+                [datetime(2026, 11, 1 + index % 9, 10, tzinfo=UTC) for index in range(rows)],
+                pa.timestamp("ms", tz="UTC"),
+            ),
+            "amount": pa.array([Decimal(f"{index}.5") for index in range(rows)], pa.decimal128(12, 2)),
+            "sku": [f"sku{index % 7}" for index in range(rows)],
+        }
+    )
+    pq.write_table(table, path, row_group_size=700)
+    return path
+
+
+def test_a_parquet_run_killed_mid_row_group_resumes_from_its_checkpoint_without_sending_twice(
+    tmp_path: Path, braze: Braze, runner: Runner
+) -> None:
+    path = write_orders_parquet(tmp_path / "orders.parquet", 3000)
+    # Given a reference: the whole file in one go, on a fresh emulator
+    reference = runner.run(path, ORDERS_MAPPING, run_id="reference", chunk_rows=200)
+    expected = {f"u{n}": braze.user(f"u{n}") for n in range(ORDER_USERS)}
+    braze.reset()
+    runner.workdir = tmp_path / "second"
+    runner.workdir.mkdir()
+
+    # When a run dies after a few chunks (a checkpoint after each, inside the second row group)
+    crashes = {"left": 5}
+
+    def crash_after_a_few_chunks(_counters: object) -> None:
+        crashes["left"] -= 1
+        if crashes["left"] == 0:
+            raise KeyboardInterrupt("killed")
+
+    services = runner.services(chunk_rows=200, checkpoint_interval_s=0.0)
+    with pytest.raises(KeyboardInterrupt):
+        run_part(_request(path, "resumed"), services, progress=crash_after_a_few_chunks)
+    partial_events = sum(len((braze.user(f"u{n}") or {"events": []})["events"]) for n in range(ORDER_USERS))
+    assert 0 < partial_events < 3000
+    resumed = run_part(_request(path, "resumed"), runner.services(chunk_rows=200, checkpoint_interval_s=0.0))
+
+    # Then the final state is the reference's: every event, purchase and increment exactly once
+    assert resumed.finished and resumed.counters.rows_read == 3000
+    assert reference.counters.events_sent == 3000
+    for n in range(ORDER_USERS):
+        got, want = braze.user(f"u{n}"), expected[f"u{n}"]
+        assert got is not None and want is not None
+        assert got["attributes"] == want["attributes"]
+        assert got["attributes"]["visits"] == 60
+        assert len(got["events"]) == len(want["events"]) == 60
+        assert len(got["purchases"]) == len(want["purchases"]) == 60
+
+
+def _request(path: Path, run_id: str) -> JobRequest:
+    stat = path.stat()
+    return JobRequest(
+        "generic",
+        str(path),
+        f"{stat.st_size}-{stat.st_mtime_ns}",
+        run_id,
+        datetime.now(UTC),
+        load_mapping(ORDERS_MAPPING),
+    )
