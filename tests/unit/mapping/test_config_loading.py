@@ -311,6 +311,26 @@ def test_source_settings_are_checked() -> None:
     assert load_mapping("identifier: {column: id}\nsource: {format: parquet}").source.format == "parquet"
 
 
+def test_a_declared_varchar_length_is_read_as_amperity_writes_it() -> None:
+    # varchar(20) is type varchar with max_length 20, for fields, remaining columns and properties
+    config = load_mapping(
+        "identifier: {column: id}\nfields:\n  - {column: code, type: 'varchar(20)'}\n"
+        "remaining: {type: 'varchar (8)'}\n"
+    )
+    assert (config.fields[0].type, config.fields[0].max_length) == ("varchar", 20)
+    assert config.remaining is not None and config.remaining.max_length == 8
+    # And a length said twice must agree; max_length is for text fields only
+    assert problems_of(
+        "identifier: {column: id}\nfields:\n  - {column: code, type: 'varchar(20)', max_length: 30}"
+    ) == ["fields[0].max_length: is 30 but the type 'varchar(20)' declares 20"]
+    assert problems_of(
+        "identifier: {column: id}\nfields:\n  - {column: n, type: integer, max_length: 3}"
+    ) == ["fields[0].max_length: only applies to fields of type string or varchar"]
+    assert problems_of("identifier: {column: id}\nfields:\n  - {column: n, type: 'varchar(0)'}") == [
+        "fields[0].max_length: must be greater than or equal to 1"
+    ]
+
+
 def test_wrong_value_kinds_are_explained_in_plain_words() -> None:
     problems = problems_of(
         "version: 2\nidentifier: {column: id}\nstrict: maybe\nnull_values: [1]\nfields: {column: a}\n"
