@@ -70,10 +70,6 @@ class ParquetLayout:
     columns: tuple[str, ...]
     groups: list[RowGroup]
 
-    @property
-    def rows(self) -> int:
-        return sum(group.rows for group in self.groups)
-
 
 def _arrow_errors() -> tuple[type[BaseException], ...]:
     import pyarrow  # noqa: PLC0415  (pyarrow is only paid for by Parquet reads)
