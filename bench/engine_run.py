@@ -1,8 +1,9 @@
-"""One run of a CSV file through the engine, measured from inside the process that runs it.
+"""One run of a CSV or Parquet file through the engine, measured from inside the process that runs it.
 
 The other benchmarks start this script as a child process so that its CPU time and peak RSS are the
 engine's alone (the emulator and the benchmark driver live in other processes). It runs the file the
-way `cdpbridge run` does: run_part with the demo customer mapping, SQLite state (kept between runs
+way `cdpbridge run` does: run_part with the demo customer mapping (its Parquet form for a
+``.parquet`` file), SQLite state (kept between runs
 that share --state), a Braze client pointed at --braze-url.
 
     .venv/bin/python bench/engine_run.py FILE --braze-url http://127.0.0.1:PORT --state S.sqlite3
@@ -40,7 +41,7 @@ from cdpbridge.sync.artifacts import LocalArtifactStore
 from cdpbridge.sync.counters import RunCounters
 from cdpbridge.sync.engine import EngineOptions
 from cdpbridge.sync.job import JobRequest, JobServices, PartOutcome, run_part
-from cdpbridge_local.demo_data import CUSTOMER_MAPPING_YAML
+from cdpbridge_local.demo_data import CUSTOMER_MAPPING_YAML, CUSTOMER_PARQUET_MAPPING_YAML
 from cdpbridge_local.parts import run_parts, split
 
 
@@ -109,7 +110,9 @@ def build_services(args: argparse.Namespace, reports: Path) -> JobServices:
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     path: Path = args.file
-    mapping = load_mapping(CUSTOMER_MAPPING_YAML)
+    mapping = load_mapping(
+        CUSTOMER_PARQUET_MAPPING_YAML if path.suffix == ".parquet" else CUSTOMER_MAPPING_YAML
+    )
     stat = path.stat()
     with tempfile.TemporaryDirectory(prefix="cdpbridge-bench-reports-") as reports:
         services = build_services(args, Path(reports))

@@ -25,7 +25,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from cdpbridge_local.demo_data import CUSTOMER_COLUMNS, customer_rows, write_customers_csv
+from cdpbridge_local.demo_data import (
+    CUSTOMER_COLUMNS,
+    customer_rows,
+    write_customers_csv,
+    write_customers_parquet,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -276,6 +281,26 @@ def customers_file(rows: int, *, generation: int = 0, change_share: float = 0.0)
         print(f"writing {path.name} ({rows:,} rows, once) ...", file=sys.stderr, flush=True)
         partial = path.with_suffix(".partial")
         write_customers_csv(partial, rows, generation=generation, change_share=change_share)
+        partial.replace(path)
+        print(f"  done in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+    return path
+
+
+# Rows per row group of the benchmark's Parquet files: several groups per file, so that the file
+# splits into parts, each group a few megabytes as warehouse exports write them.
+PARQUET_GROUP_ROWS = 50_000
+
+
+def customers_parquet_file(rows: int) -> Path:
+    """The customers of customers_file(rows) as a Parquet file with typed columns (snappy, row groups
+    of PARQUET_GROUP_ROWS), in bench/data/, written once and reused like the CSV."""
+    path = DATA_DIR / f"customers-{rows}.parquet"
+    if not path.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        print(f"writing {path.name} ({rows:,} rows, once) ...", file=sys.stderr, flush=True)
+        partial = path.with_suffix(".partial")
+        write_customers_parquet(partial, rows, row_group_rows=PARQUET_GROUP_ROWS)
         partial.replace(path)
         print(f"  done in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
     return path

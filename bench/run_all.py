@@ -153,6 +153,12 @@ def assemble(outcomes: Sequence[StepOutcome], mode: str, machine: dict[str, Any]
             **_picked(parts, "workers", "rows_per_s", "requests", "fill_ratio", "cpu_s_per_million"),
             **_picked(parts, "peak_rss_mb", "peak_rss_total_mb", "rows", "seconds"),
         }
+    parquet = both.get("full_parquet")
+    if parquet:
+        results["full_parquet"] = {
+            **_picked(parquet, "rows_per_s", "requests", "fill_ratio", "cpu_s_per_million", "peak_rss_mb"),
+            **_picked(parquet, "rows", "seconds", "file_mb"),
+        }
     delta = both.get("delta")
     if delta:
         results["delta"] = {
@@ -338,6 +344,16 @@ def render_table(results: dict[str, Any], previous: dict[str, Any] | None) -> st
             "",
         ),
         ("", "peak RSS MB (largest process)", "full_parts.peak_rss_mb", _number, ""),
+        ("1c the same customers as Parquet (typed)", "rows/s", "full_parquet.rows_per_s", _number, ""),
+        ("", "request fill", "full_parquet.fill_ratio", _percent, ""),
+        (
+            "",
+            "CPU-s per million rows (engine process)",
+            "full_parquet.cpu_s_per_million",
+            lambda v: _number(v, 1),
+            "",
+        ),
+        ("", "peak RSS MB", "full_parquet.peak_rss_mb", _number, ""),
         ("2 baseline (20 threads, no dedupe)", "rows/s", "baseline.rows_per_s", _number, ""),
         ("", "requests", "baseline.requests", _number, ""),
         ("", "data points", "baseline.data_points", _number, ""),

@@ -42,12 +42,14 @@ def figures(
         "cpu_s_per_million": 99.0,
         "peak_rss_total_mb": rss * 2 + 30,
     }
+    parquet = {**engine, "rows_per_s": rows_per_s * 1.1, "cpu_s_per_million": 88.5, "file_mb": 5.2}
     return {
         "full_and_delta": {
             "parameters": {"rows": 100_000},
             "full": engine,
             "delta": delta,
             "full_parts": parts,
+            "full_parquet": parquet,
         },
         "baseline": {
             "rows_per_s": 4000.0,
@@ -103,6 +105,10 @@ def test_the_results_hold_every_key_the_readme_promises() -> None:
     assert results["full_parts"]["workers"] == 2
     assert results["full_parts"]["cpu_s_per_million"] == 99.0
     assert results["ratio_vs_baseline_parts"] == 3.0
+    # And the same customers as Parquet, with the figures to compare with the CSV's
+    assert results["full_parquet"]["rows_per_s"] == 8800.0
+    assert results["full_parquet"]["cpu_s_per_million"] == 88.5
+    assert results["full_parquet"]["file_mb"] == 5.2
     assert set(results["delta"]) >= {"data_points", "changed_values", "requests"}
     assert set(results["bound"]) >= {"seconds", "bound_seconds", "share_of_bound"}
     assert results["memory_1gb"]["peak_rss_mb"] == 120.0
@@ -163,6 +169,15 @@ def test_the_table_shows_values_targets_verdicts_and_the_previous_run() -> None:
     parts_line = next(line for line in table.splitlines() if line.startswith("1b the same file in 2 parts"))
     assert "12,000" in parts_line
     assert "3.00x" in next(line for line in table.splitlines() if "ours in parts / baseline" in line)
+    # And the Parquet run has its rows/s and CPU lines beside the CSV's
+    lines = table.splitlines()
+    parquet_at = next(
+        index for index, line in enumerate(lines) if line.startswith("1c the same customers as Parquet")
+    )
+    assert "8,800" in lines[parquet_at]
+    assert any(
+        "88.5" in line and "CPU-s per million rows" in line for line in lines[parquet_at : parquet_at + 4]
+    )
 
 
 def test_the_previous_run_is_the_latest_of_the_same_mode(tmp_path: Path) -> None:

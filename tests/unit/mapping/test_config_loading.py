@@ -302,7 +302,31 @@ def test_source_settings_are_checked() -> None:
         "source.columns: is required when the file has no header line"
     ]
     assert problems_of("identifier: {column: id}\nsource: {format: xml}") == [
-        "source.format: 'xml' is not one of 'csv', 'tsv', 'psv', 'jsonl', 'json' or 'avro'"
+        "source.format: 'xml' is not one of 'csv', 'tsv', 'psv', 'jsonl', 'json', 'avro' or 'parquet'"
+    ]
+    assert problems_of("identifier: {column: id}\nsource: {format: parquet, header: false}") == [
+        "source.header: only applies to csv, tsv and psv files"
+    ]
+    assert load_mapping("identifier: {column: id}\nsource: {format: parquet}").source.format == "parquet"
+
+
+def test_a_declared_varchar_length_is_read_as_amperity_writes_it() -> None:
+    # varchar(20) is type varchar with max_length 20, for fields, remaining columns and properties
+    config = load_mapping(
+        "identifier: {column: id}\nfields:\n  - {column: code, type: 'varchar(20)'}\n"
+        "remaining: {type: 'varchar (8)'}\n"
+    )
+    assert (config.fields[0].type, config.fields[0].max_length) == ("varchar", 20)
+    assert config.remaining is not None and config.remaining.max_length == 8
+    # And a length said twice must agree; max_length is for text fields only
+    assert problems_of(
+        "identifier: {column: id}\nfields:\n  - {column: code, type: 'varchar(20)', max_length: 30}"
+    ) == ["fields[0].max_length: is 30 but the type 'varchar(20)' declares 20"]
+    assert problems_of(
+        "identifier: {column: id}\nfields:\n  - {column: n, type: integer, max_length: 3}"
+    ) == ["fields[0].max_length: only applies to fields of type string or varchar"]
+    assert problems_of("identifier: {column: id}\nfields:\n  - {column: n, type: 'varchar(0)'}") == [
+        "fields[0].max_length: must be greater than or equal to 1"
     ]
 
 

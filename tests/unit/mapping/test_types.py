@@ -11,7 +11,7 @@ import pytest
 
 from cdpbridge.mapping import STANDARD_FIELDS
 from cdpbridge.updates import WriteMode
-from tests.unit.mapping.helpers import map_values, one_field
+from tests.unit.mapping.helpers import map_values, mapper_for, one_field
 
 OUT_OF_INT64 = "integer outside the 64-bit range Braze stores"
 NOT_FINITE = "not a finite number (nan or infinity)"
@@ -53,6 +53,39 @@ def test_text_types_keep_text_as_written_including_leading_zeros(field_type: str
 def test_text_longer_than_255_characters_is_invalid_not_truncated(field_type: str) -> None:
     assert written(f"{{column: a, type: {field_type}}}", "x" * 255) == "x" * 255
     assert refused(f"{{column: a, type: {field_type}}}", "x" * 256) == "longer than 255 characters"
+
+
+@pytest.mark.parametrize(
+    "spec", ["{column: a, type: 'varchar(5)'}", "{column: a, type: varchar, max_length: 5}"]
+)
+def test_a_varchar_longer_than_its_declared_length_in_characters_is_invalid(spec: str) -> None:
+    # Five characters are within varchar(5) however many bytes they take in UTF-8
+    assert written(spec, "Zoë's") == "Zoë's"
+    assert written(spec, "日本語です") == "日本語です"
+    assert refused(spec, "Zoë's!") == "longer than its declared length of 5 characters"
+    # A native value is measured as the text it is sent as
+    assert written(spec, 12345) == "12345"
+    assert refused(spec, 123456) == "longer than its declared length of 5 characters"
+
+
+def test_a_declared_length_applies_to_a_standard_field_before_its_own_rules() -> None:
+    update = map_values(one_field("{column: fn, attribute: first_name, type: 'varchar(3)'}"), fn="Anna")
+    assert "first_name" not in update.attributes
+    assert [issue.reason for issue in update.issues] == ["longer than its declared length of 3 characters"]
+    assert (
+        map_values(one_field("{column: fn, attribute: first_name, type: 'varchar(3)'}"), fn="Ana").issues
+        == []
+    )
+
+
+def test_a_declared_length_applies_to_event_properties() -> None:
+    mapper = mapper_for(
+        "events:\n  - {name: seen, time_column: at, properties: {code: {column: c, type: 'varchar(2)'}}}\n"
+    )
+    update = map_values(mapper, at="2026-01-01T00:00:00Z", c="abc")
+    assert [issue.reason for issue in update.issues] == [
+        "property 'code': longer than its declared length of 2 characters"
+    ]
 
 
 def test_native_scalars_become_text_for_a_string_field() -> None:

@@ -1,5 +1,6 @@
 """The columns a file declares up front: CSV-family headers (plain, gzip, each zip member), the spec's
-columns for a file without a header, Avro record fields; nothing for JSON and JSON lines."""
+columns for a file without a header, Avro record fields, Parquet schema columns; nothing for JSON and
+JSON lines."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import zipfile
 from pathlib import Path
 
 import fastavro
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from cdpbridge.sources import SourceError, SourceSpec
@@ -68,6 +71,21 @@ def test_avro_declares_its_record_fields(tmp_path: Path) -> None:
     assert read_declared_columns(str(path), SourceSpec(format="avro")) == [
         DeclaredColumns(str(path), ("id", "tier"))
     ]
+
+
+def test_parquet_declares_its_schema_columns_plain_or_gzipped(tmp_path: Path) -> None:
+    # Given a Parquet file, and the same file gzipped
+    path = tmp_path / "users.parquet"
+    table = pa.table({"id": ["u1"], "Tier": ["gold"], "visits": pa.array([3], pa.int32())})
+    pq.write_table(table, path)
+    packed = tmp_path / "users.parquet.gz"
+    packed.write_bytes(gzip.compress(path.read_bytes()))
+    # When their columns are read
+    # Then they are the schema's top-level columns, in order
+    for location in (path, packed):
+        assert read_declared_columns(str(location), SourceSpec(format="parquet")) == [
+            DeclaredColumns(str(location), ("id", "Tier", "visits"))
+        ]
 
 
 def test_json_lines_and_empty_files_declare_nothing(tmp_path: Path) -> None:

@@ -61,6 +61,8 @@ class ConverterOptions:
     max_items: int | None = None
     # Cell text that means "no value" inside arrays is dropped like an empty element.
     null_values: frozenset[str] = field(default_factory=frozenset)
+    # A text field's declared length in characters (Amperity's varchar(N)).
+    max_length: int | None = None
 
 
 def describe_kind(value: Any) -> str:
@@ -144,6 +146,21 @@ def to_string(value: Any) -> str:
     if len(text) > MAX_STRING_LENGTH:
         raise _too_long()
     return text
+
+
+def within_declared_length(convert: Converter, max_length: int) -> Converter:
+    """``convert`` for a field declared ``varchar(max_length)``: a value longer than that many
+    characters is invalid, whatever ``convert`` would make of it (a standard field's normaliser
+    included). Native values are measured as the text they would be sent as."""
+    reason = f"longer than its declared length of {max_length} characters"
+
+    def convert_declared(value: Any) -> Any:
+        text = value if value.__class__ is str else native_to_text(value)
+        if len(text) > max_length:
+            raise InvalidValueError(reason)
+        return convert(value)
+
+    return convert_declared
 
 
 # ---------------------------------------------------------------------------------------- numbers

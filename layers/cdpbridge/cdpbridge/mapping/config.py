@@ -68,6 +68,9 @@ IntegrationName = Annotated[
         }
     ),
 ]
+# Amperity declares text columns as ``varchar(20)``: the type with its length in characters.
+_DECLARED_VARCHAR: Final = re.compile(r"varchar\s*\(\s*(\d+)\s*\)")
+_TEXT_FIELD_TYPES: Final = frozenset({FieldType.STRING, FieldType.VARCHAR})
 _ASCII_TEXT: Final = bytes(range(128)).decode("ascii")
 
 
@@ -146,6 +149,15 @@ def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+def _type_schema(schema: dict[str, Any]) -> None:
+    """A ``type`` is one of the field types or, as Amperity writes it, ``varchar(<length>)``."""
+    schema["anyOf"] = [
+        *schema["anyOf"][:-1],
+        {"type": "string", "pattern": r"^varchar\s*\(\s*\d+\s*\)$"},
+        schema["anyOf"][-1],
+    ]
+
+
 class _ConverterKnobs(_ConfigModel):
     """Options shared by fields, remaining columns and event properties."""
 
@@ -172,8 +184,32 @@ class _ConverterKnobs(_ConfigModel):
         description="Treat the column as personal data: its values never appear in issue details. "
         "Default: decided from the column and attribute names (e-mail, phone, name, address, ...).",
     )
+    max_length: int | None = Field(
+        default=None,
+        ge=1,
+        description="Text fields: the declared length in characters; a longer value is invalid. "
+        "type: varchar(20) says the same as type: varchar with max_length: 20.",
+    )
 
     _as_format_list = field_validator("format", mode="before")(_as_list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _declared_length(cls, data: Any) -> Any:
+        """``type: varchar(20)`` as Amperity writes it: type varchar, max_length 20."""
+        if not isinstance(data, dict):
+            return data
+        declared = data.get("type")
+        match = _DECLARED_VARCHAR.fullmatch(declared.strip()) if isinstance(declared, str) else None
+        if match is None:
+            return data
+        length = int(match.group(1))
+        given = data.get("max_length")
+        if given is not None and given != length:
+            _raise_if(
+                [ConfigProblem("max_length", f"is {given} but the type {declared!r} declares {length}")]
+            )
+        return {**data, "type": FieldType.VARCHAR.value, "max_length": length}
 
     def _knob_problems(self, effective_type: FieldType | None) -> list[ConfigProblem]:
         problems: list[ConfigProblem] = []
@@ -189,6 +225,8 @@ class _ConverterKnobs(_ConfigModel):
                 problems.append(
                     ConfigProblem("format", f"{sorted(epoch)[0]} only applies to datetime fields")
                 )
+        if self.max_length is not None and effective_type not in _TEXT_FIELD_TYPES:
+            problems.append(ConfigProblem("max_length", "only applies to fields of type string or varchar"))
         for key in ("true_values", "false_values"):
             if getattr(self, key) is not None and not booleans:
                 problems.append(ConfigProblem(key, "only applies to fields of type boolean"))
@@ -337,6 +375,7 @@ class FieldSpec(_ConverterKnobs):
         default=None,
         description="Default: the standard field's own rules, else text stays text and native JSON "
         "types are kept.",
+        json_schema_extra=_type_schema,
     )
     strategy: Strategy = Strategy.SET
     merge_objects: bool = Field(default=False, description="Object fields: merge into the stored object.")
@@ -393,7 +432,9 @@ class RemainingSpec(_ConverterKnobs):
 
     prefix: str = ""
     type: FieldType | None = Field(
-        default=None, description="Default: text stays text; JSON/Avro sources keep their native types."
+        default=None,
+        description="Default: text stays text; JSON/Avro sources keep their native types.",
+        json_schema_extra=_type_schema,
     )
     strategy: Strategy = Strategy.SET
     exclude: list[NonEmptyStr] = Field(
@@ -425,7 +466,11 @@ class PropertySpec(_ConverterKnobs):
     """One event or purchase property taken from a column (written as just the column name, or this)."""
 
     column: NonEmptyStr
-    type: FieldType | None = Field(default=None, description="Default: text stays text, native types kept.")
+    type: FieldType | None = Field(
+        default=None,
+        description="Default: text stays text, native types kept.",
+        json_schema_extra=_type_schema,
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -26,6 +26,7 @@ from cdpbridge.mapping.coerce import (
     to_increment,
     to_integer,
     to_string,
+    within_declared_length,
 )
 from cdpbridge.mapping.config import (
     ConfigProblem,
@@ -154,6 +155,7 @@ def _options(spec: Any, null_values: frozenset[str]) -> ConverterOptions:
         false_values=frozenset(spec.false_values) if spec.false_values is not None else defaults.false_values,
         max_items=getattr(spec, "max_items", None),
         null_values=null_values,
+        max_length=spec.max_length,
     )
 
 
@@ -409,6 +411,14 @@ class Mapper:
     def _converter_for(
         self, attribute: str, field_type: FieldType | None, strategy: Strategy, options: ConverterOptions
     ) -> Converter:
+        convert = self._type_converter(attribute, field_type, strategy, options)
+        if options.max_length is not None:
+            return within_declared_length(convert, options.max_length)
+        return convert
+
+    def _type_converter(
+        self, attribute: str, field_type: FieldType | None, strategy: Strategy, options: ConverterOptions
+    ) -> Converter:
         if attribute in STANDARD_FIELDS:
             return standard_converter(
                 attribute, options, default_country_code=self._config.default_country_code
@@ -579,7 +589,10 @@ class Mapper:
 
     def _compile_value(self, spec: PropertySpec) -> Callable[[Any], Any]:
         """A property converter: raises InvalidValueError; returns EMPTY for no value."""
-        convert = build_converter(spec.type, _options(spec, self._null_values))
+        options = _options(spec, self._null_values)
+        convert = build_converter(spec.type, options)
+        if options.max_length is not None:
+            convert = within_declared_length(convert, options.max_length)
         cell = self._cell
 
         def property_value(raw: Any) -> Any:

@@ -172,6 +172,12 @@ def plan_byte_ranges(
             return [ByteRange(0, size, 1)]
         if spec.format is SourceFormat.AVRO:
             boundaries, total = _avro_boundaries(raw, location, size, target_bytes)
+        elif spec.format is SourceFormat.PARQUET:
+            # Imported here to keep the Parquet reader off the handlers' import path (cold start).
+            from cdpbridge.sources.parquet import row_group_boundaries  # noqa: PLC0415
+
+            starts, total = row_group_boundaries(raw, location, target_bytes)
+            boundaries = [_Boundary(offset, rows_before) for offset, rows_before in starts]
         else:
             counter: _RowCounter
             if spec.format.is_delimited:

@@ -27,6 +27,7 @@ class SourceFormat(StrEnum):
     JSONL = "jsonl"
     JSON = "json"
     AVRO = "avro"
+    PARQUET = "parquet"
 
     @property
     def is_delimited(self) -> bool:
@@ -52,6 +53,7 @@ _SUFFIX_FORMATS: dict[str, SourceFormat] = {
     ".ndjson": SourceFormat.JSONL,
     ".json": SourceFormat.JSON,
     ".avro": SourceFormat.AVRO,
+    ".parquet": SourceFormat.PARQUET,
 }
 _COMPRESSION_SUFFIXES = frozenset({".gz", ".gzip", ".zip"})
 

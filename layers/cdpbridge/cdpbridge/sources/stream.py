@@ -22,6 +22,8 @@ from cdpbridge.sources.spec import SourceFormat, SourceSpec
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+    from cdpbridge.sources.parquet import ParquetReader
+
 Row = SourceRow | RejectedRow
 
 
@@ -119,13 +121,19 @@ class RowStream:
 
 def _reader(
     stream: ByteStream, spec: SourceSpec, source: str, cursor: ReadCursor
-) -> DelimitedReader | JsonLinesReader | JsonArrayReader | AvroReader:
+) -> DelimitedReader | JsonLinesReader | JsonArrayReader | AvroReader | ParquetReader:
     if spec.format.is_delimited:
         return DelimitedReader(stream, spec, source, cursor)
     if spec.format is SourceFormat.JSONL:
         return JsonLinesReader(stream, spec, source, cursor)
     if spec.format is SourceFormat.JSON:
         return JsonArrayReader(stream, spec, source, cursor)
+    if spec.format is SourceFormat.PARQUET:
+        # Imported here: the Parquet reader (and pyarrow behind it) stays off the import path of
+        # handlers that never read Parquet, whose cold start it would lengthen.
+        from cdpbridge.sources.parquet import ParquetReader  # noqa: PLC0415
+
+        return ParquetReader(stream, source, cursor)
     return AvroReader(stream, source, cursor)
 
 

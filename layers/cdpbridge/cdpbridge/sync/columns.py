@@ -47,9 +47,10 @@ def read_declared_columns(
 
 def declared_columns(opened: OpenedSource, spec: SourceSpec) -> list[DeclaredColumns]:
     """The header of each CSV-family member (or the spec's ``columns`` when the file has none), the
-    fields of each Avro member's record schema. Empty for JSON and JSON lines, whose records name
-    their own fields one by one (a key a record lacks is a value it lacks, not a renamed column),
-    and for members that declare nothing (an empty file, an Avro schema that is not a record).
+    fields of each Avro member's record schema, the columns of each Parquet member's schema. Empty
+    for JSON and JSON lines, whose records name their own fields one by one (a key a record lacks
+    is a value it lacks, not a renamed column), and for members that declare nothing (an empty
+    file, an Avro schema that is not a record).
 
     ``opened`` stays open and is rewound, so the rows are read from the same opened object: a part
     opens its object once for the header check and the read. Raises SourceError when the header
@@ -57,7 +58,7 @@ def declared_columns(opened: OpenedSource, spec: SourceSpec) -> list[DeclaredCol
     """
     if spec.format.is_delimited and not spec.header:
         return [DeclaredColumns(opened.location, spec.columns or ())]
-    if not spec.format.is_delimited and spec.format is not SourceFormat.AVRO:
+    if not spec.format.is_delimited and spec.format not in (SourceFormat.AVRO, SourceFormat.PARQUET):
         return []
     small = spec.model_copy(update={"read_chunk_bytes": _HEADER_CHUNK_BYTES})
     declared: list[DeclaredColumns] = []
@@ -88,8 +89,23 @@ def _member_columns(stream: ByteStream, spec: SourceSpec, source: str) -> tuple[
     if spec.format.is_delimited:
         header, _ = DelimitedReader(stream, spec, source, ReadCursor()).read_header()
         return header
+    if spec.format is SourceFormat.PARQUET:
+        return _parquet_columns(stream, source)
     blocks, _ = open_block_reader(stream, source)
     schema: Any = blocks.writer_schema
     if not isinstance(schema, dict) or schema.get("type") != "record":
         return ()
     return tuple(str(field["name"]) for field in schema.get("fields", ()))
+
+
+def _parquet_columns(stream: ByteStream, source: str) -> tuple[str, ...]:
+    """The footer's columns; a gzip or zip member is spooled first, as the reader does."""
+    # Imported here to keep the Parquet reader off the handlers' import path (cold start).
+    from cdpbridge.sources.parquet import open_parquet, seekable_copy  # noqa: PLC0415
+
+    copy = seekable_copy(stream)
+    try:
+        return open_parquet(copy or stream, source).columns
+    finally:
+        if copy is not None:
+            copy.close()
