@@ -235,7 +235,9 @@ class AsyncFailureDestination(CloudFormationLintRule):  # type: ignore[misc]
     source_url = "https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html"
     tags = ["lambda", "sqs", "project"]
 
-    def match(self, cfn: Any) -> list[RuleMatch]:
+    # One pass over the async paths of every kind (queue triggers, schedules, events, S3, SNS): each
+    # branch is one kind of path, read side by side against the rule's description.
+    def match(self, cfn: Any) -> list[RuleMatch]:  # noqa: PLR0912
         matches: list[RuleMatch] = []
         queues = dict(_of_type(cfn, "AWS::SQS::Queue"))
         functions = dict(_of_type(cfn, "AWS::Serverless::Function", "AWS::Lambda::Function"))
