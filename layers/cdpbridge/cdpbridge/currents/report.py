@@ -46,6 +46,9 @@ class RouteReport:
     routed: Counter[str] = field(default_factory=Counter)
     event_types: dict[str, EventTypeCounts] = field(default_factory=dict)
     unreadable: list[Unreadable] = field(default_factory=list)
+    # Files whose routing stopped on an error (a route refused, state unavailable): routed again,
+    # from where they stopped, on the next run or delivery.
+    failures: list[Unreadable] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
     lytics_requests: int = 0
 
@@ -76,6 +79,7 @@ class RouteReport:
             "unreadable_records": self.unreadable_records,
             "unreadable_files": sum(1 for item in self.unreadable if item.record is None),
             "unreadable": [item.to_dict() for item in self.unreadable],
+            "failed_files": [item.to_dict() for item in self.failures],
             "event_types": {name: counts.to_dict() for name, counts in sorted(self.event_types.items())},
             "lytics_requests": self.lytics_requests,
             "outputs": sorted(self.outputs),
