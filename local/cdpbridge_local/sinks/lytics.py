@@ -3,7 +3,7 @@
 It keeps every batch it accepted (stream, query and events) for tests and the local stack to read,
 refuses a missing or wrong token with 401 as Lytics does, a body that is not a JSON object or
 array of objects with 400, and can be told to answer the next requests with an error status
-(``fail_next``), so that retries and resumption are tested over real HTTP.
+(``fail_next``, ``fail_after``), so that retries and resumption are tested over real HTTP.
 
     GET  /_sink/received   every accepted batch, as JSON
     POST /_sink/reset      forgets them
@@ -43,12 +43,21 @@ class LyticsSink:
     batches: list[LyticsBatch] = field(default_factory=list)
     refused: int = 0
     _failures: list[int] = field(default_factory=list)
+    # After this many more accepted batches every request fails with _outage_status (None: never).
+    _accept_budget: int | None = None
+    _outage_status: int = 503
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail_next(self, count: int, status: int = 503) -> None:
         """The next ``count`` well-authenticated requests get ``status`` instead of being accepted."""
         with self._lock:
             self._failures.extend([status] * count)
+
+    def fail_after(self, batches: int, status: int = 503) -> None:
+        """Accepts ``batches`` more batches, then answers every request with ``status`` (an outage)."""
+        with self._lock:
+            self._accept_budget = batches
+            self._outage_status = status
 
     def events(self, stream: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
@@ -60,11 +69,18 @@ class LyticsSink:
         with self._lock:
             self.batches.clear()
             self._failures.clear()
+            self._accept_budget = None
             self.refused = 0
 
     def _next_failure(self) -> int | None:
         with self._lock:
-            return self._failures.pop(0) if self._failures else None
+            if self._failures:
+                return self._failures.pop(0)
+            if self._accept_budget is not None:
+                if self._accept_budget <= 0:
+                    return self._outage_status
+                self._accept_budget -= 1
+            return None
 
     def _accept(self, batch: LyticsBatch) -> None:
         with self._lock:
