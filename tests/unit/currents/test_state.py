@@ -35,3 +35,9 @@ def test_file_progress_is_saved_replaced_and_expires(currents_state):
     assert currents_state.load_progress("s3://b/k@e2") is None
     currents_state.now[0] += 3601
     assert currents_state.load_progress("s3://b/k@e1") is None
+
+
+def test_many_keys_are_marked_and_found_over_several_requests(currents_state):
+    keys = [event_key("users.behaviors.Purchase", f"id-{index}") for index in range(1_234)]
+    currents_state.mark_routed(keys[::2])
+    assert currents_state.already_routed(keys) == set(keys[::2])
