@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from aws_lambda_powertools import Logger
@@ -125,6 +126,7 @@ class DynamoDbEngagementStore:
         max_observations: int = DEFAULT_MAX_OBSERVATIONS,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.time,
+        concurrency: int = 16,
     ) -> None:
         if not table_name:
             raise ValueError("an engagement profile table name is required")
@@ -133,6 +135,8 @@ class DynamoDbEngagementStore:
         self._max = max_observations
         self._backoff = backoff or Backoff()
         self._clock = clock
+        self._concurrency = max(1, concurrency)
+        self._pool: ThreadPoolExecutor | None = None
 
     def _read(self, user_ids: list[str], *, consistent: bool) -> dict[str, tuple[bytes, int]]:
         found: dict[str, tuple[bytes, int]] = {}
@@ -153,8 +157,19 @@ class DynamoDbEngagementStore:
         if not observations:
             return
         current = self._read(list(observations), consistent=True)
-        for user_id, new in observations.items():
-            self._merge_user(user_id, new, current.get(user_id))
+        if len(observations) == 1 or self._concurrency == 1:
+            for user_id, new in observations.items():
+                self._merge_user(user_id, new, current.get(user_id))
+            return
+        # One conditional write per user: several in flight, or a file of many users waits on each.
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="engagement")
+        futures = [
+            self._pool.submit(self._merge_user, user_id, new, current.get(user_id))
+            for user_id, new in observations.items()
+        ]
+        for future in futures:
+            future.result()
 
     def _merge_user(self, user_id: str, new: Sequence[Observation], known: tuple[bytes, int] | None) -> None:
         errors = self._client.exceptions
@@ -194,4 +209,6 @@ class DynamoDbEngagementStore:
         }
 
     def close(self) -> None:
-        """Nothing to release: the client is shared."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
