@@ -213,14 +213,20 @@ class _FileRun:
         records, keys = self.event_keys(chunk.records, chunk)
         seen = self.services.state.already_routed(keys) if keys else set()
         taken = self.taken
-        fresh: list[Record] = []
-        fresh_keys: list[bytes] = []
-        for record, key in zip(records, keys, strict=True):
-            if key in seen or key in taken:
-                continue
-            taken.add(key)
-            fresh.append(record)
-            fresh_keys.append(key)
+        chunk_keys = set(keys)
+        if not seen and len(chunk_keys) == len(keys) and taken.isdisjoint(chunk_keys):
+            # The common case, no duplicate at all: set operations instead of a loop per record.
+            fresh, fresh_keys = records, keys
+            taken |= chunk_keys
+        else:
+            fresh = []
+            fresh_keys = []
+            for record, key in zip(records, keys, strict=True):
+                if key in seen or key in taken:
+                    continue
+                taken.add(key)
+                fresh.append(record)
+                fresh_keys.append(key)
         duplicates = len(records) - len(fresh)
         if self.plan.lytics and fresh:
             lytics = self.services.lytics

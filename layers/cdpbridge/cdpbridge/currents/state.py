@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
 from cdpbridge.state import Backoff, batch_get, batch_write, default_client
@@ -118,7 +119,7 @@ class SqliteCurrentsState:
         with self._database.writing() as connection:
             connection.executemany(
                 "INSERT OR REPLACE INTO currents_routed (k, x) VALUES (?, ?)",
-                ((key, expires) for key in keys),
+                zip(keys, repeat(expires)),
             )
 
     def load_progress(self, file_id: str) -> FileProgress | None:
