@@ -131,7 +131,8 @@ def lambda_run(path: Path, event_type: str) -> dict[str, Any]:
     from botocore.config import Config  # noqa: PLC0415
 
     from cdpbridge.currents import CURRENTS_STATE_TABLE  # noqa: PLC0415
-    from cdpbridge.currents.runtime import AwsClients, handle_currents_message  # noqa: PLC0415
+    from cdpbridge.currents.function import AwsClients  # noqa: PLC0415
+    from cdpbridge.currents.runtime import handle_currents_message  # noqa: PLC0415
     from cdpbridge.currents.settings import CurrentsSettings  # noqa: PLC0415
     from cdpbridge.engagement import ENGAGEMENT_PROFILE_TABLE  # noqa: PLC0415
     from cdpbridge.state.tables import create_table  # noqa: PLC0415
