@@ -18,6 +18,7 @@ import orjson
 import pytest
 
 from cdpbridge.currents import CURRENTS_STATE_TABLE
+from cdpbridge.currents.function import default_clients
 from cdpbridge.engagement import ENGAGEMENT_PROFILE_TABLE, DynamoDbEngagementStore
 from cdpbridge.state.tables import create_table
 from cdpbridge_local.currents_data import avro_bytes, synthetic_events
@@ -81,7 +82,10 @@ def deployed(aws: str, lytics, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
     }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
+    # The function keeps its clients per container; each test is a fresh container.
+    default_clients.cache_clear()
     yield environment
+    default_clients.cache_clear()
 
 
 def invoke(handler: ModuleType, event: dict[str, Any]) -> Any:

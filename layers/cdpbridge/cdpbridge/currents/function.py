@@ -9,6 +9,7 @@ its redelivery resumes the file where its committed progress stopped.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
@@ -25,10 +26,12 @@ from cdpbridge.currents.settings import CurrentsSettings
 from cdpbridge.currents.state import DynamoDbCurrentsState
 from cdpbridge.engagement.store import DynamoDbEngagementStore
 from cdpbridge.sources.s3 import S3RangeReader
+from cdpbridge.state import default_client
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
     from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
@@ -39,12 +42,15 @@ logger = Logger(child=True)
 class AwsClients:
     s3: S3Client
     secrets: SecretsManagerClient
+    dynamodb: DynamoDBClient | None = None
 
 
+@lru_cache(maxsize=1)
 def default_clients() -> AwsClients:
+    """The function's clients, made once per container (a client costs tens of milliseconds)."""
     import boto3  # noqa: PLC0415 - only real messages need boto3; S3's test event never loads it
 
-    return AwsClients(boto3.client("s3"), boto3.client("secretsmanager"))
+    return AwsClients(boto3.client("s3"), boto3.client("secretsmanager"), default_client())
 
 
 def load_config(s3: S3Client, settings: CurrentsSettings) -> CurrentsConfig:
@@ -72,11 +78,13 @@ def build_services(
     ttl_seconds = config.dedupe.ttl_days * 86_400
     return RouterServices(
         config=config,
-        state=DynamoDbCurrentsState(settings.state_table, ttl_seconds=ttl_seconds),
+        state=DynamoDbCurrentsState(settings.state_table, client=clients.dynamodb, ttl_seconds=ttl_seconds),
         outputs=S3OutputStore(clients.s3, settings.drop_bucket, settings.outbound_prefix),
         lytics=lytics,
         engagement=DynamoDbEngagementStore(
-            settings.engagement_table, max_observations=config.routes.engagement.max_observations
+            settings.engagement_table,
+            client=clients.dynamodb,
+            max_observations=config.routes.engagement.max_observations,
         ),
         time_left_s=(lambda: lambda_context.get_remaining_time_in_millis() / 1000)
         if lambda_context
@@ -120,6 +128,9 @@ def route_message(
         for location in ours:
             route_object(router, clients.s3, location)
     finally:
+        services.state.close()
+        if services.engagement is not None:
+            services.engagement.close()
         report = router.report.to_dict()
         logger.info("Currents routed", extra={"report": _loggable(report)})
         if metrics is not None:
