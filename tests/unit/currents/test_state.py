@@ -41,3 +41,10 @@ def test_many_keys_are_marked_and_found_over_several_requests(currents_state):
     keys = [event_key("users.behaviors.Purchase", f"id-{index}") for index in range(1_234)]
     currents_state.mark_routed(keys[::2])
     assert currents_state.already_routed(keys) == set(keys[::2])
+
+
+def test_a_commit_marks_the_keys_and_saves_the_progress(currents_state):
+    keys = [event_key("t", str(index)) for index in range(30)]
+    currents_state.commit(keys, FileProgress("s3://b/k@e", 30, True))
+    assert currents_state.already_routed(keys) == set(keys)
+    assert currents_state.load_progress("s3://b/k@e") == FileProgress("s3://b/k@e", 30, True)

@@ -268,9 +268,7 @@ class _FileRun:
         report.add_routed(event_type, "engagement", batch.observations)
         report.machine_opens_excluded += batch.machine_opens
         report.add_routed(event_type, "lytics", segment.lytics_events)
-        if segment.keys:
-            services.state.mark_routed(segment.keys)
-        services.state.save_progress(FileProgress(plan.file_id, next_index, done))
+        services.state.commit(segment.keys, FileProgress(plan.file_id, next_index, done))
         logger.debug(
             "segment committed",
             extra={"file": plan.location, "first_index": segment.first_index, "next_index": next_index},

@@ -70,6 +70,10 @@ class CurrentsState(Protocol):
 
     def save_progress(self, progress: FileProgress) -> None: ...
 
+    def commit(self, keys: Collection[bytes], progress: FileProgress) -> None:
+        """Marks ``keys`` routed, then saves ``progress`` (one transaction where the store has them)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -133,6 +137,17 @@ class SqliteCurrentsState:
     def save_progress(self, progress: FileProgress) -> None:
         expires = int(self._clock()) + self._ttl_seconds
         with self._database.writing() as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO currents_files (file_id, next_index, done, x) VALUES (?, ?, ?, ?)",
+                (progress.file_id, progress.next_index, int(progress.done), expires),
+            )
+
+    def commit(self, keys: Collection[bytes], progress: FileProgress) -> None:
+        expires = int(self._clock()) + self._ttl_seconds
+        with self._database.writing() as connection:
+            connection.executemany(
+                "INSERT OR REPLACE INTO currents_routed (k, x) VALUES (?, ?)", zip(keys, repeat(expires))
+            )
             connection.execute(
                 "INSERT OR REPLACE INTO currents_files (file_id, next_index, done, x) VALUES (?, ?, ?, ?)",
                 (progress.file_id, progress.next_index, int(progress.done), expires),
@@ -239,6 +254,12 @@ class DynamoDbCurrentsState:
                 "x": {"N": str(int(self._clock()) + self._ttl_seconds)},
             },
         )
+
+    def commit(self, keys: Collection[bytes], progress: FileProgress) -> None:
+        # Marks first: progress saved before them would let a crash in between skip unmarked events.
+        if keys:
+            self.mark_routed(keys)
+        self.save_progress(progress)
 
     def close(self) -> None:
         if self._pool is not None:
