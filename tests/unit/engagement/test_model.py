@@ -68,3 +68,19 @@ def test_a_profile_counts_by_kind_and_by_hour_of_week():
     assert profile.by_hour_of_week["email_open"][9] == 2 and profile.by_hour_of_week["email_open"][20] == 1
     assert profile.by_hour_of_week["purchase"][9] == 1
     assert profile.observations[0].occurred_at == 400
+
+
+def test_an_observation_without_time_zone_keeps_that_fact_and_takes_the_users_zone_when_read():
+    # Given a purchase (Braze's purchases carry no time zone) recorded with UTC's hour
+    purchase = Observation(MONDAY_1430_UTC, 14, EngagementKind.PURCHASE, 9, zone_known=False)
+    (unpacked,) = unpack_observations(pack_observations([purchase]))
+    assert unpacked == purchase and not unpacked.zone_known
+    # When the profile is read with the user's zone (from their other events)
+    profile = EngagementProfile.of(
+        "u1", [unpacked, Observation(MONDAY_1430_UTC, 9, EngagementKind.EMAIL_OPEN, 1)], "America/New_York"
+    )
+    # Then the purchase is placed at 09:00 local, like the open; an unknown zone changes nothing
+    assert profile.by_hour_of_week["purchase"][9] == 1
+    assert profile.by_hour_of_week["email_open"][9] == 1
+    assert profile.time_zone == "America/New_York"
+    assert EngagementProfile.of("u1", [unpacked], "Not/AZone").by_hour_of_week["purchase"][14] == 1

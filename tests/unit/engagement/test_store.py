@@ -5,6 +5,7 @@ from cdpbridge.engagement import (
     DynamoDbEngagementStore,
     EngagementKind,
     Observation,
+    hour_of_week,
 )
 from cdpbridge.state import Backoff
 from cdpbridge.state.tables import create_table
@@ -71,3 +72,16 @@ def test_a_dynamodb_write_that_loses_a_race_merges_into_the_winners(dynamodb_cli
     finally:
         dynamodb_client.meta.events.unregister("before-call.dynamodb.PutItem", rival_writes_first)
     assert [o.occurred_at for o in store.profiles(["u1"])["u1"].observations] == [3, 2, 1]
+
+
+def test_the_users_zone_places_their_unzoned_observations_and_is_kept(make_store):
+    store = make_store()
+    # A purchase without time zone, then an open that shows the user is in Tokyo
+    store.record({"u1": [Observation(1_796_630_400, 0, EngagementKind.PURCHASE, 1, zone_known=False)]})
+    store.record({"u1": [obs(1_796_630_500)]}, zones={"u1": "Asia/Tokyo"})
+    store.record({"u1": [obs(1_796_630_600)]})  # no zone this time: the one kept stays
+    profile = store.profiles(["u1"])["u1"]
+    assert profile.time_zone == "Asia/Tokyo"
+    tokyo, utc = hour_of_week(1_796_630_400, "Asia/Tokyo"), hour_of_week(1_796_630_400, None)
+    assert tokyo != utc
+    assert profile.by_hour_of_week["purchase"][tokyo] == 1

@@ -264,7 +264,7 @@ class _FileRun:
         batch = segment.engagement
         if batch.by_user:
             assert services.engagement is not None  # checked by plan()
-            services.engagement.record(batch.by_user)
+            services.engagement.record(batch.by_user, {user: zone for user, (_, zone) in batch.zones.items()})
         report.add_routed(event_type, "engagement", batch.observations)
         report.machine_opens_excluded += batch.machine_opens
         report.add_routed(event_type, "lytics", segment.lytics_events)

@@ -3,24 +3,28 @@
 An observation is one open, click or purchase: when it happened (epoch seconds), the local hour of
 week it happened in (0 = Monday 00:00-00:59 in the user's time zone, 167 = Sunday 23:00-23:59)
 and its kind. Stored packed, 10 bytes each: occurred_at (uint32), hour of week (uint8), kind
-(uint8) and a 32-bit tag of the event's id, so that recording the same event twice (a retried
-write) keeps one observation.
+(uint8, its high bit set when the event had no time zone) and a 32-bit tag of the event's id, so
+that recording the same event twice (a retried write) keeps one observation.
+
+Some events carry no time zone (Braze's purchases never do): their hour is UTC's when recorded, and
+a profile read later places them in the user's own zone, the last one their other events showed.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from enum import IntEnum
 from functools import lru_cache
-from typing import Final
+from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 HOURS_PER_WEEK: Final = 168
 _PACKED: Final = struct.Struct(">IBBI")
 OBSERVATION_BYTES: Final = _PACKED.size
+_ZONE_UNKNOWN: Final = 0x80
 
 
 class EngagementKind(IntEnum):
@@ -45,16 +49,26 @@ class Observation:
     hour_of_week: int
     kind: EngagementKind
     tag: int = 0
+    # False when the event had no usable time zone: hour_of_week is then UTC's.
+    zone_known: bool = True
 
     def pack(self) -> bytes:
-        return _PACKED.pack(self.occurred_at, self.hour_of_week, self.kind, self.tag)
+        kind = self.kind if self.zone_known else self.kind | _ZONE_UNKNOWN
+        return _PACKED.pack(self.occurred_at, self.hour_of_week, kind, self.tag)
+
+    def in_zone(self, zone: str | None) -> Observation:
+        """The observation placed in ``zone`` when its own event had none (else itself)."""
+        if self.zone_known or not zone or _zone(zone) is None:
+            return self
+        return replace(self, hour_of_week=hour_of_week(self.occurred_at, zone))
 
 
 def unpack_observations(data: bytes) -> list[Observation]:
     if len(data) % OBSERVATION_BYTES:
         raise ValueError(f"packed observations are {len(data)} bytes, not a multiple of {OBSERVATION_BYTES}")
     return [
-        Observation(at, hour, EngagementKind(kind), tag) for at, hour, kind, tag in _PACKED.iter_unpack(data)
+        Observation(at, hour, EngagementKind(kind & ~_ZONE_UNKNOWN), tag, not kind & _ZONE_UNKNOWN)
+        for at, hour, kind, tag in _PACKED.iter_unpack(data)
     ]
 
 
@@ -79,9 +93,15 @@ def _zone(name: str) -> tzinfo | None:
         return None
 
 
+def known_zone(timezone: Any) -> str | None:
+    """``timezone`` when it is an IANA zone name this runtime knows (Braze's test events carry
+    placeholders), else None."""
+    return timezone if isinstance(timezone, str) and timezone and _zone(timezone) is not None else None
+
+
 def hour_of_week(occurred_at: int, timezone: str | None) -> int:
     """The local hour of week of ``occurred_at`` in ``timezone`` (an IANA name); UTC when the name
-    is missing or unknown (Braze's test events carry placeholder time zones)."""
+    is missing or unknown."""
     zone = _zone(timezone) if timezone else None
     moment = datetime.fromtimestamp(occurred_at, zone or UTC)
     return moment.weekday() * 24 + moment.hour
@@ -96,17 +116,22 @@ class EngagementProfile:
     by_kind: dict[str, int] = field(default_factory=dict)
     # kind label -> 168 counts, index = local hour of week
     by_hour_of_week: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    # The user's time zone as their latest zoned event showed it (None: never seen).
+    time_zone: str | None = None
 
     @classmethod
-    def of(cls, user_id: str, observations: Iterable[Observation]) -> EngagementProfile:
-        kept = tuple(sorted(observations, reverse=True))
+    def of(
+        cls, user_id: str, observations: Iterable[Observation], time_zone: str | None = None
+    ) -> EngagementProfile:
+        kept = tuple(sorted((observation.in_zone(time_zone) for observation in observations), reverse=True))
         by_kind: dict[str, int] = {}
         hours: dict[str, list[int]] = {}
         for observation in kept:
             label = observation.kind.label
             by_kind[label] = by_kind.get(label, 0) + 1
             hours.setdefault(label, [0] * HOURS_PER_WEEK)[observation.hour_of_week] += 1
-        return cls(user_id, kept, by_kind, {label: tuple(counts) for label, counts in hours.items()})
+        by_hour = {label: tuple(counts) for label, counts in hours.items()}
+        return cls(user_id, kept, by_kind, by_hour, time_zone)
 
     @property
     def total(self) -> int:
