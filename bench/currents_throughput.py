@@ -94,8 +94,19 @@ def child_peak_rss_mb(path: Path) -> float:
 def child_route(path: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="currents-bench-") as work:
         route_seconds([path], Path(work))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"peak_rss_mb": round(peak, 1)}))
+    print(json.dumps({"peak_rss_mb": round(own_peak_rss_mb(), 1)}))
+
+
+def own_peak_rss_mb() -> float:
+    """This process's peak RSS. ru_maxrss would not do: Linux carries it over from the parent
+    through fork and exec, so a child started by a larger parent reports the parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @contextmanager

@@ -138,7 +138,8 @@ class _FileRun:
         self.opened = opened
         self.field_names = fields
         self.key_prefix = f"{plan.source.event_type}\x1f"
-        # Every key taken in this run: duplicates inside the file never reach a route twice.
+        # Keys taken in this segment and the one before: duplicates inside a file never reach a route
+        # twice (older segments' keys are in the state, read back by then); memory stays bounded.
         self.taken: set[bytes] = set()
 
     def new_segment(self, first_index: int) -> Segment:
@@ -160,6 +161,7 @@ class _FileRun:
                 next_index = chunk.end_index
                 if segment.read >= config.segment_records:
                     self.commit(segment, next_index, done=False)
+                    self.taken = set(segment.keys)
                     segment = self.new_segment(next_index)
                 if self.deadline_near():
                     self.commit(segment, next_index, done=False)
