@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import resource
 import socket
 import subprocess
@@ -34,7 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from harness import REPO_ROOT, rate, write_json
+from harness import REPO_ROOT, process_peak_rss_mb, rate, write_json
 
 from cdpbridge.currents import (
     CurrentsFile,
@@ -100,13 +101,8 @@ def child_route(path: Path) -> None:
 def own_peak_rss_mb() -> float:
     """This process's peak RSS. ru_maxrss would not do: Linux carries it over from the parent
     through fork and exec, so a child started by a larger parent reports the parent's peak."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = process_peak_rss_mb(os.getpid())
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @contextmanager
@@ -136,8 +132,6 @@ def moto_process() -> Iterator[str]:
 
 def lambda_run(path: Path, event_type: str) -> dict[str, Any]:
     """The function's runtime on one file against moto server: wall and CPU seconds, requests."""
-    import os  # noqa: PLC0415 - the environment is set for this step only
-
     import boto3  # noqa: PLC0415
     from botocore.config import Config  # noqa: PLC0415
 
