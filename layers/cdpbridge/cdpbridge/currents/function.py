@@ -122,6 +122,8 @@ def route_message(
     ours = [location for location in locations if location.key.startswith(settings.currents_prefix)]
     for other in set(locations) - set(ours):
         logger.warning("object outside the Currents prefix ignored", extra={"key": other.key})
+    if not ours:
+        return None
     services = build_services(settings, clients, lambda_context)
     router = CurrentsRouter(services)
     try:
