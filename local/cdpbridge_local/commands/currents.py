@@ -10,13 +10,20 @@ engagement profiles: run again with the same STATE and nothing is routed twice. 
 --report-dir, and a summary on stdout) counts records read, routed per route and per event type,
 duplicates skipped, and unreadable records with their reason. The Lytics token may also come from
 the LYTICS_API_TOKEN environment variable.
+
+cdpbridge currents lytics-sink [--port N] [--token TOKEN]
+
+serves a local Lytics collect API (POST /collect/json/<stream>; GET /_sink/received lists what it
+accepted) until Ctrl-C, to point the route's --lytics-url at.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,6 +63,21 @@ def register(subparsers: Any) -> None:
     route.add_argument("--lytics-url", help="Lytics API root for the lytics route (e.g. a local sink)")
     route.add_argument("--lytics-token", help="Lytics API token (default: $LYTICS_API_TOKEN)")
     route.set_defaults(handler=route_command)
+    sink = actions.add_parser("lytics-sink", help="serve a local Lytics collect API until Ctrl-C")
+    sink.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sink.add_argument("--port", type=int, default=0, help="port to listen on; 0 picks a free one")
+    sink.add_argument("--token", default="local-lytics-token", help="the API token it accepts")
+    sink.set_defaults(handler=sink_command)
+
+
+def sink_command(args: argparse.Namespace) -> int:
+    from cdpbridge_local.sinks import LyticsSinkServer  # noqa: PLC0415 - aiohttp only for this action
+
+    with LyticsSinkServer(args.token, args.host, args.port) as server:
+        print(server.url, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+    return 0
 
 
 def route_command(args: argparse.Namespace) -> int:

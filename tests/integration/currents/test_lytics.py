@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,3 +133,21 @@ def test_after_lytics_refuses_half_way_the_next_run_resumes_without_resending(tm
     assert code == 0 and second["files_resumed"] == 1
     assert second["routed"] == {"files": 300, "lytics": 300, "engagement": 300}
     assert sorted(e["id"] for e in lytics.sink.events()) == sorted(e["id"] for e in events[200:])
+
+
+def test_the_sink_command_serves_until_interrupted():
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cdpbridge_local.cli", "currents", "lytics-sink", "--token", "t0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        assert requests.post(
+            f"{url}/collect/json/s", json=[{"id": "1"}], headers={"Authorization": "t0"}, timeout=5
+        ).ok
+        assert requests.get(f"{url}/_sink/received", timeout=5).json()[0]["events"] == [{"id": "1"}]
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
