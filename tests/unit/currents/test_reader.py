@@ -101,3 +101,51 @@ def test_an_undecodable_record_is_reported_with_its_index_and_the_rest_of_its_bl
     assert "undecodable Avro record" in unreadable[0].reason
     assert unreadable[1].reason == "follows an undecodable record in its Avro block"
     assert chunks[-1].end_index == 6
+
+
+def test_a_damaged_block_ends_the_file_with_what_came_before_it_kept(sample_by_type):
+    sample = sample_by_type["users.behaviors.Purchase"]
+    events = list(synthetic_events(sample.record, 300))
+    buffer = io.BytesIO()
+    fastavro.writer(buffer, fastavro.parse_schema(sample.schema), events, codec="null", sync_interval=4000)
+    data = bytearray(buffer.getvalue())
+    # Every block ends with the file's 16-byte sync marker: damage the third block's.
+    blocks = list(fastavro.block_reader(io.BytesIO(bytes(data))))
+    assert len(blocks) > 3
+    third_end = blocks[2].offset + blocks[2].size
+    data[third_end - 1] ^= 0xFF
+    kept = sum(block.num_records for block in blocks[:2])
+
+    _, chunks = read_all(bytes(data), sample.event_type)
+
+    records = [record for chunk in chunks for record in chunk.records]
+    unreadable = [item for chunk in chunks for item in chunk.unreadable]
+    assert records == events[:kept]
+    (damaged,) = unreadable
+    assert damaged.index == kept and "corrupt Avro block" in damaged.reason
+
+
+class FailingStream(io.BytesIO):
+    """A file whose reads fail past ``limit`` bytes, as an S3 range read does when S3 is unreachable."""
+
+    def __init__(self, data: bytes, limit: int) -> None:
+        super().__init__(data)
+        self.limit = limit
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self.tell() + (size if size and size > 0 else 1) > self.limit:
+            raise ConnectionError("could not read bytes: connection reset")
+        return super().read(size)
+
+
+def test_a_read_that_fails_is_raised_not_reported_as_a_corrupt_file(sample_by_type):
+    sample = sample_by_type["users.behaviors.Purchase"]
+    buffer = io.BytesIO()
+    events = list(synthetic_events(sample.record, 300))
+    fastavro.writer(buffer, fastavro.parse_schema(sample.schema), events, codec="null", sync_interval=4000)
+    data = buffer.getvalue()
+    opened = CurrentsFile(FailingStream(data, len(data) // 2), "s3://b/k.avro", sample.event_type)
+    with pytest.raises(ConnectionError):
+        list(opened.chunks())
+    with pytest.raises(ConnectionError):
+        CurrentsFile(FailingStream(data, 10), "s3://b/k.avro", sample.event_type)

@@ -17,6 +17,18 @@ import fastavro
 
 Record = dict[str, Any]
 
+# What fastavro raises on bytes that are not valid Avro (a bad header, a sync marker out of place, a
+# truncated block, an unknown codec). Anything else, an S3 read that failed above all, is not the
+# file's fault: it propagates, and the file is read again rather than reported unreadable.
+CORRUPT_DATA: tuple[type[Exception], ...] = (
+    ValueError,
+    EOFError,
+    KeyError,
+    IndexError,
+    TypeError,
+    OverflowError,
+)
+
 
 class ByteStream(Protocol):
     """What the reader needs of a file object: local files and S3 range readers both qualify."""
@@ -74,7 +86,7 @@ class CurrentsFile:
         stream.seek(0)
         try:
             self._blocks = fastavro.block_reader(cast("IO[bytes]", stream))
-        except Exception as exc:  # fastavro raises ValueError, EOFError, KeyError... on a bad header
+        except CORRUPT_DATA as exc:
             raise CurrentsFileError(f"{source}: not a readable Avro file: {exc}") from exc
         schema: Any = self._blocks.writer_schema
         self.schema: dict[str, Any] = schema if isinstance(schema, dict) else {"type": schema}
@@ -102,7 +114,7 @@ class CurrentsFile:
                 block = next(blocks)
             except StopIteration:
                 break
-            except Exception as exc:
+            except CORRUPT_DATA as exc:
                 # Past a damaged block nothing can be located; what was read before it still counts.
                 at = max(index, start_index)
                 yield Chunk(
