@@ -42,6 +42,7 @@ from cdpbridge.currents import (
     load_currents_config,
 )
 from cdpbridge.currents.local_files import avro_files, route_local_file
+from cdpbridge.currents.lytics import lytics_client
 from cdpbridge.currents.report import RouteReport, Unreadable
 from cdpbridge.engagement import SqliteEngagementStore
 
@@ -92,8 +93,7 @@ def route_command(args: argparse.Namespace) -> int:
         if not token:
             print("--lytics-url needs --lytics-token (or LYTICS_API_TOKEN)", file=sys.stderr)
             return 2
-        routes = config.routes.lytics
-        lytics = LyticsClient(token, args.lytics_url, timeout_s=routes.timeout_s)
+        lytics = lytics_client(token, args.lytics_url, config.routes.lytics)
     state = SqliteCurrentsState(args.state, ttl_seconds=config.dedupe.ttl_days * 86_400)
     engagement = SqliteEngagementStore(args.state, max_observations=config.routes.engagement.max_observations)
     services = RouterServices(config, state, LocalOutputStore(args.out), lytics, engagement)

@@ -41,6 +41,8 @@ class LyticsSink:
 
     token: str
     batches: list[LyticsBatch] = field(default_factory=list)
+    # Every collect request, accepted or not, and those refused for their token.
+    requests: int = 0
     refused: int = 0
     _failures: list[int] = field(default_factory=list)
     # After this many more accepted batches every request fails with _outage_status (None: never).
@@ -70,6 +72,7 @@ class LyticsSink:
             self.batches.clear()
             self._failures.clear()
             self._accept_budget = None
+            self.requests = 0
             self.refused = 0
 
     def _next_failure(self) -> int | None:
@@ -93,6 +96,7 @@ def _error(status: int, message: str) -> web.Response:
 
 def build_app(sink: LyticsSink) -> web.Application:
     async def collect(request: web.Request) -> web.Response:
+        sink.requests += 1
         if request.headers.get("Authorization", "") != sink.token:
             sink.refused += 1
             return _error(401, "Unauthorized: invalid or missing API token")

@@ -26,7 +26,12 @@ LYTICS_ON = """
 version: 1
 routes:
   files:      {enabled: true, event_types: ["*"], destinations: [amperity]}
-  lytics:     {enabled: true, event_types: ["users.messages.*"], stream: braze_engagement, batch_size: 50}
+  lytics:
+    enabled: true
+    event_types: ["users.messages.*"]
+    stream: braze_engagement
+    batch_size: 50
+    max_attempts: 2
   engagement: {enabled: true}
 """
 
@@ -123,6 +128,7 @@ def test_after_lytics_refuses_half_way_the_next_run_resumes_without_resending(tm
     # When Lytics accepts four batches and then fails for longer than the retries last
     lytics.sink.fail_after(4, status=503)
     code, first = route(tmp_path, lytics.url, LYTICS_TOKEN, tmp_path / "inbound")
+    assert lytics.sink.requests == 4 + 2  # the failing batch tried max_attempts times
     lytics.sink.reset()
     # Then the first run routed the four accepted batches and reports the file failed
     assert code == 1 and "HTTP 503" in first["failed_files"][0]["reason"]

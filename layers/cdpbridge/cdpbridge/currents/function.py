@@ -16,7 +16,7 @@ from aws_lambda_powertools import Logger
 
 from cdpbridge.currents.config import CurrentsConfig, parse_currents_config
 from cdpbridge.currents.layout import CurrentsLayoutError, parse_currents_key
-from cdpbridge.currents.lytics import LyticsClient
+from cdpbridge.currents.lytics import LyticsClient, lytics_client
 from cdpbridge.currents.notification import ObjectLocation, created_objects
 from cdpbridge.currents.outputs import S3OutputStore
 from cdpbridge.currents.reader import CurrentsFileError
@@ -74,7 +74,7 @@ def build_services(
         if not settings.lytics_token_secret:
             raise ValueError("the lytics route is on but LYTICS_TOKEN_SECRET names no secret")
         token = clients.secrets.get_secret_value(SecretId=settings.lytics_token_secret)["SecretString"]
-        lytics = LyticsClient(token.strip(), settings.lytics_url, timeout_s=config.routes.lytics.timeout_s)
+        lytics = lytics_client(token.strip(), settings.lytics_url, config.routes.lytics)
     ttl_seconds = config.dedupe.ttl_days * 86_400
     return RouterServices(
         config=config,

@@ -19,6 +19,7 @@ from aws_lambda_powertools import Logger
 
 from cdpbridge.braze.backoff import backoff_delay
 from cdpbridge.braze.settings import RetryPolicy
+from cdpbridge.currents.config import LyticsRoute
 
 logger = Logger(child=True)
 
@@ -115,3 +116,9 @@ class LyticsClient:
 
     def close(self) -> None:
         self._pool.clear()
+
+
+def lytics_client(token: str, base_url: str, route: LyticsRoute) -> LyticsClient:
+    """A client for the lytics route as configured (attempts and timeout from the config)."""
+    retry = RetryPolicy(max_attempts=route.max_attempts, max_elapsed_s=120.0)
+    return LyticsClient(token, base_url, retry=retry, timeout_s=route.timeout_s)
