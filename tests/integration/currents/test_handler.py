@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,11 +17,12 @@ from urllib.parse import unquote_plus
 import boto3
 import orjson
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from cdpbridge.currents import CURRENTS_STATE_TABLE
 from cdpbridge.currents.function import default_clients
 from cdpbridge.engagement import ENGAGEMENT_PROFILE_TABLE, DynamoDbEngagementStore
-from cdpbridge.state.tables import create_table
+from cdpbridge.state.tables import IDEMPOTENCY_TABLE, create_table
 from cdpbridge_local.currents_data import avro_bytes, synthetic_events
 
 from ..lambda_context import LambdaContextStub
@@ -69,6 +71,7 @@ def deployed(aws: str, lytics, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
     dynamodb = boto3.client("dynamodb")
     create_table(dynamodb, CURRENTS_STATE_TABLE, f"currents-{suffix}")
     create_table(dynamodb, ENGAGEMENT_PROFILE_TABLE, f"engagement-{suffix}")
+    create_table(dynamodb, IDEMPOTENCY_TABLE, f"idempotency-{suffix}")
     boto3.client("secretsmanager").create_secret(Name=f"lytics-{suffix}", SecretString=LYTICS_TOKEN)
     environment = {
         "DROP_BUCKET": bucket,
@@ -76,6 +79,8 @@ def deployed(aws: str, lytics, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
         "ENGAGEMENT_PROFILE_TABLE": f"engagement-{suffix}",
         "LYTICS_TOKEN_SECRET": f"lytics-{suffix}",
         "LYTICS_URL": lytics.url,
+        "IDEMPOTENCY_TABLE": f"idempotency-{suffix}",
+        "AWS_LAMBDA_FUNCTION_NAME": "CurrentsFunction",
         "POWERTOOLS_SERVICE_NAME": "braze-cdp-bridge",
         "POWERTOOLS_METRICS_NAMESPACE": "BrazeCdpBridgeTest",
         "POWERTOOLS_TRACE_DISABLED": "true",
@@ -169,3 +174,49 @@ def test_s3_test_events_and_keys_outside_the_layout_route_nothing(deployed):
     # A file that can never be routed is reported and dropped, not retried for ever
     assert invoke(handler, stray) == {"batchItemFailures": []}
     assert outputs(deployed["DROP_BUCKET"]) == {}
+
+
+def test_a_delivery_while_the_same_file_is_being_routed_is_retried_not_routed_twice(
+    deployed, lytics, samples
+):
+    # Given a file of 2,000 events whose first read is slow
+    event = sample_event()
+    key = unquote_plus(notification_of(event)["s3"]["object"]["key"])
+    bucket = deployed["DROP_BUCKET"]
+    # (the sample's key names e-mail opens, so the file holds opens)
+    opens = next(sample for sample in samples if sample.event_type == "users.messages.email.Open")
+    events = list(synthetic_events(opens.record, 2000))
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=avro_bytes(opens.schema, events))
+    first_handler, second_handler = load_handler(), load_handler()
+    s3 = default_clients().s3
+    started = threading.Event()
+    release = threading.Event()
+
+    def slow_first_read(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Key") == key and "Range" in params and not started.is_set():
+            started.set()
+            release.wait(30)
+
+    s3.meta.events.register("before-parameter-build.s3.GetObject", slow_first_read)
+    results: dict[str, Any] = {}
+    first = threading.Thread(target=lambda: results.update(first=invoke(first_handler, event)))
+    first.start()
+    try:
+        assert started.wait(30)
+        # When the same notification is handled while the first is still routing the file
+        with pytest.raises(BatchProcessingError) as second:
+            invoke(second_handler, event)
+    finally:
+        release.set()
+        first.join(60)
+        s3.meta.events.unregister("before-parameter-build.s3.GetObject", slow_first_read)
+
+    # Then the second fails its message (SQS delivers it again later), having routed nothing
+    assert "IdempotencyAlreadyInProgressError" in str(second.value)
+    assert results["first"] == {"batchItemFailures": []}
+    (lines,) = outputs(bucket).values()
+    assert sorted(line["id"] for line in lines) == sorted(e["id"] for e in events)
+    assert len(lytics.sink.events()) == 2000
+    # And its redelivery finds the file routed
+    assert invoke(second_handler, event) == {"batchItemFailures": []}
+    assert len(lytics.sink.events()) == 2000

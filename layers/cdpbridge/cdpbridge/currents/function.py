@@ -8,6 +8,7 @@ its redelivery resumes the file where its committed progress stopped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -104,6 +105,41 @@ def route_object(router: CurrentsRouter, s3: S3Client, location: ObjectLocation)
         router.refuse(location.url, str(exc))
 
 
+def _once_per_version(
+    router: CurrentsRouter,
+    settings: CurrentsSettings,
+    clients: AwsClients,
+    lambda_context: LambdaContext | None,
+) -> Callable[[ObjectLocation], None]:
+    """Routes a location, guarded by Powertools idempotency when a table is configured.
+
+    The routed-event state makes repeats route nothing new, but two deliveries of one notification
+    handled at the same moment would both read "not yet routed"; the idempotency record's
+    in-progress state turns the second into a retry that finds the file routed.
+    """
+    if not settings.idempotency_table:
+        return lambda location: route_object(router, clients.s3, location)
+    from cdpbridge.state.idempotency import s3_object, s3_object_idempotency  # noqa: PLC0415 - heavy
+
+    guard = s3_object_idempotency(settings.idempotency_table, boto3_client=clients.dynamodb)
+    if lambda_context is not None:
+        guard.config.register_lambda_context(lambda_context)
+    pending: dict[tuple[str, str], ObjectLocation] = {}
+
+    def route_version(*, s3_object: dict[str, str]) -> bool:
+        route_object(router, clients.s3, pending[(s3_object["bucket"], s3_object["key"])])
+        return True
+
+    guarded = guard.decorate(route_version)
+
+    def route(location: ObjectLocation) -> None:
+        pending[(location.bucket, location.key)] = location
+        etag = location.etag or clients.s3.head_object(Bucket=location.bucket, Key=location.key)["ETag"]
+        guarded(s3_object=s3_object(location.bucket, location.key, etag))
+
+    return route
+
+
 def route_message(
     body: str,
     *,
@@ -126,9 +162,10 @@ def route_message(
         return None
     services = build_services(settings, clients, lambda_context)
     router = CurrentsRouter(services)
+    route = _once_per_version(router, settings, clients, lambda_context)
     try:
         for location in ours:
-            route_object(router, clients.s3, location)
+            route(location)
     finally:
         services.state.close()
         if services.engagement is not None:

@@ -18,6 +18,7 @@ _VARIABLES: Final = {
     "lytics_url": "LYTICS_URL",
     "lytics_token_secret": "LYTICS_TOKEN_SECRET",
     "deadline_margin_ms": "DEADLINE_MARGIN_MS",
+    "idempotency_table": "IDEMPOTENCY_TABLE",
 }
 
 
@@ -36,6 +37,9 @@ class CurrentsSettings(BaseModel):
     lytics_token_secret: str = ""
     # Commit and stop this long before the Lambda deadline; the redelivered message resumes.
     deadline_margin_ms: int = Field(default=20_000, ge=1_000)
+    # Powertools idempotency table: two deliveries of one object version never route it at the
+    # same time (the second waits for the first, then finds it routed). Empty: no such guard.
+    idempotency_table: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> CurrentsSettings:
