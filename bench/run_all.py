@@ -72,6 +72,12 @@ STEPS: tuple[Step, ...] = (
     Step("baseline", "baseline_sender.py", lambda s: ["--rows", str(s.rows)]),
     Step("bound", "rate_limit_bound.py", lambda s: ["--rows", str(s.bound_rows)]),
     Step("memory", "engine_memory.py", lambda s: ["--megabytes", str(s.memory_mb)]),
+    # Braze's largest Currents file is 100,000 events; the quick mode routes a fifth of that.
+    Step(
+        "currents",
+        "currents_throughput.py",
+        lambda s: ["--events", "100000" if s.rows >= 1_000_000 else "20000", "--mix-events", "1000"],
+    ),
 )
 STEP_NAMES = tuple(step.name for step in STEPS)
 
@@ -200,6 +206,15 @@ def assemble(outcomes: Sequence[StepOutcome], mode: str, machine: dict[str, Any]
     if capacity:
         results["emulator_capacity_rps"] = capacity["emulator_capacity_rps"]
         results["emulator_capacity"] = capacity
+    currents = figures.get("currents")
+    if currents:
+        results["currents"] = {
+            **_picked(
+                currents, "route_records_per_s", "decode_records_per_s", "route_overhead_us_per_record"
+            ),
+            **_picked(currents, "peak_rss_mb", "peak_rss_mb_tenth_file", "mix", "parameters"),
+            "lambda": currents.get("lambda"),
+        }
     micro = {name: figures[name] for name in ("sources", "mapping", "state", "stages") if figures.get(name)}
     if micro:
         results["micro"] = micro
@@ -259,6 +274,13 @@ def evaluate_targets(results: dict[str, Any]) -> list[TargetCheck]:
         _at_least("bound", "share_of_bound", results.get("bound", {}).get("share_of_bound"), 0.95, ">= 95%"),
         _at_most(
             "memory", "peak_rss_mb", results.get("memory_1gb", {}).get("peak_rss_mb"), 150.0, "<= 150 MB"
+        ),
+        _at_least(
+            "currents",
+            "route_records_per_s",
+            results.get("currents", {}).get("route_records_per_s"),
+            200_000.0,
+            ">= 200,000/s",
         ),
     ]
     for function, milliseconds in sorted((results.get("import_ms") or {}).items()):
@@ -395,6 +417,34 @@ def render_table(results: dict[str, Any], previous: dict[str, Any] | None) -> st
     ]
     lines: list[Line] = []
     for row_label, figure, path, formatter, target_key in specs:
+        target, verdict = _verdict(checks, *target_key.split("/")) if target_key else ("", "")
+        previous_value = _get(previous, path)
+        lines.append(
+            Line(
+                row_label,
+                figure,
+                formatter(_get(results, path)),
+                target,
+                verdict,
+                formatter(previous_value) if previous_value is not None else "",
+            )
+        )
+    specs_currents: list[tuple[str, str, str, Callable[[Any], str], str]] = [
+        (
+            f"8 Currents ({_number(_get(results, 'currents.parameters.events'))} events,"
+            f" {_get(results, 'currents.parameters.event_type') or '-'})",
+            "events routed/s per core (JSON lines)",
+            "currents.route_records_per_s",
+            _number,
+            "currents/route_records_per_s",
+        ),
+        ("", "events decoded/s per core (fastavro alone)", "currents.decode_records_per_s", _number, ""),
+        ("", "94-type mix: events routed/s", "currents.mix.route_records_per_s", _number, ""),
+        ("", "peak RSS MB", "currents.peak_rss_mb", _number, ""),
+        ("", "function time s (moto server)", "currents.lambda.wall_s", lambda v: _number(v, 1), ""),
+        ("", "function time s (modeled)", "currents.lambda.modeled_lambda_s", lambda v: _number(v, 1), ""),
+    ]
+    for row_label, figure, path, formatter, target_key in specs_currents:
         target, verdict = _verdict(checks, *target_key.split("/")) if target_key else ("", "")
         previous_value = _get(previous, path)
         lines.append(

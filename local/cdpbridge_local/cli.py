@@ -1,4 +1,4 @@
-"""`cdpbridge`: the command line of the local tooling (emulator, local stack, invoke, run, demo)."""
+"""`cdpbridge`: the command line of the local tooling (emulator, local stack, invoke, run, demo, currents)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 # Each module under cdpbridge_local.commands exposes register(subparsers); imported lazily so that
 # `cdpbridge --help` stays fast and one command's heavy imports never slow another down.
-COMMAND_MODULES: tuple[str, ...] = ("run", "demo", "emulator", "local", "invoke", "mapping")
+COMMAND_MODULES: tuple[str, ...] = ("run", "demo", "emulator", "local", "invoke", "mapping", "currents")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,7 +8,7 @@ takes about a quarter of a second to import, which the CLI and SQLite runs need 
 
 from typing import TYPE_CHECKING, Any
 
-from cdpbridge.state._dynamo import Backoff
+from cdpbridge.state._dynamo import Backoff, batch_get, batch_write, default_client
 from cdpbridge.state.contracts import (
     Checkpoint,
     CheckpointStore,
@@ -68,6 +68,9 @@ __all__ = [
     "StateItemTooLargeError",
     "StateStoreError",
     "StateStoreUnavailableError",
+    "batch_get",
+    "batch_write",
+    "default_client",
     "idempotency_setup",
     "s3_object",
     "s3_object_idempotency",
