@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Final
 
@@ -52,6 +52,13 @@ HOLDOUT_DAYS: Final = 28
 MAX_USERS_FOR_FIT: Final = 200_000
 MAX_USERS_FOR_HALF_LIFE: Final = 50_000
 DEFAULT_KIND_WEIGHTS: Final[Mapping[EngagementKind, float]] = dict.fromkeys(EngagementKind, 1.0)
+NO_KERNEL: Final = (1.0,)
+# Candidate spreads of one event over neighbouring hours, and multiples of the moment-fitted user
+# prior strength, tried by held-out likelihood.
+KERNEL_CANDIDATES: Final = (NO_KERNEL, (0.25, 0.5, 0.25), (0.1, 0.2, 0.4, 0.2, 0.1))
+STRENGTH_FACTORS: Final = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0, 2.0)
+# Every HOLDOUT_EVERY-th event of a user is held out when fitting the user level.
+HOLDOUT_EVERY: Final = 4
 
 
 class Basis(StrEnum):
@@ -82,6 +89,9 @@ class Hyperparameters:
     segment_strength: float
     day_strength: float
     kind_weights: Mapping[EngagementKind, float] = field(default_factory=lambda: dict(DEFAULT_KIND_WEIGHTS))
+    # How a user's event at hour h is spread over h-k..h+k (weights sum to 1): habits are smooth
+    # in time, so an event at 8:50 says something about 9:00 too.
+    hour_kernel: tuple[float, ...] = NO_KERNEL
 
     def decay_per_second(self) -> float:
         return decay_per_second(self.half_life_days)
@@ -102,6 +112,7 @@ class FitOverrides:
     segment_strength: float | None = None
     day_strength: float | None = None
     kind_weights: Mapping[EngagementKind, float] | None = None
+    hour_kernel: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +138,9 @@ def user_counts(
     now: int,
     decay_per_second: float,
     kind_weights: Mapping[EngagementKind, float],
+    kernel: tuple[float, ...] = NO_KERNEL,
 ) -> UserCounts:
-    """The user's weighted counts; an event after ``now`` counts as of now."""
+    """The user's weighted counts, spread by ``kernel``; an event after ``now`` counts as of now."""
     cells: dict[int, float] = {}
     weekday_total = weekend_total = 0.0
     exp = math.exp
@@ -145,7 +157,22 @@ def user_counts(
             weekend_total += weight
         else:
             weekday_total += weight
+    if len(kernel) > 1:
+        cells = smooth_cells(cells, kernel)
     return UserCounts(cells, (weekday_total, weekend_total))
+
+
+def smooth_cells(cells: Mapping[int, float], kernel: Sequence[float]) -> dict[int, float]:
+    """Spreads each cell's weight over its neighbouring hours (around the clock, within its day type)."""
+    reach = len(kernel) // 2
+    smoothed: dict[int, float] = {}
+    for cell, weight in cells.items():
+        base = cell - cell % 24
+        hour = cell % 24
+        for step, share in enumerate(kernel):
+            target = base + (hour + step - reach) % 24
+            smoothed[target] = smoothed.get(target, 0.0) + weight * share
+    return smoothed
 
 
 def _week_counts(
@@ -526,17 +553,16 @@ def fit(
                     offset = day_type * 24
                     yield [counts.cells.get(offset + h, 0.0) for h in range(24)], parents[day_type]
 
-    user_strength = overrides.user_strength or moment_strength(user_children())
-    user_strength = user_strength if user_strength is not None else MAX_STRENGTH
-
-    return SendTimeModel(
+    moment_user_strength = overrides.user_strength or moment_strength(user_children())
+    model = SendTimeModel(
         hyperparameters=Hyperparameters(
             half_life_days=half_life,
-            user_strength=user_strength,
+            user_strength=moment_user_strength if moment_user_strength is not None else MAX_STRENGTH,
             sub_segment_strength=sub_strength,
             segment_strength=segment_strength,
             day_strength=day_strength,
             kind_weights=kind_weights,
+            hour_kernel=overrides.hour_kernel or NO_KERNEL,
         ),
         workspace=workspace,
         segments=segments,
@@ -545,3 +571,80 @@ def fit(
         sub_segment_has_events={group: sum(leaf_weighted[group]) > 0 for group in sub_groups},
         workspace_has_events=sum(workspace_weighted) > 0,
     )
+    if overrides.user_strength is None or overrides.hour_kernel is None:
+        strength, kernel = fit_user_level(
+            histories,
+            groups,
+            model,
+            now,
+            strengths=(
+                (overrides.user_strength,)
+                if overrides.user_strength is not None
+                else tuple(
+                    min(MAX_STRENGTH, max(MIN_STRENGTH, (moment_user_strength or 10.0) * factor))
+                    for factor in STRENGTH_FACTORS
+                )
+            ),
+            kernels=(overrides.hour_kernel,) if overrides.hour_kernel is not None else KERNEL_CANDIDATES,
+        )
+        model.hyperparameters = replace(model.hyperparameters, user_strength=strength, hour_kernel=kernel)
+    return model
+
+
+def fit_user_level(
+    histories: Mapping[str, Sequence[Observation]],
+    groups: Mapping[str, GroupKey],
+    model: SendTimeModel,
+    now: int,
+    *,
+    strengths: Sequence[float],
+    kernels: Sequence[tuple[float, ...]],
+) -> tuple[float, tuple[float, ...]]:
+    """The user prior strength and hour kernel under which users' held-out events are most likely.
+
+    Every HOLDOUT_EVERY-th event of each sampled user is held out; the rest, weighted as the model
+    weighs them and spread by the kernel, are shrunk toward the user's group shares on the held-out
+    event's day and predict its hour. The moment estimate assumes hours independent of each other;
+    this fit lets neighbouring hours share evidence and sets how much a user's own events count.
+    """
+    hyper = model.hyperparameters
+    decay = hyper.decay_per_second()
+    weights = hyper.kind_weights
+    prepared: list[tuple[UserCounts, list[float], list[tuple[int, float]]]] = []
+    for key in _sample(histories, MAX_USERS_FOR_HALF_LIFE):
+        observations = histories[key]
+        if len(observations) < 2:
+            continue
+        train = [o for i, o in enumerate(observations) if i % HOLDOUT_EVERY != HOLDOUT_EVERY - 1]
+        held = [
+            (o.hour_of_week, weights[o.kind])
+            for i, o in enumerate(observations)
+            if i % HOLDOUT_EVERY == HOLDOUT_EVERY - 1 and weights[o.kind] > 0
+        ]
+        if not held:
+            continue
+        week, _ = model.group_shares(groups.get(key, NO_GROUP))
+        prepared.append((user_counts(train, now, decay, weights), week, held))
+    if not prepared:
+        return strengths[len(strengths) // 2], kernels[0]
+    best: tuple[float, float, tuple[float, ...]] | None = None
+    log = math.log
+    for kernel in kernels:
+        smoothed = [
+            smooth_cells(counts.cells, kernel) if len(kernel) > 1 else counts.cells
+            for counts, _, _ in prepared
+        ]
+        for strength in strengths:
+            likelihood = 0.0
+            for (counts, week, held), cells in zip(prepared, smoothed, strict=True):
+                totals = counts.totals
+                for how, weight in held:
+                    day_type = _DAY_TYPE[how]
+                    share = (cells.get(day_type * 24 + _HOUR_OF_DAY[how], 0.0) + strength * week[how]) / (
+                        totals[day_type] + strength
+                    )
+                    likelihood += weight * log(share)
+            if best is None or likelihood > best[0]:
+                best = (likelihood, strength, kernel)
+    assert best is not None
+    return best[1], best[2]

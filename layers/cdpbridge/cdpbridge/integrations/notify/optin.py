@@ -20,7 +20,7 @@ compressed); a bad row is reported by file, row, column and reason and the good 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from typing import Any, Final
@@ -37,6 +37,10 @@ from cdpbridge.records import RejectedRow, RowIssue, RowPosition
 from cdpbridge.sources import SourceError, SourceFormat, SourceSpec, infer_format, open_rows
 
 OPTIN_COLUMNS: Final = ("email_sha256", "segment", "sub_segment", "event_type", "occurred_at", "campaign_id")
+# An open this soon after the same campaign's send to the same user is a mail client fetching the
+# message on delivery (Apple Mail Privacy Protection and the like), not a person: the export has
+# no flag for it, so the timing tells.
+MACHINE_OPEN_WINDOW_S: Final = 60
 # Events before 1970 or far in the future are typing errors, not history.
 _EARLIEST: Final = datetime(1970, 1, 2, tzinfo=UTC)
 _LATEST: Final = datetime(2100, 1, 1, tzinfo=UTC)
@@ -183,19 +187,28 @@ def read_optin_export(
 
 @dataclass(slots=True)
 class OptinUser:
-    """One hashed user's groups and engagement events (sends counted, not kept)."""
+    """One hashed user's groups, engagement events and sends (the sends only to spot machine opens)."""
 
     group: GroupKey
     group_seen_at: int
-    # (kind, occurred_at epoch seconds, local hour of week or None when only UTC is known)
-    events: list[tuple[EngagementKind, int, int | None]]
-    sends: int = 0
+    # (kind, occurred_at epoch seconds, local hour of week or None when only UTC is known, campaign)
+    events: list[tuple[EngagementKind, int, int | None, str | None]]
+    # campaign_id -> the times it was sent to this user
+    sends: dict[str, list[int]] = field(default_factory=dict)
+
+    def is_machine_open(self, kind: EngagementKind, occurred_at: int, campaign_id: str | None) -> bool:
+        if kind is not EngagementKind.EMAIL_OPEN or campaign_id is None:
+            return False
+        return any(
+            0 <= occurred_at - sent < MACHINE_OPEN_WINDOW_S for sent in self.sends.get(campaign_id, ())
+        )
 
 
 @dataclass(slots=True)
 class OptinHistory:
     users: dict[str, OptinUser]
     rows: int = 0
+    sends: int = 0
 
     def add(self, event: OptinEvent) -> None:
         self.rows += 1
@@ -208,21 +221,26 @@ class OptinHistory:
             user.group, user.group_seen_at = group, event.occurred_at
         kind = ENGAGEMENT_OF.get(event.event_type)
         if kind is None:
-            user.sends += 1
+            self.sends += 1
+            if event.campaign_id is not None:
+                user.sends.setdefault(event.campaign_id, []).append(event.occurred_at)
             return
-        user.events.append((kind, event.occurred_at, event.local_hour_of_week))
+        user.events.append((kind, event.occurred_at, event.local_hour_of_week, event.campaign_id))
 
     def group_of(self, email_sha256: str) -> GroupKey:
         user = self.users.get(email_sha256)
         return user.group if user is not None else NO_GROUP
 
     def observations(self, email_sha256: str, user_key: str, zone: tzinfo) -> list[Observation]:
-        """The user's engagement; a time written with Z gets its local hour in ``zone`` (DST-correct)."""
+        """The user's engagement without machine opens; a time written with Z gets its local hour in
+        ``zone`` (DST-correct)."""
         user = self.users.get(email_sha256)
         if user is None:
             return []
         result = []
-        for kind, occurred_at, written_hour in user.events:
+        for kind, occurred_at, written_hour, campaign_id in user.events:
+            if user.sends and user.is_machine_open(kind, occurred_at, campaign_id):
+                continue
             local_hour = (
                 written_hour
                 if written_hour is not None

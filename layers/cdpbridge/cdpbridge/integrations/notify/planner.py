@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import IO, Final
@@ -178,11 +178,12 @@ def plan(
     hyper = model.hyperparameters
     decay = hyper.decay_per_second()
     weights = hyper.kind_weights
+    kernel = hyper.hour_kernel
     day = program.send_date
     weekday = day.weekday()
     zone_slots: dict[str, tuple[dict[int, Slot], tuple[int, ...]]] = {}
     rows: list[PlanRow] = []
-    report = inputs.report
+    report = replace(inputs.report, by_basis={}, unknown_zones=dict(inputs.report.unknown_zones))
     for user in inputs.users:
         zone_name = inputs.zones[user.external_id]
         slots_and_hours = zone_slots.get(zone_name)
@@ -194,7 +195,7 @@ def plan(
             # The window falls wholly in a DST gap of this zone on this date (a window of under an hour).
             continue
         history = inputs.histories.get(user.external_id)
-        counts = user_counts(history, now_s, decay, weights) if history else None
+        counts = user_counts(history, now_s, decay, weights, kernel) if history else None
         choice = model.choose(counts, inputs.groups.get(user.external_id, NO_GROUP), weekday, hours)
         slot = slots[choice.hour_of_day]
         rows.append(PlanRow(user.external_id, slot.send_at, slot.local_time, choice.basis))
