@@ -49,14 +49,16 @@ MAX_STRENGTH: Final = 1e6
 HALF_LIFE_CANDIDATES: Final = (14.0, 30.0, 60.0, 90.0, 180.0, 365.0, math.inf)
 HOLDOUT_DAYS: Final = 28
 # Enough users for stable moment and likelihood estimates; more only costs time.
-MAX_USERS_FOR_FIT: Final = 200_000
-MAX_USERS_FOR_HALF_LIFE: Final = 50_000
+MAX_USERS_FOR_FIT: Final = 50_000
+MAX_USERS_FOR_HALF_LIFE: Final = 20_000
+MAX_USERS_FOR_USER_LEVEL: Final = 20_000
 DEFAULT_KIND_WEIGHTS: Final[Mapping[EngagementKind, float]] = dict.fromkeys(EngagementKind, 1.0)
 NO_KERNEL: Final = (1.0,)
 # Candidate spreads of one event over neighbouring hours, and multiples of the moment-fitted user
 # prior strength, tried by held-out likelihood.
 KERNEL_CANDIDATES: Final = (NO_KERNEL, (0.25, 0.5, 0.25), (0.1, 0.2, 0.4, 0.2, 0.1))
 STRENGTH_FACTORS: Final = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0, 2.0)
+CROSS_DAY_TYPE_CANDIDATES: Final = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5)
 # Every HOLDOUT_EVERY-th event of a user is held out when fitting the user level.
 HOLDOUT_EVERY: Final = 4
 
@@ -92,6 +94,8 @@ class Hyperparameters:
     # How a user's event at hour h is spread over h-k..h+k (weights sum to 1): habits are smooth
     # in time, so an event at 8:50 says something about 9:00 too.
     hour_kernel: tuple[float, ...] = NO_KERNEL
+    # How much a user's events of the other day type count (0: weekday and weekend wholly apart).
+    cross_day_type_weight: float = 0.0
 
     def decay_per_second(self) -> float:
         return decay_per_second(self.half_life_days)
@@ -113,6 +117,7 @@ class FitOverrides:
     day_strength: float | None = None
     kind_weights: Mapping[EngagementKind, float] | None = None
     hour_kernel: tuple[float, ...] | None = None
+    cross_day_type_weight: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,26 +319,35 @@ class SendTimeModel:
     def choose(self, counts: UserCounts | None, group: GroupKey, day: int, hours: tuple[int, ...]) -> Choice:
         """The user's best hour among ``hours`` (local hours of day that hold a slot) on weekday ``day``.
 
-        The posterior share of hour h is proportional to c_u(t, h) + a_u * group(d, h): only the
-        hours where the user has events can beat the group's best hour, so only those are scored.
+        The posterior share of hour h is proportional to
+        c_u(t, h) + x * c_u(other day type, h) + a_u * group(d, h): only the hours where the user
+        has events can beat the group's best hour, so only those are scored.
         """
         if not hours:
             raise ValueError("no candidate hours")
         best_hour, best_share, shares, basis = self._best_of_group(group, day, hours)
         if counts is None:
             return Choice(best_hour, basis)
+        hyper = self.hyperparameters
         day_type = 1 if day >= 5 else 0
-        if counts.totals[day_type] <= 0.0:
+        cross = hyper.cross_day_type_weight
+        if counts.totals[day_type] + cross * counts.totals[1 - day_type] <= 0.0:
             return Choice(best_hour, basis)
-        strength = self.hyperparameters.user_strength
+        strength = hyper.user_strength
         cells = counts.cells
         offset = day_type * 24
-        best_score = cells.get(offset + best_hour, 0.0) + strength * best_share
+        other = (1 - day_type) * 24
+        best_score = (
+            cells.get(offset + best_hour, 0.0)
+            + cross * cells.get(other + best_hour, 0.0)
+            + strength * best_share
+        )
         for hour in hours:
-            weight = cells.get(offset + hour)
-            if weight is None:
+            own = cells.get(offset + hour)
+            borrowed = cells.get(other + hour) if cross else None
+            if own is None and borrowed is None:
                 continue
-            score = weight + strength * shares[hour]
+            score = (own or 0.0) + cross * (borrowed or 0.0) + strength * shares[hour]
             if score > best_score or (score == best_score and hour < best_hour):
                 best_hour, best_score = hour, score
         return Choice(best_hour, Basis.USER)
@@ -344,12 +358,20 @@ class SendTimeModel:
         shares = _day_slice(week, day)
         if counts is None:
             return shares
+        hyper = self.hyperparameters
         day_type = 1 if day >= 5 else 0
-        strength = self.hyperparameters.user_strength
-        denominator = counts.totals[day_type] + strength
+        cross = hyper.cross_day_type_weight
+        strength = hyper.user_strength
+        denominator = counts.totals[day_type] + cross * counts.totals[1 - day_type] + strength
         offset = day_type * 24
+        other = (1 - day_type) * 24
         return [
-            (counts.cells.get(offset + hour, 0.0) + strength * shares[hour]) / denominator
+            (
+                counts.cells.get(offset + hour, 0.0)
+                + cross * counts.cells.get(other + hour, 0.0)
+                + strength * shares[hour]
+            )
+            / denominator
             for hour in range(24)
         ]
 
@@ -563,6 +585,7 @@ def fit(
             day_strength=day_strength,
             kind_weights=kind_weights,
             hour_kernel=overrides.hour_kernel or NO_KERNEL,
+            cross_day_type_weight=overrides.cross_day_type_weight or 0.0,
         ),
         workspace=workspace,
         segments=segments,
@@ -571,8 +594,12 @@ def fit(
         sub_segment_has_events={group: sum(leaf_weighted[group]) > 0 for group in sub_groups},
         workspace_has_events=sum(workspace_weighted) > 0,
     )
-    if overrides.user_strength is None or overrides.hour_kernel is None:
-        strength, kernel = fit_user_level(
+    if (
+        overrides.user_strength is None
+        or overrides.hour_kernel is None
+        or overrides.cross_day_type_weight is None
+    ):
+        strength, kernel, cross = fit_user_level(
             histories,
             groups,
             model,
@@ -586,8 +613,15 @@ def fit(
                 )
             ),
             kernels=(overrides.hour_kernel,) if overrides.hour_kernel is not None else KERNEL_CANDIDATES,
+            crosses=(
+                (overrides.cross_day_type_weight,)
+                if overrides.cross_day_type_weight is not None
+                else CROSS_DAY_TYPE_CANDIDATES
+            ),
         )
-        model.hyperparameters = replace(model.hyperparameters, user_strength=strength, hour_kernel=kernel)
+        model.hyperparameters = replace(
+            model.hyperparameters, user_strength=strength, hour_kernel=kernel, cross_day_type_weight=cross
+        )
     return model
 
 
@@ -599,7 +633,8 @@ def fit_user_level(
     *,
     strengths: Sequence[float],
     kernels: Sequence[tuple[float, ...]],
-) -> tuple[float, tuple[float, ...]]:
+    crosses: Sequence[float],
+) -> tuple[float, tuple[float, ...], float]:
     """The user prior strength and hour kernel under which users' held-out events are most likely.
 
     Every HOLDOUT_EVERY-th event of each sampled user is held out; the rest, weighted as the model
@@ -611,7 +646,7 @@ def fit_user_level(
     decay = hyper.decay_per_second()
     weights = hyper.kind_weights
     prepared: list[tuple[UserCounts, list[float], list[tuple[int, float]]]] = []
-    for key in _sample(histories, MAX_USERS_FOR_HALF_LIFE):
+    for key in _sample(histories, MAX_USERS_FOR_USER_LEVEL):
         observations = histories[key]
         if len(observations) < 2:
             continue
@@ -626,25 +661,36 @@ def fit_user_level(
         week, _ = model.group_shares(groups.get(key, NO_GROUP))
         prepared.append((user_counts(train, now, decay, weights), week, held))
     if not prepared:
-        return strengths[len(strengths) // 2], kernels[0]
-    best: tuple[float, float, tuple[float, ...]] | None = None
-    log = math.log
-    for kernel in kernels:
-        smoothed = [
-            smooth_cells(counts.cells, kernel) if len(kernel) > 1 else counts.cells
-            for counts, _, _ in prepared
-        ]
-        for strength in strengths:
-            likelihood = 0.0
-            for (counts, week, held), cells in zip(prepared, smoothed, strict=True):
-                totals = counts.totals
-                for how, weight in held:
-                    day_type = _DAY_TYPE[how]
-                    share = (cells.get(day_type * 24 + _HOUR_OF_DAY[how], 0.0) + strength * week[how]) / (
-                        totals[day_type] + strength
-                    )
-                    likelihood += weight * log(share)
-            if best is None or likelihood > best[0]:
-                best = (likelihood, strength, kernel)
-    assert best is not None
-    return best[1], best[2]
+        return strengths[len(strengths) // 2], kernels[0], crosses[0]
+
+    def likelihood(cells_of: list[dict[int, float]], strength: float, cross: float) -> float:
+        total = 0.0
+        log = math.log
+        for (counts, week, held), cells in zip(prepared, cells_of, strict=True):
+            totals = counts.totals
+            for how, weight in held:
+                day_type = _DAY_TYPE[how]
+                hour = _HOUR_OF_DAY[how]
+                own = cells.get(day_type * 24 + hour, 0.0)
+                borrowed = cells.get((1 - day_type) * 24 + hour, 0.0) if cross else 0.0
+                share = (own + cross * borrowed + strength * week[how]) / (
+                    totals[day_type] + cross * totals[1 - day_type] + strength
+                )
+                total += weight * log(share)
+        return total
+
+    # Coordinate ascent over the grid: kernel and strength with the day types apart, then how much
+    # the other day type's events count, then the strength again for that.
+    smoothed = {
+        kernel: [smooth_cells(c.cells, kernel) if len(kernel) > 1 else c.cells for c, _, _ in prepared]
+        for kernel in kernels
+    }
+    _, strength, kernel = max(
+        (likelihood(smoothed[kernel], strength, 0.0), strength, kernel)
+        for kernel in kernels
+        for strength in strengths
+    )
+    _, cross = max((likelihood(smoothed[kernel], strength, cross), cross) for cross in crosses)
+    if cross:
+        _, strength = max((likelihood(smoothed[kernel], strength, cross), strength) for strength in strengths)
+    return strength, kernel, cross
