@@ -278,6 +278,15 @@ def intelligent_timing(users: Sequence[SimUser], hours: Sequence[int]) -> list[i
     return chosen
 
 
+def sub_segment_oracle(users: Sequence[SimUser], hours: Sequence[int], weekend: bool) -> float:
+    by_group: dict[GroupKey, list[float]] = {}
+    for user in users:
+        totals = by_group.setdefault(user.group, [0.0] * 24)
+        for hour in hours:
+            totals[hour] += engagement(user, hour, weekend)
+    return sum(max(totals[hour] for hour in hours) for totals in by_group.values()) / len(users)
+
+
 def program(send_date: date) -> ProgramConfig:
     return ProgramConfig.model_validate(
         {
@@ -334,6 +343,8 @@ class Figures:
     intelligent_timing: float
     ours: float
     oracle: float
+    # Every user at their sub-segment's truly best hour: the most that group knowledge alone gives.
+    sub_segment_oracle: float
 
     def ratios(self) -> dict[str, float]:
         return {
@@ -363,6 +374,7 @@ def evaluate(
         / count,
         ours=sum(engagement(user, ours_hour[user.external_id], weekend) for user in users) / count,
         oracle=sum(max(engagement(user, hour, weekend) for hour in hours) for user in users) / count,
+        sub_segment_oracle=sub_segment_oracle(users, hours, weekend),
     )
     hyper = planned.model.hyperparameters
     fitted = {
@@ -473,6 +485,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"{setting.name:16} fixed10 {day['fixed_10']:.3f}  random {day['random']:.3f}  "
             f"IT {day['intelligent_timing']:.3f}  ours {day['ours']:.3f}  oracle {day['oracle']:.3f}  "
+            f"sub-segment oracle {day['sub_segment_oracle']:.3f}  "
             f"ours/IT {day['ours_vs_intelligent_timing']:.3f}  ours/oracle {day['ours_vs_oracle']:.3f}  "
             f"weekend ours/IT {outcome['weekend']['ours_vs_intelligent_timing']:.3f} "
             f"ours/oracle {outcome['weekend']['ours_vs_oracle']:.3f}  "
