@@ -123,6 +123,7 @@ class SimUser:
     truth: tuple[list[float], list[float]]
     observations: list[Observation]
     machine_opens: list[tuple[int, str]]  # (occurred_at, campaign_id)
+    sends: list[tuple[int, str]]  # (sent_at, campaign_id): every user got the monthly campaigns
 
 
 def _curve(morning: float, evening: float, morning_weight: float, sharpness: float) -> list[float]:
@@ -224,13 +225,21 @@ def simulate(setting: Setting, users: int) -> list[SimUser]:
             observations.append(
                 Observation(external_id, kind, int(occurred.timestamp()), day.weekday() * 24 + hour)
             )
+        sends = [(int(sent.timestamp()), campaign) for sent, campaign in campaign_sends]
         machine: list[tuple[int, str]] = []
         if rng.random() < setting.machine_share:
-            machine = [
-                (int(sent.timestamp()) + rng.randrange(1, 30), campaign) for sent, campaign in campaign_sends
-            ]
+            machine = [(sent + rng.randrange(1, 30), campaign) for sent, campaign in sends]
         result.append(
-            SimUser(external_id, f"  User.{index}@Example.COM ", zone_name, group, new, observations, machine)
+            SimUser(
+                external_id,
+                f"  User.{index}@Example.COM ",
+                zone_name,
+                group,
+                new,
+                observations,
+                machine,
+                sends,
+            )
         )
     return result
 
@@ -311,7 +320,9 @@ def in_memory_inputs(users: Sequence[SimUser]) -> PlanInputs:
 
 
 def write_optin_export(users: Sequence[SimUser], path: Path) -> int:
-    """The opt-in export of the simulated year: engagement in local time, sends and machine opens in Z."""
+    """The opt-in export of the simulated year: engagement in local time, sends and machine opens in Z.
+
+    Every user got the monthly campaigns, so every user is in the export with their groups."""
     rows = 0
     with path.open("w", encoding="utf-8", newline="") as output:
         writer = csv.writer(output, lineterminator="\n")
@@ -326,13 +337,13 @@ def write_optin_export(users: Sequence[SimUser], path: Path) -> int:
                     (digest, segment, sub, OPTIN_EVENT_TYPE[observation.kind], local.isoformat(), "")
                 )
                 rows += 1
+            for sent_at, campaign in user.sends:
+                sent = datetime.fromtimestamp(sent_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                writer.writerow((digest, segment, sub, "send", sent, campaign))
             for occurred_at, campaign in user.machine_opens:
-                sent = occurred_at - occurred_at % 60 if occurred_at % 60 else occurred_at
-                sent_text = datetime.fromtimestamp(sent - (sent % 3600), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-                writer.writerow((digest, segment, sub, "send", sent_text, campaign))
                 opened = datetime.fromtimestamp(occurred_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
                 writer.writerow((digest, segment, sub, "open", opened, campaign))
-                rows += 2
+            rows += len(user.sends) + len(user.machine_opens)
     return rows
 
 

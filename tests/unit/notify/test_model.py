@@ -4,16 +4,18 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cdpbridge.integrations.notify.model import (
+from cdpbridge.integrations.notify.fitting import (
     MAX_STRENGTH,
     MIN_STRENGTH,
+    fit,
+    fit_half_life,
+    moment_strength,
+)
+from cdpbridge.integrations.notify.model import (
     Basis,
     FitOverrides,
     GroupKey,
     SendTimeModel,
-    fit,
-    fit_half_life,
-    moment_strength,
     smooth_cells,
     user_counts,
 )

@@ -5,6 +5,7 @@
   opt-in export and by the Currents engagement profiles alike.
 - ``optin``: the opt-in export CSV into typed events, bad rows into rejects.
 - ``model``: the send-time model (hierarchical empirical-Bayes smoothing, recency weighting); pure.
+- ``fitting``: its hyperparameters fitted on the history (method of moments, held-out likelihood).
 - ``program``: PROGRAM.yaml.
 - ``planner``: users and their history into plan rows (external_id, send_at, local_time, basis).
 """

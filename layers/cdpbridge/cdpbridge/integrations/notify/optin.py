@@ -19,6 +19,8 @@ compressed); a bad row is reported by file, row, column and reason and the good 
 
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
@@ -37,9 +39,10 @@ from cdpbridge.records import RejectedRow, RowIssue, RowPosition
 from cdpbridge.sources import SourceError, SourceFormat, SourceSpec, infer_format, open_rows
 
 OPTIN_COLUMNS: Final = ("email_sha256", "segment", "sub_segment", "event_type", "occurred_at", "campaign_id")
-# An open this soon after the same campaign's send to the same user is a mail client fetching the
-# message on delivery (Apple Mail Privacy Protection and the like), not a person: the export has
-# no flag for it, so the timing tells.
+# An open this soon after a send to the same user is a mail client fetching the message on delivery
+# (Apple Mail Privacy Protection and the like), not a person: the export has no flag for it, so the
+# timing tells. Any send counts, not only the same campaign's: a person opening another message
+# within the same minute is rare, and keeping one 8-byte time per send keeps a million users small.
 MACHINE_OPEN_WINDOW_S: Final = 60
 # Events before 1970 or far in the future are typing errors, not history.
 _EARLIEST: Final = datetime(1970, 1, 2, tzinfo=UTC)
@@ -187,21 +190,26 @@ def read_optin_export(
 
 @dataclass(slots=True)
 class OptinUser:
-    """One hashed user's groups, engagement events and sends (the sends only to spot machine opens)."""
+    """One hashed user's groups, engagement events and send times (only to spot machine opens)."""
 
     group: GroupKey
     group_seen_at: int
-    # (kind, occurred_at epoch seconds, local hour of week or None when only UTC is known, campaign)
-    events: list[tuple[EngagementKind, int, int | None, str | None]]
-    # campaign_id -> the times it was sent to this user
-    sends: dict[str, list[int]] = field(default_factory=dict)
+    # (kind, occurred_at epoch seconds, local hour of week or None when only UTC is known)
+    events: list[tuple[EngagementKind, int, int | None]]
+    send_times: array[int] = field(default_factory=lambda: array("q"))
 
-    def is_machine_open(self, kind: EngagementKind, occurred_at: int, campaign_id: str | None) -> bool:
-        if kind is not EngagementKind.EMAIL_OPEN or campaign_id is None:
-            return False
-        return any(
-            0 <= occurred_at - sent < MACHINE_OPEN_WINDOW_S for sent in self.sends.get(campaign_id, ())
-        )
+    def machine_open_filter(self) -> Callable[[EngagementKind, int], bool]:
+        """A test for "this event is a machine open" (an e-mail open just after a send)."""
+        sends = sorted(self.send_times)
+
+        def is_machine_open(kind: EngagementKind, occurred_at: int) -> bool:
+            if kind is not EngagementKind.EMAIL_OPEN or not sends:
+                return False
+            # The latest send at or before the open.
+            index = bisect_right(sends, occurred_at) - 1
+            return index >= 0 and occurred_at - sends[index] < MACHINE_OPEN_WINDOW_S
+
+        return is_machine_open
 
 
 @dataclass(slots=True)
@@ -222,10 +230,9 @@ class OptinHistory:
         kind = ENGAGEMENT_OF.get(event.event_type)
         if kind is None:
             self.sends += 1
-            if event.campaign_id is not None:
-                user.sends.setdefault(event.campaign_id, []).append(event.occurred_at)
+            user.send_times.append(event.occurred_at)
             return
-        user.events.append((kind, event.occurred_at, event.local_hour_of_week, event.campaign_id))
+        user.events.append((kind, event.occurred_at, event.local_hour_of_week))
 
     def group_of(self, email_sha256: str) -> GroupKey:
         user = self.users.get(email_sha256)
@@ -238,8 +245,9 @@ class OptinHistory:
         if user is None:
             return []
         result = []
-        for kind, occurred_at, written_hour, campaign_id in user.events:
-            if user.sends and user.is_machine_open(kind, occurred_at, campaign_id):
+        is_machine_open = user.machine_open_filter()
+        for kind, occurred_at, written_hour in user.events:
+            if is_machine_open(kind, occurred_at):
                 continue
             local_hour = (
                 written_hour

@@ -17,13 +17,13 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import IO, Final
 
+from cdpbridge.integrations.notify.fitting import fit
 from cdpbridge.integrations.notify.model import (
     NO_GROUP,
     Basis,
     FitOverrides,
     GroupKey,
     SendTimeModel,
-    fit,
     user_counts,
 )
 from cdpbridge.integrations.notify.observations import EngagementKind, Observation, time_zone
