@@ -394,6 +394,8 @@ def evaluate(
         "sub_segment_strength": round(hyper.sub_segment_strength, 1),
         "segment_strength": round(hyper.segment_strength, 1),
         "day_strength": round(hyper.day_strength, 1),
+        "hour_kernel": list(hyper.hour_kernel),
+        "cross_day_type_weight": hyper.cross_day_type_weight,
         "by_basis": planned.report.by_basis,
     }
     return figures, fitted, cpu
