@@ -16,6 +16,7 @@ from cdpbridge.integrations.notify.optin import (
 )
 from cdpbridge.records import RowIssue
 from cdpbridge.sources import SourceError
+from cdpbridge.sync.artifacts import LocalArtifactStore, RejectsWriter, iter_rejects, merge_rejects
 
 ALICE = email_sha256("alice@example.com")
 BOB = email_sha256("bob@example.com")
@@ -133,3 +134,24 @@ def test_other_formats_through_the_same_reader(tmp_path: Path) -> None:
     path.write_text(json.dumps(row) + "\n")
     events = list(read_optin_export(str(path), lambda issue: None))
     assert len(events) == 1 and events[0].event_type is OptinEventType.OPEN and events[0].sub_segment is None
+
+
+def test_bad_rows_land_in_the_projects_rejects_file(tmp_path: Path) -> None:
+    # Given an export with one bad row among good ones
+    path = write(
+        tmp_path,
+        f"{ALICE},active,gold,open,2026-06-02T09:15:00Z,c1\n{BOB},active,gold,opened,2026-06-02T09:15:00Z,c1\n",
+    )
+    store = LocalArtifactStore(tmp_path / "reports")
+    rejects = RejectsWriter(store, "notify/optin")
+    # When it is read with the rejects writer as the sink
+    events = list(read_optin_export(str(path), rejects.add))
+    rejects.flush()
+    key = merge_rejects(store, rejects.segment_keys, "notify/optin.rejects.csv")
+    # Then the good row went through and the bad one is in the rejects file, by file, row and column
+    assert len(events) == 1 and key is not None
+    data = store.get("notify/optin.rejects.csv")
+    assert data is not None
+    [reject] = list(iter_rejects(data))
+    assert (reject["source"], reject["row"], reject["column"]) == (str(path), "2", "event_type")
+    assert reject["reason"] == "not one of send, open, click, purchase"

@@ -14,6 +14,7 @@ from cdpbridge.integrations.notify.planner import (
     day_slots,
     join_history,
     plan,
+    plan_user_from_export,
     write_plan_csv,
 )
 from cdpbridge.integrations.notify.program import ProgramConfig, SendWindow
@@ -134,3 +135,17 @@ def test_planning_again_gives_the_same_plan() -> None:
     first = plan(config, join_history(config, users, engagement=engagement), NOW)
     second = plan(config, join_history(config, users, engagement=engagement), NOW)
     assert first.rows == second.rows
+
+
+def test_users_from_a_segment_export_are_hashed_at_once() -> None:
+    user = plan_user_from_export(
+        {
+            "external_id": "u1",
+            "email": " Alice@Example.com ",
+            "time_zone": "America/New_York",
+            "braze_id": "b",
+        }
+    )
+    assert user == PlanUser("u1", email_sha256("alice@example.com"), "America/New_York")
+    assert plan_user_from_export({"external_id": "u2", "email": "", "time_zone": ""}) == PlanUser("u2")
+    assert plan_user_from_export({"braze_id": "anonymous", "email": "x@example.com"}) is None

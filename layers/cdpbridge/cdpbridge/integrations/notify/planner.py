@@ -15,9 +15,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, Any, Final
 
 from cdpbridge.integrations.notify.fitting import fit
+from cdpbridge.integrations.notify.hashing import email_sha256
 from cdpbridge.integrations.notify.model import (
     NO_GROUP,
     Basis,
@@ -31,6 +32,8 @@ from cdpbridge.integrations.notify.optin import OptinHistory
 from cdpbridge.integrations.notify.program import ProgramConfig, SendWindow
 
 PLAN_COLUMNS: Final = ("external_id", "send_at", "local_time", "basis")
+# The fields a Braze segment export must carry for planning (fields_to_export).
+SEGMENT_EXPORT_FIELDS: Final = ("external_id", "email", "time_zone")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,20 @@ class PlanUser:
     external_id: str
     email_sha256: str | None = None
     time_zone: str | None = None
+
+
+def plan_user_from_export(record: Mapping[str, Any]) -> PlanUser | None:
+    """A user of a Braze segment export (one JSON object), the e-mail hashed at once and dropped.
+
+    None for a user without an external_id: the campaign is triggered per external_id.
+    """
+    external_id = record.get("external_id")
+    if not isinstance(external_id, str) or not external_id:
+        return None
+    email = record.get("email")
+    digest = email_sha256(email) if isinstance(email, str) and email.strip() else None
+    zone = record.get("time_zone")
+    return PlanUser(external_id, digest, zone if isinstance(zone, str) and zone else None)
 
 
 @dataclass(frozen=True, slots=True)
