@@ -462,6 +462,18 @@ def render_table(results: dict[str, Any], previous: dict[str, Any] | None) -> st
         )
     if not imports:
         lines.append(Line("6 cold start", "handler import ms", "-"))
+    capacity = results.get("emulator_capacity_rps")
+    previous_capacity = _get(previous, "emulator_capacity_rps")
+    lines.append(
+        Line(
+            "7 emulator capacity (no latency)",
+            "users.track requests/s",
+            _number(capacity),
+            "",
+            "",
+            _number(previous_capacity) if previous_capacity is not None else "",
+        )
+    )
     notify = results.get("notify")
     if notify:
         for index, (figure, path, formatter, target_key) in enumerate(
@@ -514,18 +526,6 @@ def render_table(results: dict[str, Any], previous: dict[str, Any] | None) -> st
                 f"{_number(spread.get('ours_vs_oracle_max'), 2)}x",
             )
         )
-    capacity = results.get("emulator_capacity_rps")
-    previous_capacity = _get(previous, "emulator_capacity_rps")
-    lines.append(
-        Line(
-            "7 emulator capacity (no latency)",
-            "users.track requests/s",
-            _number(capacity),
-            "",
-            "",
-            _number(previous_capacity) if previous_capacity is not None else "",
-        )
-    )
     header = Line("row", "figure", "value", "target", "result", "previous")
     columns = list(
         zip(
