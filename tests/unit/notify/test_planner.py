@@ -149,3 +149,11 @@ def test_users_from_a_segment_export_are_hashed_at_once() -> None:
     assert user == PlanUser("u1", email_sha256("alice@example.com"), "America/New_York")
     assert plan_user_from_export({"external_id": "u2", "email": "", "time_zone": ""}) == PlanUser("u2")
     assert plan_user_from_export({"braze_id": "anonymous", "email": "x@example.com"}) is None
+
+
+def test_a_window_inside_a_dst_gap_plans_nobody_there_and_says_so() -> None:
+    config = program(send_date="2026-03-08", window={"start": "02:00", "end": "02:30"})
+    users = [PlanUser("ny", None, "America/New_York"), PlanUser("berlin", None, "Europe/Berlin")]
+    planned = plan(config, join_history(config, users), NOW)
+    assert [row.external_id for row in planned.rows] == ["berlin"]
+    assert planned.report.without_slot == 1

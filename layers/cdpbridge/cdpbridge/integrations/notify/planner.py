@@ -81,6 +81,8 @@ class PlanReport:
     default_zone_users: int = 0
     unknown_zones: dict[str, int] = field(default_factory=dict)
     by_basis: dict[str, int] = field(default_factory=dict)
+    # Users not planned because the whole window falls in a DST gap of their zone on the send date.
+    without_slot: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +212,7 @@ def plan(
         slots, hours = slots_and_hours
         if not hours:
             # The window falls wholly in a DST gap of this zone on this date (a window of under an hour).
+            report.without_slot += 1
             continue
         history = inputs.histories.get(user.external_id)
         counts = user_counts(history, now_s, decay, weights, kernel) if history else None
