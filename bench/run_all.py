@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,12 +37,24 @@ class Sizes:
     capacity_s: float
     micro_rows: int
     repeats: int
+    # Notify evaluation: simulated users per setting, and users planned for the CPU figure.
+    notify_users: int = 100_000
+    notify_plan_users: int = 1_000_000
 
 
 FULL = Sizes(
     rows=1_000_000, bound_rows=200_000, memory_mb=1024, capacity_s=10.0, micro_rows=200_000, repeats=5
 )
-QUICK = Sizes(rows=100_000, bound_rows=50_000, memory_mb=256, capacity_s=5.0, micro_rows=50_000, repeats=3)
+QUICK = Sizes(
+    rows=100_000,
+    bound_rows=50_000,
+    memory_mb=256,
+    capacity_s=5.0,
+    micro_rows=50_000,
+    repeats=3,
+    notify_users=20_000,
+    notify_plan_users=200_000,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +89,11 @@ STEPS: tuple[Step, ...] = (
         "currents",
         "currents_throughput.py",
         lambda s: ["--events", "100000" if s.rows >= 1_000_000 else "20000", "--mix-events", "1000"],
+    ),
+    Step(
+        "notify",
+        "notify_eval.py",
+        lambda s: ["--users", str(s.notify_users), "--plan-users", str(s.notify_plan_users)],
     ),
 )
 STEP_NAMES = tuple(step.name for step in STEPS)
@@ -215,6 +232,21 @@ def assemble(outcomes: Sequence[StepOutcome], mode: str, machine: dict[str, Any]
             **_picked(currents, "peak_rss_mb", "peak_rss_mb_tenth_file", "mix", "parameters"),
             "lambda": currents.get("lambda"),
         }
+    notify = figures.get("notify")
+    if notify:
+        results["notify"] = _picked(
+            notify,
+            "users",
+            "fixed_10",
+            "random",
+            "intelligent_timing",
+            "ours",
+            "oracle",
+            "ours_vs_intelligent_timing",
+            "ours_vs_oracle",
+            "spread",
+            "plan_cpu_s_per_million",
+        )
     micro = {name: figures[name] for name in ("sources", "mapping", "state", "stages") if figures.get(name)}
     if micro:
         results["micro"] = micro
@@ -283,6 +315,22 @@ def evaluate_targets(results: dict[str, Any]) -> list[TargetCheck]:
             ">= 200,000/s",
         ),
     ]
+    notify = results.get("notify")
+    if notify:
+        # Only when the evaluation ran: the send-time figures are not comparable across other rows.
+        checks += [
+            _at_least(
+                "notify",
+                "ours_vs_intelligent_timing",
+                notify.get("ours_vs_intelligent_timing"),
+                1.15,
+                ">= 1.15x",
+            ),
+            _at_least("notify", "ours_vs_oracle", notify.get("ours_vs_oracle"), 0.90, ">= 0.90x"),
+            _at_most(
+                "notify", "plan_cpu_s_per_million", notify.get("plan_cpu_s_per_million"), 60.0, "<= 60 CPU-s"
+            ),
+        ]
     for function, milliseconds in sorted((results.get("import_ms") or {}).items()):
         check = _at_most("cold start", function, milliseconds, 250.0, "<= 250 ms")
         # A handler that does not import is a missed target, not an unmeasured one.
@@ -320,6 +368,11 @@ def _number(value: Any, digits: int = 0, suffix: str = "") -> str:
     if not isinstance(value, int | float):
         return "-"
     return f"{value:,.{digits}f}{suffix}"
+
+
+def _share(value: Any) -> str:
+    """Expected engagement as a share of each user's best possible hour."""
+    return f"{value:.3f}" if isinstance(value, int | float) else "-"
 
 
 def _percent(value: Any) -> str:
@@ -487,6 +540,58 @@ def render_table(results: dict[str, Any], previous: dict[str, Any] | None) -> st
             _number(previous_capacity) if previous_capacity is not None else "",
         )
     )
+    notify = results.get("notify")
+    if notify:
+        for index, (figure, path, formatter, target_key) in enumerate(
+            (
+                ("fixed 10:00", "notify.fixed_10", _share, ""),
+                ("random slots", "notify.random", _share, ""),
+                ("Intelligent Timing rule", "notify.intelligent_timing", _share, ""),
+                ("ours", "notify.ours", _share, ""),
+                ("oracle", "notify.oracle", _share, ""),
+                (
+                    "ours / Intelligent Timing",
+                    "notify.ours_vs_intelligent_timing",
+                    lambda v: _number(v, 3, "x"),
+                    "notify/ours_vs_intelligent_timing",
+                ),
+                (
+                    "ours / oracle",
+                    "notify.ours_vs_oracle",
+                    lambda v: _number(v, 3, "x"),
+                    "notify/ours_vs_oracle",
+                ),
+                (
+                    "CPU-s to plan a million users",
+                    "notify.plan_cpu_s_per_million",
+                    lambda v: _number(v, 1),
+                    "notify/plan_cpu_s_per_million",
+                ),
+            )
+        ):
+            target, verdict = _verdict(checks, *target_key.split("/")) if target_key else ("", "")
+            previous_value = _get(previous, path)
+            lines.append(
+                Line(
+                    f"8 Notify send time ({_number(notify.get('users'))} users)" if index == 0 else "",
+                    figure,
+                    formatter(_get(results, path)),
+                    target,
+                    verdict,
+                    formatter(previous_value) if previous_value is not None else "",
+                )
+            )
+        spread = notify.get("spread") or {}
+        lines.append(
+            Line(
+                "",
+                f"spread over {spread.get('settings', '-')} simulator settings (weekday and weekend)",
+                f"IT {_number(spread.get('ours_vs_intelligent_timing_min'), 2)}-"
+                f"{_number(spread.get('ours_vs_intelligent_timing_max'), 2)}x, oracle "
+                f"{_number(spread.get('ours_vs_oracle_min'), 2)}-"
+                f"{_number(spread.get('ours_vs_oracle_max'), 2)}x",
+            )
+        )
     header = Line("row", "figure", "value", "target", "result", "previous")
     columns = list(
         zip(
@@ -552,9 +657,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     sizes = QUICK if args.quick else FULL
     if args.rows:
-        sizes = Sizes(
-            args.rows, sizes.bound_rows, sizes.memory_mb, sizes.capacity_s, sizes.micro_rows, sizes.repeats
-        )
+        sizes = replace(sizes, rows=args.rows)
     selected = set(STEP_NAMES)
     if args.only:
         selected = set(args.only.split(","))
@@ -576,6 +679,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "bound_rows": sizes.bound_rows,
         "memory_mb": sizes.memory_mb,
         "emulator_capacity_s": sizes.capacity_s,
+        "notify_users": sizes.notify_users,
+        "notify_plan_users": sizes.notify_plan_users,
     }
     results["total_seconds"] = round((datetime.now(UTC) - started).total_seconds(), 1)
 

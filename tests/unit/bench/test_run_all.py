@@ -215,3 +215,42 @@ def test_an_unknown_step_is_refused_before_anything_runs(tmp_path: Path, capsys:
     assert stop.value.code == 2
     assert "warp_drive" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+NOTIFY = {
+    "users": 100_000,
+    "fixed_10": 0.53,
+    "random": 0.49,
+    "intelligent_timing": 0.6,
+    "ours": 0.72,
+    "oracle": 0.92,
+    "ours_vs_intelligent_timing": 1.2,
+    "ours_vs_oracle": 0.783,
+    "spread": {
+        "settings": 10,
+        "ours_vs_intelligent_timing_min": 1.08,
+        "ours_vs_intelligent_timing_max": 1.3,
+        "ours_vs_oracle_min": 0.75,
+        "ours_vs_oracle_max": 0.9,
+    },
+    "plan_cpu_s_per_million": 41.0,
+    "settings": [],
+}
+
+
+def test_the_notify_evaluation_has_its_figures_targets_and_lines() -> None:
+    # Given a run with the send-time evaluation
+    results = assemble(outcomes({**figures(), "notify": NOTIFY}), "quick", MACHINE)
+    # Then its five figures and ratios are kept (the per-setting detail stays in its log)
+    assert results["notify"]["ours"] == 0.72 and "settings" not in results["notify"]
+    verdicts = {(c.row, c.figure): c.met for c in evaluate_targets(results) if c.row == "notify"}
+    assert verdicts == {
+        ("notify", "ours_vs_intelligent_timing"): True,
+        ("notify", "ours_vs_oracle"): False,
+        ("notify", "plan_cpu_s_per_million"): True,
+    }
+    table = render_table(results, None)
+    assert "8 Notify send time (100,000 users)" in table
+    assert "IT 1.08-1.30x, oracle 0.75-0.90x" in table
+    # And a run without it has no notify targets at all
+    assert all(c.row != "notify" for c in evaluate_targets(assemble(outcomes(figures()), "quick", MACHINE)))
