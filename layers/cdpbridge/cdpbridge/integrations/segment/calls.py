@@ -29,6 +29,7 @@ class Personas:
 
     computation_class: str  # "audience", "trait", "computed_trait", "sql_trait", ...
     computation_key: str
+    computation_id: str | None = None
 
     @property
     def is_audience(self) -> bool:
@@ -112,7 +113,10 @@ def _personas(value: Any) -> Personas | None:
     computation_key = value.get("computation_key")
     if not isinstance(computation_class, str) or not isinstance(computation_key, str):
         return None
-    return Personas(computation_class, computation_key)
+    computation_id = value.get("computation_id")
+    return Personas(
+        computation_class, computation_key, computation_id if isinstance(computation_id, str) else None
+    )
 
 
 def _optional_id(record: dict[str, Any], key: str) -> str | None:
