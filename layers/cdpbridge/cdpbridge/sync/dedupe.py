@@ -75,6 +75,9 @@ class PlannedUser:
             body["_merge_objects"] = True
         if update.update_existing_only:
             body["_update_existing_only"] = True
+        elif "user_alias" in update.identifier:
+            # Braze updates only existing aliases unless told otherwise: creating must be asked for.
+            body["_update_existing_only"] = False
         return body
 
 

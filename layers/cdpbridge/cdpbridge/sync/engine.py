@@ -423,6 +423,8 @@ class SyncEngine:
                 body = {**identifier, **item}
                 if update.update_existing_only:
                     body["_update_existing_only"] = True
+                elif "user_alias" in identifier:
+                    body["_update_existing_only"] = False
                 self._add_object(
                     ObjectRef(
                         update.position, update.user_key, kind, body, None, item_id, event_data_points(item)
