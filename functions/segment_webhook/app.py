@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cdpbridge.integrations.segment.runtime import handle_webhook_event
+from cdpbridge.integrations.segment.webhook_runtime import handle_webhook_event
 
 logger = Logger()
 metrics = Metrics()

@@ -1,14 +1,13 @@
-"""What the webhook and relay functions build from their environment on their first event.
+"""What the relay function builds from its environment on its first event.
 
-Handlers stay thin: they pass the event here. Settings, clients and the secret are read once per
-container (the secret again after its cache time), never at import.
+The handler stays thin: it passes the batch here. Settings and clients are read once per container,
+never at import. (The webhook's, lighter, is ``webhook_runtime``.)
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from functools import cache
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final
 
 import boto3
@@ -17,12 +16,10 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import AliasChoices, Field
 
-from cdpbridge.braze.keys import SecretsManagerKeyProvider
 from cdpbridge.braze.settings import MAX_CONCURRENCY_LIMIT
 from cdpbridge.environment import (
     EnvironmentSettings,
     EnvironmentSettingsError,
-    read_environment,
     read_function_environment,
 )
 from cdpbridge.integrations.segment.cohorts import CohortCredentials, CohortSyncResult, collect, sync_cohorts
@@ -34,13 +31,7 @@ from cdpbridge.integrations.segment.relay import (
     RelayServices,
     relay_batch,
 )
-from cdpbridge.integrations.segment.webhook import (
-    SqsCallSink,
-    WebhookReply,
-    WebhookSettings,
-    handle_request,
-    unpack_calls,
-)
+from cdpbridge.integrations.segment.webhook import unpack_calls
 from cdpbridge.mapping import MappingConfig, load_mapping
 from cdpbridge.state import DynamoDbFieldStateStore, DynamoDbSendLedger
 from cdpbridge.sync.artifacts import S3ArtifactStore
@@ -69,46 +60,6 @@ class RelaySettings(EnvironmentSettings):
     in_flight: int = Field(default=4, ge=1, le=MAX_CONCURRENCY_LIMIT, alias="BRAZE_MAX_CONCURRENCY")
     # Secret holding {"partner_api_key": ..., "data_import_key": ...} for cohorts; empty: none.
     cohort_secret: str | None = Field(default=None, alias="SEGMENT_COHORT_SECRET")
-
-
-@dataclass(slots=True)
-class WebhookRuntime:
-    settings: WebhookSettings
-    secret: SecretsManagerKeyProvider
-    sink: SqsCallSink
-
-
-@cache
-def webhook_runtime() -> WebhookRuntime:
-    settings = read_environment(WebhookSettings)
-    return WebhookRuntime(
-        settings,
-        SecretsManagerKeyProvider(settings.secret_id, ttl_s=settings.secret_ttl_s),
-        SqsCallSink(settings.queue_url, boto3.client("sqs")),
-    )
-
-
-def handle_webhook_event(event: dict[str, Any], metrics: Metrics | None = None) -> dict[str, Any]:
-    """The whole of the webhook function: a Function URL event in, its response out."""
-    runtime = webhook_runtime()
-    try:
-        reply = handle_request(
-            event,
-            secret=runtime.secret.current().encode(),
-            max_body_bytes=runtime.settings.max_body_bytes,
-            sink=runtime.sink,
-        )
-    except Exception:
-        # Segment retries a 5xx: nothing was queued, or all of it will be queued again (the relay
-        # applies a call once whatever the number of deliveries).
-        logger.exception("could not queue the calls")
-        reply = WebhookReply(503, "could not queue the calls; retry")
-    logger.info("webhook request", extra={"status": reply.status, "calls": reply.calls})
-    if metrics is not None:
-        metrics.add_metric(name="WebhookCallsQueued", unit=MetricUnit.Count, value=reply.calls)
-        if reply.status == HTTPStatus.UNAUTHORIZED:
-            metrics.add_metric(name="WebhookSignatureRefused", unit=MetricUnit.Count, value=1)
-    return reply.function_url_response()
 
 
 @dataclass(slots=True)
@@ -216,8 +167,7 @@ def handle_relay_batch(
 __all__ = [
     "RelaySettings",
     "handle_relay_batch",
-    "handle_webhook_event",
+    "read_cohort_credentials",
     "relay_config",
     "relay_runtime",
-    "webhook_runtime",
 ]
