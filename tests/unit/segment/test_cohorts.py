@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from cdpbridge.integrations.segment.calls import parse_call
-from cdpbridge.integrations.segment.cohorts import CohortChanges, cohort_changes, collect, membership
+from cdpbridge.integrations.segment.cohorts import (
+    CohortChanges,
+    CohortCredentials,
+    cohort_changes,
+    collect,
+    membership,
+    read_cohort_credentials,
+)
 from cdpbridge.integrations.segment.options import SegmentOptions
 
 AUDIENCE = {
@@ -68,3 +77,24 @@ def test_only_the_listed_audiences_are_synced_and_bad_records_are_left_to_the_tr
     changes.add_record(identify("u1", True, "09:00"))
     changes.add_record({"type": "nonsense"})
     assert changes.audiences == {}
+
+
+class SecretsStub:
+    """Answers GetSecretValue with a fixed string, as Secrets Manager would for one secret."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def get_secret_value(self, SecretId: str) -> dict[str, str]:
+        return {"SecretString": self.text}
+
+
+def test_cohort_credentials_come_from_the_secrets_json() -> None:
+    credentials = read_cohort_credentials(
+        "s", SecretsStub('{"partner_api_key": "p", "data_import_key": "d"}')
+    )
+    assert credentials == CohortCredentials("p", "d")
+    with pytest.raises(ValueError, match="partner_api_key and data_import_key"):
+        read_cohort_credentials("s", SecretsStub('{"partner_api_key": "", "data_import_key": ""}'))
+    with pytest.raises(ValueError, match="must hold JSON"):
+        read_cohort_credentials("s", SecretsStub("plain"))

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import orjson
+
 from cdpbridge.braze import BrazeClient, CohortChange
 from cdpbridge.integrations.segment.calls import CallError, SegmentCall, parse_call
 from cdpbridge.integrations.segment.options import AnonymousCalls, SegmentOptions
@@ -155,6 +157,21 @@ def sync_cohorts(
     return result
 
 
+def read_cohort_credentials(secret_id: str, client: Any) -> CohortCredentials:
+    """The secret's JSON {"partner_api_key": ..., "data_import_key": ...}; an error naming what is missing."""
+    text = client.get_secret_value(SecretId=secret_id).get("SecretString") or ""
+    try:
+        document = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        document = None
+    keys = ("partner_api_key", "data_import_key")
+    if not isinstance(document, dict) or not all(
+        isinstance(document.get(k), str) and document[k] for k in keys
+    ):
+        raise ValueError(f"secret {secret_id!r} must hold JSON with non-empty {' and '.join(keys)}")
+    return CohortCredentials(document["partner_api_key"], document["data_import_key"])
+
+
 def collect(records: Iterable[dict[str, Any]], options: SegmentOptions) -> CohortChanges:
     changes = CohortChanges(options)
     for record in records:
@@ -171,5 +188,6 @@ __all__ = [
     "cohort_changes",
     "collect",
     "membership",
+    "read_cohort_credentials",
     "sync_cohorts",
 ]

@@ -18,7 +18,12 @@ from pydantic import Field
 
 from cdpbridge.braze import BrazeClient
 from cdpbridge.environment import EnvironmentSettings, read_function_environment
-from cdpbridge.integrations.segment.cohorts import CohortSyncResult, collect, sync_cohorts
+from cdpbridge.integrations.segment.cohorts import (
+    CohortSyncResult,
+    collect,
+    read_cohort_credentials,
+    sync_cohorts,
+)
 from cdpbridge.integrations.segment.options import segment_options
 from cdpbridge.mapping import MappingConfig, load_mapping
 from cdpbridge.records import SourceRow
@@ -81,8 +86,6 @@ def _mapping(runtime: FileCohortRuntime, bucket: str, key: str) -> MappingConfig
 
 def sync_file_cohorts(bucket: str, key: str) -> CohortSyncResult | None:
     """The cohort changes of one file, sent; None when cohorts are off for it."""
-    from cdpbridge.integrations.segment.runtime import read_cohort_credentials  # noqa: PLC0415
-
     runtime = file_cohort_runtime()
     config = _mapping(runtime, bucket, key)
     if config is None:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from cdpbridge.braze import BrazeClient
+from cdpbridge.integrations.segment.transform import SegmentTransformer
 from cdpbridge.integrations.segment.webhook import unpack_calls
 from cdpbridge.mapping import MappingConfig
 from cdpbridge.records import RejectedRow, RowIssue, RowPosition, SourceRow
@@ -100,8 +101,6 @@ def relay_batch(
     now: datetime | None = None,
 ) -> RelayOutcome:
     """Sends the calls of ``messages`` to Braze; says which messages must be delivered again."""
-    from cdpbridge.integrations.segment.transform import SegmentTransformer  # noqa: PLC0415
-
     # A transformer per batch: its memory of message ids must not outlive a batch, or a message
     # delivered again after a failure would find its calls "already seen".
     transformer = SegmentTransformer(config)

@@ -11,7 +11,6 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Final
 
 import boto3
-import orjson
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import AliasChoices, Field
@@ -22,7 +21,13 @@ from cdpbridge.environment import (
     EnvironmentSettingsError,
     read_function_environment,
 )
-from cdpbridge.integrations.segment.cohorts import CohortCredentials, CohortSyncResult, collect, sync_cohorts
+from cdpbridge.integrations.segment.cohorts import (
+    CohortCredentials,
+    CohortSyncResult,
+    collect,
+    read_cohort_credentials,
+    sync_cohorts,
+)
 from cdpbridge.integrations.segment.options import segment_options
 from cdpbridge.integrations.segment.relay import (
     MINIMAL_CONFIG,
@@ -75,21 +80,6 @@ class RelayRuntime:
                 "SEGMENT_COHORT_SECRET: required when options.cohorts.enabled is true"
             )
         return read_cohort_credentials(secret_id, boto3.client("secretsmanager"))
-
-
-def read_cohort_credentials(secret_id: str, client: Any) -> CohortCredentials:
-    """The secret's JSON {"partner_api_key": ..., "data_import_key": ...}; an error naming what is missing."""
-    text = client.get_secret_value(SecretId=secret_id).get("SecretString") or ""
-    try:
-        document = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        document = None
-    keys = ("partner_api_key", "data_import_key")
-    if not isinstance(document, dict) or not all(
-        isinstance(document.get(k), str) and document[k] for k in keys
-    ):
-        raise ValueError(f"secret {secret_id!r} must hold JSON with non-empty {' and '.join(keys)}")
-    return CohortCredentials(document["partner_api_key"], document["data_import_key"])
 
 
 def _calls(message: QueuedMessage) -> list[dict[str, Any]]:
@@ -167,7 +157,6 @@ def handle_relay_batch(
 __all__ = [
     "RelaySettings",
     "handle_relay_batch",
-    "read_cohort_credentials",
     "relay_config",
     "relay_runtime",
 ]
