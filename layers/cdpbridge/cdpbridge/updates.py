@@ -33,6 +33,10 @@ class AttributeWrite:
     mode: WriteMode = WriteMode.SET
     # The source column this came from, so a Braze error on it can be reported against the column.
     column: str | None = None
+    # When the source says the value was true (milliseconds since the epoch), for sources whose
+    # records can arrive out of order: a write older than the one applied last for the same user
+    # and attribute is dropped (dedupe keeps the applied time beside the digest). None: file order.
+    as_of: int | None = None
 
 
 @dataclass(slots=True)
@@ -55,3 +59,6 @@ class UserUpdate:
     # True when the row must not be sent at all: an issue under on_invalid=reject_row, or no usable
     # identifier (under skip_field too). With skip_field the invalid values are simply left out.
     rejected: bool = False
+    # Why a usable record asks for nothing on purpose (a call kind the config does not map, a
+    # record delivered twice): counted by reason in the report, neither sent nor rejected.
+    skipped: str | None = None

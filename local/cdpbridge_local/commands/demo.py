@@ -21,6 +21,7 @@ from cdpbridge.integrations.registry import IntegrationEntry, get_integration
 from cdpbridge_local.demo_data import write_blueconic_delta, write_customers_csv
 
 EXPORT_SEGMENT = "Gold and platinum"
+SEGMENT_WEBHOOK_SECRET = "demo-shared-secret"  # noqa: S105 - the local stack's, signs the demo's calls
 BLUECONIC_EXPORT_CONFIG = {
     "segment": {"name": EXPORT_SEGMENT},
     "identifiers": [{"braze": "external_id", "column": "crm_customer_id"}],
@@ -148,6 +149,30 @@ def _blueconic_export(stack: Any, admin: Any) -> None:
     print(f"   exported, waited for and converted in {time.monotonic() - started:.1f} s\n")
 
 
+def _segment_webhook(stack: Any, admin: Any) -> None:
+    """Segment Engage in real time: signed calls to the webhook's Function URL, relayed to Braze."""
+    from cdpbridge.integrations.segment.webhook import sign  # noqa: PLC0415
+    from cdpbridge_local.segment_traffic import EngageTraffic  # noqa: PLC0415
+
+    traffic = EngageTraffic("segment-")
+    url = stack.function_urls["SegmentWebhookFunction"]
+    secret = SEGMENT_WEBHOOK_SECRET.encode()
+    statuses = []
+    for call in traffic.calls():
+        body = orjson.dumps(call)
+        statuses.append(
+            admin.post(url, data=body, headers={"x-signature": sign(secret, body)}, timeout=10).status_code
+        )
+    refused = admin.post(url, data=b"{}", headers={"x-signature": "0" * 40}, timeout=10).status_code
+    stack.drain(timeout_s=120)
+    held = admin.get(f"{stack.emulator.url}/_emulator/users/{traffic.user(1)}", timeout=10).json()
+    accepted = statuses.count(200)
+    print(
+        f"== Segment webhook: {accepted} signed Engage calls accepted (a wrong signature: {refused}); "
+        f"{traffic.user(1)} holds {held['custom_attributes']}\n"
+    )
+
+
 def demo_command(args: argparse.Namespace) -> int:
     import tempfile  # noqa: PLC0415
 
@@ -172,6 +197,7 @@ def demo_command(args: argparse.Namespace) -> int:
                 }
             },
             failed_message_visibility_s=0,
+            secret_values={"SegmentWebhookSecret": SEGMENT_WEBHOOK_SECRET},
         ) as stack,
     ):
         assert stack.emulator is not None
@@ -210,6 +236,7 @@ def demo_command(args: argparse.Namespace) -> int:
                 f"billed so far, {stats['unchanged_writes']:,} of them for values that did not change\n"
             )
         _blueconic_export(stack, admin)
+        _segment_webhook(stack, admin)
         sample = admin.get(f"{stack.emulator.url}/_emulator/users/C00000042", timeout=10).json()
         print("One profile as Braze holds it (C00000042):")
         for name, value in sorted(sample.get("attributes", {}).items()):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +55,13 @@ def register(subparsers: Any) -> None:
         help="how SAM CLI's containers reach this machine, in --sam-env-vars (host.docker.internal)",
     )
     up.add_argument(
+        "--endpoints-file",
+        type=Path,
+        metavar="PATH",
+        help='write {"braze_url", "s3_endpoint", "bucket", "function_urls": {"<LogicalId>": url}} as JSON '
+        "once the stack is up, so a script can drive it",
+    )
+    up.add_argument(
         "--bind",
         default="127.0.0.1",
         metavar="ADDRESS",
@@ -62,12 +71,40 @@ def register(subparsers: Any) -> None:
     up.set_defaults(handler=up_command)
 
 
-def write_sam_env_vars(stack: LocalStack, path: Path, host: str) -> None:
-    """Writes the --env-vars file; written whole then renamed, so a reader never sees half of it."""
+# Secrets the stack creates whose local value may come from the environment (logical id -> variable):
+# a script that signs webhook requests needs to know the secret the webhook checks.
+SECRETS_FROM_ENVIRONMENT: dict[str, str] = {"SegmentWebhookSecret": "SEGMENT_WEBHOOK_SECRET"}
+
+
+def secret_values_from_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    return {
+        logical_id: environ[variable]
+        for logical_id, variable in SECRETS_FROM_ENVIRONMENT.items()
+        if environ.get(variable)
+    }
+
+
+def endpoints(stack: LocalStack) -> dict[str, Any]:
+    """What a script needs to drive the running stack."""
+    return {
+        "braze_url": stack.emulator.url if stack.emulator is not None else None,
+        "s3_endpoint": stack.moto_url,
+        "bucket": stack.drop_bucket,
+        "function_urls": stack.function_urls,
+    }
+
+
+def write_json_file(path: Path, document: Any) -> None:
+    """Written whole then renamed, so a reader never sees half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(stack.sam_env_vars(host), indent=2) + "\n", encoding="utf-8")
+    partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     partial.replace(path)
+
+
+def write_sam_env_vars(stack: LocalStack, path: Path, host: str) -> None:
+    """Writes the --env-vars file."""
+    write_json_file(path, stack.sam_env_vars(host))
 
 
 def print_endpoints(stack: LocalStack) -> None:
@@ -80,6 +117,8 @@ def print_endpoints(stack: LocalStack) -> None:
         triggers = [f"SQS {trigger.queue_url.rsplit('/', 1)[-1]}" for trigger in spec.sqs_triggers]
         triggers += [f"{trigger.kind} {trigger.expression}" for trigger in spec.schedule_triggers]
         print(f"  Function {spec.logical_id}: {', '.join(triggers) or 'invoke only'}")
+    for logical_id, url in stack.function_urls.items():
+        print(f"  Function URL {logical_id}: {url}")
     for name, value in stack.outputs().items():
         print(f"  Output {name}: {value}")
     print("Use it with the AWS CLI:")
@@ -114,17 +153,20 @@ def up_command(args: argparse.Namespace) -> int:
             on_invocation=on_invocation,
             failed_message_visibility_s=args.failed_message_visibility,
             host=args.bind,
+            secret_values=secret_values_from_environment(os.environ),
         )
     except configuration_errors() as error:
         return report_configuration_error("local up", error)
     from cdpbridge_local.stack import DOCKER_HOST_ALIAS  # noqa: PLC0415 - loaded with the stack
 
-    if args.sam_env_vars is not None:
-        try:
+    try:
+        if args.sam_env_vars is not None:
             write_sam_env_vars(stack, args.sam_env_vars, args.sam_host or DOCKER_HOST_ALIAS)
-        except OSError as error:
-            stack.stop()
-            return report_configuration_error("local up", error)
+        if args.endpoints_file is not None:
+            write_json_file(args.endpoints_file, endpoints(stack))
+    except OSError as error:
+        stack.stop()
+        return report_configuration_error("local up", error)
     stop_requested = threading.Event()
 
     def request_stop(signal_number: int, _frame: object) -> None:

@@ -39,6 +39,8 @@ def check_command(args: argparse.Namespace) -> int:
     for path in args.configs:
         try:
             config = load_mapping(path)
+            # Building the transformer checks what only the integration knows (its options).
+            transformer = get_integration(config.integration).transformer(config)
         except MappingConfigError as error:
             failed = True
             print(error, file=sys.stderr)
@@ -46,7 +48,7 @@ def check_command(args: argparse.Namespace) -> int:
         problems: list[str] = []
         warnings = [str(warning) for warning in config.warnings()]
         if columns is not None:
-            check = get_integration(config.integration).transformer(config).check_columns(columns)
+            check = transformer.check_columns(columns)
             problems = [str(error) for error in check.errors]
             warnings = [str(warning) for warning in check.warnings]
             if check.missing and not problems:
@@ -58,7 +60,10 @@ def check_command(args: argparse.Namespace) -> int:
         if problems:
             failed = True
         else:
-            print(f"{path}: ok ({len(config.fields)} fields, identifier {config.identifier.kind})")
+            identity = (
+                f"identifier {config.identifier.kind}" if config.identifier else "identity from records"
+            )
+            print(f"{path}: ok ({len(config.fields)} fields, {identity})")
     return 1 if failed else 0
 
 

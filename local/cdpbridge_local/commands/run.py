@@ -150,6 +150,10 @@ def summary_table(outcome: PartOutcome, dry_run: bool) -> str:
     ]
     for reason, count in sorted(c.rejects_by_reason.items(), key=lambda item: -item[1]):
         rows.append((f"  reject: {reason}", f"{count:,}"))
+    if c.attributes_superseded:
+        rows.append(("attributes older than applied (skipped)", f"{c.attributes_superseded:,}"))
+    for reason, count in sorted(c.skipped_by_reason.items(), key=lambda item: -item[1]):
+        rows.append((f"  skipped: {reason}", f"{count:,}"))
     if outcome.report:
         rows.append(("report", str(outcome.report.get("report_file", ""))))
         if outcome.report.get("rejects_file"):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cdpbridge_local.stack import worker as worker_module
+from cdpbridge_local.stack.function_urls import FunctionUrlSpec
 
 # How long a function's init phase (importing the handler) may take, as in Lambda.
 INIT_TIMEOUT_S = 10.0
@@ -75,6 +76,8 @@ class FunctionSpec:
     maximum_retry_attempts: int = 2
     # Events of types the local stack does not deliver (e.g. Api); the function can still be invoked.
     unsupported_events: tuple[str, ...] = ()
+    # FunctionUrlConfig: the stack serves the function's URL on loopback.
+    function_url: FunctionUrlSpec | None = None
 
 
 @dataclass(slots=True)

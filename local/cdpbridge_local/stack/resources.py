@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cdpbridge_local.stack.events import is_s3_test_event
+from cdpbridge_local.stack.function_urls import FunctionUrlSpec
 from cdpbridge_local.stack.functions import FunctionSpec, ScheduleTrigger, SqsTrigger
 from cdpbridge_local.stack.intrinsics import (
     IntrinsicResolver,
@@ -498,6 +499,15 @@ class StackResources:
         if on_failure is not None and self.queue_by_arn(as_cfn_string(on_failure)) is None:
             logger.warning("%s: the OnFailure destination is not a queue of the stack", logical_id)
             on_failure = None
+        url_config = resolved("FunctionUrlConfig")
+        function_url = (
+            None
+            if not isinstance(url_config, dict)
+            else FunctionUrlSpec(
+                auth_type=as_cfn_string(url_config.get("AuthType", "NONE")),
+                invoke_mode=as_cfn_string(url_config.get("InvokeMode", "BUFFERED")),
+            )
+        )
         return FunctionSpec(
             logical_id=logical_id,
             name=name,
@@ -515,6 +525,7 @@ class StackResources:
             on_failure_destination=None if on_failure is None else as_cfn_string(on_failure),
             maximum_retry_attempts=int(as_cfn_string(invoke_config.get("MaximumRetryAttempts", 2))),
             unsupported_events=tuple(unsupported),
+            function_url=function_url,
         )
 
     def _sqs_trigger(

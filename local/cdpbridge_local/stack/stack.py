@@ -27,6 +27,7 @@ from cdpbridge_local.stack.events import (
     sqs_batch_outcome,
     sqs_record,
 )
+from cdpbridge_local.stack.function_urls import FunctionUrlServer
 from cdpbridge_local.stack.functions import (
     FunctionError,
     FunctionSpec,
@@ -163,6 +164,7 @@ class LocalStack:
             logical_id: FunctionWorker(spec, self.function_environment(spec))
             for logical_id, spec in self.functions.items()
         }
+        self._url_servers: dict[str, FunctionUrlServer] = {}
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -247,9 +249,17 @@ class LocalStack:
             raise
         with cls._running_lock:
             cls._running = stack
+        try:
+            stack._serve_function_urls(host)
+        except BaseException:
+            stack.stop()
+            raise
         return stack
 
     def stop(self) -> None:
+        for server in self._url_servers.values():
+            server.stop()
+        self._url_servers.clear()
         self.stop_background()
         for worker in self._workers.values():
             worker.stop()
@@ -263,6 +273,35 @@ class LocalStack:
         with self._running_lock:
             if LocalStack._running is self:
                 LocalStack._running = None
+
+    # ------------------------------------------------------------------ function URLs
+    def _serve_function_urls(self, host: str) -> None:
+        """A listener per function with a FunctionUrlConfig; its URL answers Fn::GetAtt
+        <Function>Url.FunctionUrl as the resource SAM generates would."""
+        for logical_id, spec in self.functions.items():
+            if spec.function_url is None:
+                continue
+
+            def invoke(event: dict[str, Any], spec: FunctionSpec = spec) -> tuple[Any, dict[str, Any] | None]:
+                record = self._invoke(spec, event, trigger="function_url")
+                return record.response, record.error
+
+            server = FunctionUrlServer(logical_id, spec.function_url, invoke, host=host, region=self.region)
+            server.start()
+            self._url_servers[logical_id] = server
+            url_id = f"{logical_id}Url"
+            self.resources.provisioned[url_id] = ProvisionedResource(
+                url_id,
+                "AWS::Lambda::Url",
+                spec.arn,
+                {"FunctionUrl": server.url, "FunctionArn": spec.arn},
+                created=True,
+            )
+
+    @property
+    def function_urls(self) -> dict[str, str]:
+        """Function logical id -> the loopback URL serving it (functions with a FunctionUrlConfig)."""
+        return {logical_id: server.url for logical_id, server in self._url_servers.items()}
 
     def __enter__(self) -> LocalStack:
         return self

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 import pytest
+import requests
 
 from cdpbridge_local.stack import LocalStack
 
@@ -37,8 +38,16 @@ def s3_notifications(event: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+def is_function_url_request(event: dict[str, Any]) -> bool:
+    return event.get("version") == "2.0" and "requestContext" in event
+
+
 def is_schedule_input(event: dict[str, Any]) -> bool:
-    return "Records" not in event and event.get("detail-type") != "Scheduled Event"
+    return (
+        "Records" not in event
+        and event.get("detail-type") != "Scheduled Event"
+        and not is_function_url_request(event)
+    )
 
 
 def sample_files_by_key(event: dict[str, Any]) -> dict[tuple[str, str], Path]:
@@ -53,7 +62,7 @@ def sample_files_by_key(event: dict[str, Any]) -> dict[tuple[str, str], Path]:
             files[(bucket, key)] = CURRENTS_FIXTURES / f"{event_type}.avro"
             continue
         integration = key.split("/")[1]
-        files[(bucket, key)] = FIXTURES / f"{integration}_customers.csv"
+        (files[(bucket, key)],) = FIXTURES.glob(f"{integration}_customers.*")
     return files
 
 
@@ -118,7 +127,24 @@ def test_each_sample_reaches_the_handler_of_the_function_its_trigger_feeds(stack
         stack.put_object(key, fixture.read_bytes(), bucket=bucket)
     stack.drain(timeout_s=60)  # the landing's own notification
 
-    if is_schedule_input(event):
+    if is_function_url_request(event):
+        # When the sample's request is sent to the function's URL, as the caller would send it
+        response = requests.request(
+            event["requestContext"]["http"]["method"],
+            stack.function_urls[expected],
+            data=event["body"].encode("utf-8"),
+            headers={
+                name: value
+                for name, value in event["headers"].items()
+                if name not in ("host", "content-length")
+            },
+            timeout=30,
+        )
+        # Then the function answered it (the sample is signed with the local stack's secret)
+        assert response.status_code == 200, response.text
+        first = next(record for record in reversed(stack.invocations) if record.function_id == expected)
+        assert first.event["body"] == event["body"]
+    elif is_schedule_input(event):
         # When the schedule whose Input has the sample's shape fires it
         (schedule,) = [
             trigger

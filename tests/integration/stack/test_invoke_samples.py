@@ -18,6 +18,8 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2].parent
 EVENTS = ROOT / "events"
+SEGMENT_FIXTURES = ROOT / "tests" / "fixtures" / "events"
+SEGMENT_MAPPING = SEGMENT_FIXTURES / "segment_mapping.yaml"
 
 
 def invoke(function: str, sample: str, puts: dict[str, Path]) -> int:
@@ -99,3 +101,35 @@ def test_the_export_schedule_sample_says_which_segment_it_cannot_find(
     out, _err = capsys.readouterr()
     assert code == 1
     assert "Newsletter subscribers" in out
+
+
+def test_the_segment_import_sample_runs_a_segment_log_file(capsys: pytest.CaptureFixture[str]) -> None:
+    key = "inbound/segment/segment-logs/src_8xJkD3/1796083200000/1796115900-4f8a2c1e.gz"
+    code = invoke(
+        "SegmentImportFunction",
+        "segment_import_s3_sqs.json",
+        {"config/segment.yaml": SEGMENT_MAPPING, key: SEGMENT_FIXTURES / "segment_customers.jsonl.gz"},
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err[-2000:]
+    assert json.loads(out) == {"batchItemFailures": []}
+    assert '"rows_read":9' in err  # every call of the example file was read
+
+
+def test_the_segment_webhook_sample_is_signed_with_the_local_secret_and_queued(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = invoke("SegmentWebhookFunction", "segment_webhook_function_url.json", {})
+    out, err = capsys.readouterr()
+    assert code == 0, err[-2000:]
+    response = json.loads(out)
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"]) == {"message": "queued", "accepted": 2}
+
+
+def test_the_segment_relay_sample_sends_its_calls(capsys: pytest.CaptureFixture[str]) -> None:
+    code = invoke("SegmentRelayFunction", "segment_relay_sqs.json", {})
+    out, err = capsys.readouterr()
+    assert code == 0, err[-2000:]
+    assert json.loads(out) == {"batchItemFailures": []}
+    assert '"events_sent":1' in err

@@ -20,9 +20,9 @@ from cdpbridge.records import RowPosition, SourceRow
 REPOSITORY = Path(__file__).resolve().parents[3]
 
 
-def test_generic_and_blueconic_are_the_registered_integrations() -> None:
-    assert known_integrations() == ("generic", "blueconic")
-    assert [entry.name for entry in all_integrations()] == ["generic", "blueconic"]
+def test_generic_blueconic_and_segment_are_the_registered_integrations() -> None:
+    assert known_integrations() == ("generic", "blueconic", "segment")
+    assert [entry.name for entry in all_integrations()] == ["generic", "blueconic", "segment"]
 
 
 @pytest.mark.parametrize("name", known_integrations())
@@ -34,11 +34,17 @@ def test_an_entry_names_its_inbound_prefix_and_builds_a_transformer_from_its_exa
     config = load_mapping(entry.example_config)
     assert config.integration == name
     transformer = entry.transformer(config)
-    update = transformer.map_row(SourceRow(RowPosition("example", 1), {config.identifier.column: "u1"}))
-    assert update.user_key is not None
+    if config.identifier is not None:
+        update = transformer.map_row(SourceRow(RowPosition("example", 1), {config.identifier.column: "u1"}))
+        assert update.user_key
     for sample in entry.samples:
-        header = sample.read_text(encoding="utf-8").splitlines()[0].split(",")
-        assert transformer.check_columns(header).errors == ()
+        first_line = sample.read_text(encoding="utf-8").splitlines()[0]
+        if config.identifier is None:
+            # Records carry their own identity: the sample's first record maps to a user.
+            update = transformer.map_row(SourceRow(RowPosition(sample.name, 1), json.loads(first_line)))
+            assert update.user_key and not update.rejected
+            continue
+        assert transformer.check_columns(first_line.split(",")).errors == ()
 
 
 def test_blueconic_declares_its_segment_export_and_generic_none() -> None:
@@ -49,7 +55,7 @@ def test_blueconic_declares_its_segment_export_and_generic_none() -> None:
 
 def test_an_unknown_name_is_refused_with_the_known_ones() -> None:
     with pytest.raises(
-        UnknownIntegrationError, match=r"unknown integration 'lytics' \(known: generic, blueconic\)"
+        UnknownIntegrationError, match=r"unknown integration 'lytics' \(known: generic, blueconic, segment\)"
     ):
         get_integration("lytics")
 
@@ -57,7 +63,9 @@ def test_an_unknown_name_is_refused_with_the_known_ones() -> None:
 def test_a_config_naming_an_unregistered_integration_is_refused_at_load() -> None:
     with pytest.raises(MappingConfigError) as caught:
         load_mapping("version: 1\nintegration: amperity\nidentifier: {column: id}\n")
-    assert "integration: unknown integration 'amperity' (known: generic, blueconic)" in str(caught.value)
+    assert "integration: unknown integration 'amperity' (known: generic, blueconic, segment)" in str(
+        caught.value
+    )
 
 
 def test_the_schema_lists_only_registered_integrations() -> None:

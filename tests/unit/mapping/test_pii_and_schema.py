@@ -80,7 +80,10 @@ def test_the_schema_uses_the_keys_users_write() -> None:
     schema = mapping_schema()
     identifier = schema["$defs"]["IdentifierSpec"]["properties"]
     assert "as" in identifier and "kind" not in identifier
-    assert schema["required"] == ["identifier"]
+    assert "required" not in schema
+    # identifier is required unless the integration's records carry their own identity
+    assert schema["if"]["properties"]["integration"]["enum"] == ["segment"]
+    assert schema["else"] == {"required": ["identifier"]}
     assert schema["additionalProperties"] is False
 
 

@@ -53,3 +53,14 @@ def test_merged_parts_report_the_lowest_cap_any_part_was_lowered_to() -> None:
     first.merge(RunCounters())
     assert first.track_cap_lowered_to == 19
     assert RunCounters.from_dict(first.to_dict()).track_cap_lowered_to == 19
+
+
+def test_skips_are_counted_by_reason_merged_and_kept_through_a_checkpoint() -> None:
+    first, second = RunCounters(), RunCounters()
+    first.skipped_by_reason["page call not mapped"] += 2
+    second.skipped_by_reason["page call not mapped"] += 1
+    second.attributes_superseded = 3
+    first.merge(second)
+    restored = RunCounters.from_dict(first.to_dict())
+    assert restored.skipped_by_reason == {"page call not mapped": 3}
+    assert restored.attributes_superseded == 3

@@ -27,7 +27,11 @@ if TYPE_CHECKING:
 _ENTRY_MODULES: Mapping[str, str] = {
     "generic": "cdpbridge.integrations.generic",
     "blueconic": "cdpbridge.integrations.blueconic",
+    "segment": "cdpbridge.integrations.segment",
 }
+
+# Integrations whose records carry their own identity (a mapping config names no identifier column).
+_RECORD_IDENTITY: frozenset[str] = frozenset({"segment"})
 
 
 class UnknownIntegrationError(ValueError):
@@ -99,6 +103,11 @@ def check_integration_name(name: str) -> str:
     return name
 
 
+def reads_identifier_column(name: str) -> bool:
+    """Whether a mapping config of integration ``name`` must say which column identifies the user."""
+    return name not in _RECORD_IDENTITY
+
+
 def get_integration(name: str) -> IntegrationEntry:
     entry = importlib.import_module(_ENTRY_MODULES[check_integration_name(name)]).INTEGRATION
     if not isinstance(entry, IntegrationEntry) or entry.name != name:
@@ -118,4 +127,5 @@ __all__ = [
     "check_integration_name",
     "get_integration",
     "known_integrations",
+    "reads_identifier_column",
 ]

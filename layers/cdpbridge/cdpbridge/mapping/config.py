@@ -29,7 +29,11 @@ from pydantic import (
     model_validator,
 )
 
-from cdpbridge.integrations.registry import check_integration_name, known_integrations
+from cdpbridge.integrations.registry import (
+    check_integration_name,
+    known_integrations,
+    reads_identifier_column,
+)
 from cdpbridge.mapping.coerce import DEFAULT_FALSE_VALUES, DEFAULT_TRUE_VALUES, MAX_STRING_LENGTH
 from cdpbridge.mapping.currencies import currency_code
 from cdpbridge.mapping.enums import (
@@ -594,7 +598,11 @@ class MappingConfig(_ConfigModel):
     version: Literal[1] = 1
     integration: IntegrationName = "generic"
     source: SourceSettings = Field(default_factory=SourceSettings)
-    identifier: IdentifierSpec
+    identifier: IdentifierSpec | None = Field(
+        default=None,
+        description="Which column identifies the user. Required for column-mapped integrations; "
+        "integrations whose records carry their own identity (segment) may leave it out.",
+    )
     create_missing: bool | None = Field(
         default=None,
         description="false sends _update_existing_only. Default: true, except for user_alias identifiers "
@@ -625,6 +633,11 @@ class MappingConfig(_ConfigModel):
     pii_columns: list[NonEmptyStr] = Field(
         default_factory=list, description="More columns whose values never appear in issue details."
     )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Settings of the integration itself (its docs page lists them); the integration "
+        "validates them when a run starts and `cdpbridge mapping check` reports their problems.",
+    )
     max_event_properties_bytes: int = Field(
         default=DEFAULT_MAX_EVENT_PROPERTIES_BYTES,
         ge=1,
@@ -640,6 +653,8 @@ class MappingConfig(_ConfigModel):
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         problems: list[ConfigProblem] = []
+        if self.identifier is None and reads_identifier_column(self.integration):
+            problems.append(ConfigProblem("identifier", "is required"))
         written_by: dict[str, int] = {}
         for index, spec in enumerate(self.fields):
             earlier = written_by.setdefault(spec.target, index)
@@ -656,10 +671,20 @@ class MappingConfig(_ConfigModel):
         return self
 
     @property
+    def required_identifier(self) -> IdentifierSpec:
+        """The identifier, for transformers that read it from a column; an error naming the key when
+        the config has none."""
+        if self.identifier is None:
+            raise MappingConfigError(
+                [ConfigProblem("identifier", f"is required for integration '{self.integration}'")]
+            )
+        return self.identifier
+
+    @property
     def update_existing_only(self) -> bool:
         """Whether users.track objects carry ``_update_existing_only: true``."""
         if self.create_missing is None:
-            return self.identifier.kind is IdentifierKind.USER_ALIAS
+            return self.identifier is not None and self.identifier.kind is IdentifierKind.USER_ALIAS
         return not self.create_missing
 
     @property
@@ -669,7 +694,7 @@ class MappingConfig(_ConfigModel):
 
     def columns_named(self, *, include_optional: bool) -> frozenset[str]:
         """The columns the config names, without those only ``optional`` fields read unless asked."""
-        columns = {self.identifier.column}
+        columns = {self.identifier.column} if self.identifier is not None else set()
         columns.update(spec.column for spec in self.fields if include_optional or not spec.optional)
         for rule in self.events:
             columns.update(rule.columns())

@@ -221,7 +221,7 @@ class Mapper:
         skipped = tuple(sorted(absent & self._optional_columns))
         warnings = tuple(self._config.warnings(present))
         errors: list[ConfigProblem] = []
-        identifier_column = self._config.identifier.column
+        identifier_column = self._config.required_identifier.column
         if identifier_column in missing:
             errors.append(ConfigProblem("identifier.column", f"the file has no column '{identifier_column}'"))
         # Every row of such a file reads the column as empty, and clear turns empty into null: the
@@ -348,7 +348,7 @@ class Mapper:
         return raw
 
     def _compile_identifier(self) -> Callable[[dict[str, Any]], tuple[str, dict[str, Any], Problem | None]]:
-        spec = self._config.identifier
+        spec = self._config.required_identifier
         column = spec.column
         kind = spec.kind
         pii = kind in (IdentifierKind.EMAIL, IdentifierKind.PHONE) or self._is_pii(column)

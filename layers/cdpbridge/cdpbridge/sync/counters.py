@@ -50,6 +50,9 @@ def event_data_points(event: dict[str, Any]) -> int:
     return 1 + (len(properties) if isinstance(properties, dict) else 0)
 
 
+_REASON_COUNTERS = frozenset({"rejects_by_reason", "skipped_by_reason"})
+
+
 @dataclass(slots=True)
 class RunCounters:
     """Everything a run report counts; parts of a fanned-out run are merged with ``merge``."""
@@ -80,7 +83,11 @@ class RunCounters:
     lookup_seconds: float = 0.0
     # The users.track cap the run was lowered to after "Max Input Length Exceeded"; 0: never lowered.
     track_cap_lowered_to: int = 0
+    # Writes older (by the source's own time) than the value already applied for the attribute.
+    attributes_superseded: int = 0
     rejects_by_reason: Counter[str] = field(default_factory=Counter)
+    # Records that asked for nothing on purpose (UserUpdate.skipped), by reason.
+    skipped_by_reason: Counter[str] = field(default_factory=Counter)
 
     def to_dict(self) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -101,16 +108,16 @@ class RunCounters:
         for name in cls.__slots__:
             if name not in data:
                 continue
-            if name == "rejects_by_reason":
-                counters.rejects_by_reason = Counter({str(k): int(v) for k, v in data[name].items()})
+            if name in _REASON_COUNTERS:
+                setattr(counters, name, Counter({str(k): int(v) for k, v in data[name].items()}))
             else:
                 setattr(counters, name, type(getattr(counters, name))(data[name]))
         return counters
 
     def merge(self, other: RunCounters) -> None:
         for name in self.__slots__:
-            if name == "rejects_by_reason":
-                self.rejects_by_reason.update(other.rejects_by_reason)
+            if name in _REASON_COUNTERS:
+                getattr(self, name).update(getattr(other, name))
             elif name == "track_cap_lowered_to":
                 lowered = [
                     value for value in (self.track_cap_lowered_to, other.track_cap_lowered_to) if value

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from cdpbridge.state import NULL_DIGEST, value_digest
+from cdpbridge.state.digest import DIGEST_SIZE
 from cdpbridge.sync.counters import FREE_ATTRIBUTES, attribute_data_points, nested_key_count
 from cdpbridge.updates import AttributeWrite, UserUpdate, WriteMode
 
@@ -14,6 +15,26 @@ from cdpbridge.updates import AttributeWrite, UserUpdate, WriteMode
 _STATE_UNKNOWN_AFTER = frozenset({WriteMode.ADD, WriteMode.REMOVE, WriteMode.INCREMENT, WriteMode.MERGE})
 _SET = WriteMode.SET
 _NO_STATE: dict[str, bytes] = {}
+
+APPLIED_AT_PREFIX: Final = "$applied_at:"
+"""Field state keeps, beside an attribute's digest, when the value applied last was true (for writes
+that carry ``as_of``) under this prefix and the attribute's name; Braze attribute names never start
+with "$", so the two never meet. Kept in the same per-user record: no second read per chunk."""
+
+
+def applied_at_key(name: str) -> str:
+    return APPLIED_AT_PREFIX + name
+
+
+def encode_applied_at(as_of: int) -> bytes:
+    """Milliseconds since the epoch as 8 big-endian bytes: the size of a digest, so the stores'
+    packing holds it unchanged."""
+    return as_of.to_bytes(DIGEST_SIZE, "big", signed=True)
+
+
+def decode_applied_at(stored: bytes) -> int:
+    return int.from_bytes(stored, "big", signed=True)
+
 
 LOOKUP_PENDING: Final = b""
 """Stands, in the state a later row of the same user is planned against, for an attribute whose
@@ -36,6 +57,8 @@ class PlannedUser:
     unchanged: int = 0
     unchanged_data_points: int = 0
     set_if_empty_skipped: int = 0
+    # writes dropped because a newer value (by ``as_of``) was applied or planned before them
+    superseded: int = 0
     # set_if_empty writes whose outcome depends on a lookup of what Braze holds
     pending_lookups: dict[str, AttributeWrite] = field(default_factory=dict)
     # Whether ``writes`` holds an increment (it goes through the send ledger) or a merge (the body
@@ -52,6 +75,9 @@ class PlannedUser:
             body["_merge_objects"] = True
         if update.update_existing_only:
             body["_update_existing_only"] = True
+        elif "user_alias" in update.identifier:
+            # Braze updates only existing aliases unless told otherwise: creating must be asked for.
+            body["_update_existing_only"] = False
         return body
 
 
@@ -80,6 +106,9 @@ def plan_user(update: UserUpdate, known: dict[str, bytes] | None, full_refresh: 
     digests = planned.digests
     data_points = 0
     for name, write in update.attributes.items():
+        if write.as_of is not None and _superseded(name, write.as_of, state, digests):
+            planned.superseded += 1
+            continue
         mode = write.mode
         if mode is _SET:
             # Most writes of most files: decided here, without the general helpers.
@@ -128,6 +157,20 @@ def plan_user(update: UserUpdate, known: dict[str, bytes] | None, full_refresh: 
         _keep_set(planned, name, write, digest)
     planned.data_points += data_points
     return planned
+
+
+def _superseded(name: str, as_of: int, state: Mapping[str, bytes], digests: dict[str, bytes | None]) -> bool:
+    """Whether a value applied (or planned) for ``name`` is newer than ``as_of``; if not, ``as_of``
+    becomes the attribute's applied time, committed with the digests once Braze acknowledged.
+
+    The time is recorded even when the value turns out unchanged, so that within a run an older
+    value arriving later is still dropped; a tie keeps the later record (source order)."""
+    key = applied_at_key(name)
+    applied = state.get(key)
+    if applied and decode_applied_at(applied) > as_of:
+        return True
+    digests[key] = encode_applied_at(as_of)
+    return False
 
 
 def _keep_set(planned: PlannedUser, name: str, write: AttributeWrite, digest: bytes) -> None:

@@ -39,7 +39,7 @@ from cdpbridge.state import FieldStateSnapshot, FieldStateStore, SendLedger
 from cdpbridge.state.contracts import merge_user_state
 from cdpbridge.sync.artifacts import RejectsWriter
 from cdpbridge.sync.counters import RunCounters, attribute_data_points, event_data_points
-from cdpbridge.sync.dedupe import LOOKUP_PENDING, PlannedUser, plan_user, resolve_lookup
+from cdpbridge.sync.dedupe import APPLIED_AT_PREFIX, LOOKUP_PENDING, PlannedUser, plan_user, resolve_lookup
 from cdpbridge.sync.lookup import BrazeProfileLookup
 from cdpbridge.sync.objects import Kind, ObjectRef
 from cdpbridge.sync.retry import RetryEntry
@@ -261,6 +261,9 @@ class SyncEngine:
                 self._reject_issues(item.issues, row_rejected=True)
                 continue
             update = mapper.map_row(item)
+            if update.skipped is not None:
+                counters.skipped_by_reason[update.skipped] += 1
+                continue
             if update.issues:
                 # With on_invalid=skip_field the mapper keeps the row and only reports the fields.
                 self._reject_issues(update.issues, row_rejected=update.rejected)
@@ -284,6 +287,7 @@ class SyncEngine:
             counters.attributes_unchanged += plan.unchanged
             counters.data_points_saved += plan.unchanged_data_points
             counters.attributes_set_if_empty_skipped += plan.set_if_empty_skipped
+            counters.attributes_superseded += plan.superseded
             self._emit_user(plan, sent_before)
 
     def _plan(self, updates: list[UserUpdate], known: FieldStateSnapshot) -> list[PlannedUser]:
@@ -419,6 +423,8 @@ class SyncEngine:
                 body = {**identifier, **item}
                 if update.update_existing_only:
                     body["_update_existing_only"] = True
+                elif "user_alias" in identifier:
+                    body["_update_existing_only"] = False
                 self._add_object(
                     ObjectRef(
                         update.position, update.user_key, kind, body, None, item_id, event_data_points(item)
@@ -587,7 +593,9 @@ class SyncEngine:
         counters.data_points_sent += ref.data_points
         if ref.kind == "attributes":
             counters.users_written += 1
-            counters.attributes_sent += len(ref.digests or ())
+            counters.attributes_sent += sum(
+                1 for name in ref.digests or () if not name.startswith(APPLIED_AT_PREFIX)
+            )
         elif ref.kind == "events":
             counters.events_sent += 1
         else:
