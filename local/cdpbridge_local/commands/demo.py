@@ -21,7 +21,7 @@ from cdpbridge.integrations.registry import IntegrationEntry, get_integration
 from cdpbridge_local.demo_data import write_blueconic_delta, write_customers_csv
 
 EXPORT_SEGMENT = "Gold and platinum"
-SEGMENT_WEBHOOK_SECRET = "demo-shared-secret"  # noqa: S105 - the local stack's, signs the demo's calls
+SEGMENT_WEBHOOK_SECRET = "demo-shared-secret"  # nosec B105 # noqa: S105 - the local stack's, signs the demo's calls
 BLUECONIC_EXPORT_CONFIG = {
     "segment": {"name": EXPORT_SEGMENT},
     "identifiers": [{"braze": "external_id", "column": "crm_customer_id"}],

@@ -16,7 +16,7 @@ _VARIABLES: Final = {
     "config_key": "CURRENTS_CONFIG_KEY",
     "outbound_prefix": "OUTBOUND_PREFIX",
     "lytics_url": "LYTICS_URL",
-    "lytics_token_secret": "LYTICS_TOKEN_SECRET",
+    "lytics_token_secret": "LYTICS_TOKEN_SECRET",  # nosec B105 - the name of a variable, not a secret
     "deadline_margin_ms": "DEADLINE_MARGIN_MS",
     "idempotency_table": "IDEMPOTENCY_TABLE",
 }
