@@ -197,7 +197,9 @@ class LyticsTransformer:
             update.issues.extend(
                 RowIssue(row.position, column, reason, detail) for reason, detail in problems
             )
-            if not change.add and not change.remove:
+            # A delta record with a problem is refused whole (a misspelt "remove" must not become
+            # an add alone); a snapshot row still sends the audiences it could read.
+            if settings.mode is LyticsMode.DELTA or (not change.add and not change.remove):
                 # Nothing usable: sending nothing keeps what the user holds; the row is reported.
                 update.rejected = True
                 return update
@@ -219,6 +221,9 @@ class LyticsTransformer:
         problems: list[tuple[str, str]] = []
         if unknown:
             problems.append(("invalid change", f"unknown keys: {', '.join(unknown)}"))
+        for key in ("add", "remove"):
+            if not isinstance(raw.get(key, []), list):
+                problems.append(("invalid change", f"'{key}' must be an array of audience slugs"))
         add = parse_audiences(raw.get("add"), self.settings.separator)
         remove = parse_audiences(raw.get("remove"), self.settings.separator)
         problems += [*add.issues, *remove.issues]
