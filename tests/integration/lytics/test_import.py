@@ -222,3 +222,21 @@ def test_a_user_over_the_array_maximum_is_reported_with_the_audiences_not_kept(
     assert report["rejects_by_reason"] == {"over the array maximum": 1}
     rejects = Path(report["rejects_file"]).read_text(encoding="utf-8")
     assert "not kept: d, e" in rejects and "audiences" in rejects
+
+
+def test_a_row_whose_audiences_cannot_be_read_keeps_the_users_memberships(
+    tmp_path: Path, braze: Braze
+) -> None:
+    lytics = Lytics(tmp_path, braze, config())
+    lytics.run(write_snapshot(tmp_path / "day1.csv", {"LY-1": ["a", "b"], "LY-2": ["a"]}))
+
+    # When the next snapshot has an unreadable audiences cell for LY-1 and drops LY-2
+    path = tmp_path / "day2.csv"
+    path.write_text('external_id,audiences\nLY-1,"[""a"", "\n', encoding="utf-8")
+    report = lytics.run(path)
+
+    # Then LY-1 keeps its audiences, the row is reported, and LY-2 left its audience
+    assert lytics.segments()["LY-1"] == {"a", "b"}
+    assert lytics.segments()["LY-2"] == set()
+    assert report["rejects_by_reason"] == {"invalid audiences": 1}
+    assert report["snapshot_members_absent"] == 1

@@ -72,3 +72,9 @@ def test_unseen_pages_cover_a_feed_larger_than_a_page(
     pages = list(roster.unseen("ws/feed", "run-2"))
     assert sum(len(page) for page in pages) == 30
     assert len(pages) >= 4
+
+
+def test_keeping_a_user_marks_all_of_its_pairs_seen(roster: SnapshotRoster) -> None:
+    roster.mark_seen("ws/feed", "run-1", [entry("u1", "a"), entry("u1", "b"), entry("u10", "a")])
+    roster.keep_users("ws/feed", "run-2", ["external_id:u1"])
+    assert unseen(roster, "run-2") == [("external_id:u10", "a")]

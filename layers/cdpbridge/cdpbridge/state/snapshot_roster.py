@@ -58,6 +58,10 @@ class SnapshotRoster(Protocol):
 
     def mark_seen(self, scope: str, run_id: str, entries: Sequence[RosterEntry]) -> None: ...
 
+    def keep_users(self, scope: str, run_id: str, user_keys: Sequence[str]) -> None:
+        """Marks every pair of these users seen by ``run_id`` (their rows could not be read whole)."""
+        ...
+
     def unseen(self, scope: str, run_id: str) -> Iterator[list[RosterEntry]]:
         """Pages of the pairs ``run_id`` did not see, ordered by user; forgetting some between
         pages is allowed."""
@@ -111,6 +115,15 @@ class SqliteSnapshotRoster:
                     (scope, entry.user_key, entry.member, orjson.dumps(entry.identifier).decode(), run_id)
                     for entry in entries
                 ],
+            )
+
+    def keep_users(self, scope: str, run_id: str, user_keys: Sequence[str]) -> None:
+        if not user_keys:
+            return
+        with self._db.writing() as connection:
+            connection.executemany(
+                "UPDATE snapshot_roster SET seen_run = ? WHERE scope = ? AND user_key = ?",
+                [(run_id, scope, user_key) for user_key in dict.fromkeys(user_keys)],
             )
 
     def unseen(self, scope: str, run_id: str) -> Iterator[list[RosterEntry]]:
@@ -200,6 +213,28 @@ class DynamoDbSnapshotRoster:
             ]
         )
 
+    def keep_users(self, scope: str, run_id: str, user_keys: Sequence[str]) -> None:
+        kept: list[RosterEntry] = []
+        for user_key in dict.fromkeys(user_keys):
+            prefix = f"m#{user_key}#"
+            start: Mapping[str, Any] | None = None
+            while True:
+                arguments: dict[str, Any] = {
+                    "TableName": self.table_name,
+                    "KeyConditionExpression": "pk = :pk AND begins_with(sk, :user)",
+                    "ExpressionAttributeValues": {":pk": self._pk(scope), ":user": {"S": prefix}},
+                }
+                if start is not None:
+                    arguments["ExclusiveStartKey"] = start
+                response = self.client.query(**arguments)
+                kept += [
+                    _entry(item) for item in response.get("Items", []) if item["user_key"]["S"] == user_key
+                ]
+                start = response.get("LastEvaluatedKey")
+                if not start:
+                    break
+        self.mark_seen(scope, run_id, kept)
+
     def unseen(self, scope: str, run_id: str) -> Iterator[list[RosterEntry]]:
         start: Mapping[str, Any] | None = None
         while True:
@@ -217,10 +252,7 @@ class DynamoDbSnapshotRoster:
             if start is not None:
                 arguments["ExclusiveStartKey"] = start
             response = self.client.query(**arguments)
-            page = [
-                RosterEntry(item["user_key"]["S"], item["member"]["S"], orjson.loads(item["ident"]["S"]))
-                for item in response.get("Items", [])
-            ]
+            page = [_entry(item) for item in response.get("Items", [])]
             if page:
                 yield page
             start = response.get("LastEvaluatedKey")
@@ -240,6 +272,10 @@ class DynamoDbSnapshotRoster:
 
     def close(self) -> None:
         return None
+
+
+def _entry(item: Mapping[str, Any]) -> RosterEntry:
+    return RosterEntry(item["user_key"]["S"], item["member"]["S"], orjson.loads(item["ident"]["S"]))
 
 
 def _unique(entries: Sequence[RosterEntry]) -> list[RosterEntry]:

@@ -101,6 +101,7 @@ class SnapshotRun:
     run_id: str
     first: bool
     _seen: list[RosterEntry] = field(default_factory=list)
+    _kept: list[str] = field(default_factory=list)
 
     @classmethod
     def begin(
@@ -130,11 +131,16 @@ class SnapshotRun:
         return _MarkingMapper(mapper, self)
 
     def saw(self, update: UserUpdate) -> None:
-        if update.rejected or not update.user_key:
+        if not update.user_key:
             return
-        for member in self.transformer.seen_members(update):
-            self._seen.append(RosterEntry(update.user_key, member, update.identifier))
-        if len(self._seen) >= PAGE_SIZE:
+        if update.issues:
+            # Part of the row could not be read: its user keeps every audience the feed had for it,
+            # rather than losing those the unreadable part may have named.
+            self._kept.append(update.user_key)
+        if not update.rejected:
+            for member in self.transformer.seen_members(update):
+                self._seen.append(RosterEntry(update.user_key, member, update.identifier))
+        if len(self._seen) + len(self._kept) >= PAGE_SIZE:
             self.flush()
 
     def flush(self) -> None:
@@ -142,6 +148,9 @@ class SnapshotRun:
         if self._seen:
             self.roster.mark_seen(self.scope, self.run_id, self._seen)
             self._seen = []
+        if self._kept:
+            self.roster.keep_users(self.scope, self.run_id, self._kept)
+            self._kept = []
 
     def checkpointing(self, save: Callable[[Any, RunCounters], None]) -> Callable[[Any, RunCounters], None]:
         def save_after_marks(resume_point: Any, counters: RunCounters) -> None:
