@@ -72,6 +72,7 @@ STEPS: tuple[Step, ...] = (
     Step("baseline", "baseline_sender.py", lambda s: ["--rows", str(s.rows)]),
     Step("bound", "rate_limit_bound.py", lambda s: ["--rows", str(s.bound_rows)]),
     Step("memory", "engine_memory.py", lambda s: ["--megabytes", str(s.memory_mb)]),
+    Step("lytics_snapshot", "lytics_snapshot.py", lambda s: ["--users", str(s.bound_rows // 2)]),
 )
 STEP_NAMES = tuple(step.name for step in STEPS)
 
