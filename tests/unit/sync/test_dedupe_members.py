@@ -76,3 +76,12 @@ def test_adds_beyond_the_limit_are_left_out_and_reported() -> None:
     (issue,) = plan.issues
     assert (issue.reason, issue.column, issue.position) == (OVER_ARRAY_MAXIMUM, "audiences", POSITION)
     assert issue.detail.endswith("not kept: d, e")
+
+
+def test_the_state_of_some_writes_includes_their_member_entries() -> None:
+    change = update(MemberChange("feed", add=("a",)))
+    change.attributes["visits"] = AttributeWrite(1, WriteMode.INCREMENT)
+    plan = plan_user(change, None, full_refresh=False)
+    members_only = {"segments": plan.writes["segments"]}
+    assert plan.digests_of(members_only) == {PREFIX + "a": MEMBER_PRESENT}
+    assert plan.digests_of(plan.writes) == {PREFIX + "a": MEMBER_PRESENT, "visits": None}

@@ -23,6 +23,11 @@ MEMBER_ABSENT: Final = NULL_DIGEST
 OVER_ARRAY_MAXIMUM: Final = "over the array maximum"
 
 
+def _written_by(state_key: str) -> str:
+    """The attribute whose write commits ``state_key`` (a member entry names its attribute)."""
+    return state_key[1:].partition("@")[0] if state_key.startswith("~") else state_key
+
+
 def member_state_prefix(attribute: str, scope: str) -> str:
     """Where the members of ``scope`` in ``attribute`` are kept in a user's state: one entry each,
     named ``<prefix><member>``. The leading "~" keeps them apart from attribute names a mapping
@@ -61,6 +66,13 @@ class PlannedUser:
     recorded: dict[str, bytes] = field(default_factory=dict)
     # Problems found while planning (members over the array maximum): reported, the rest is sent.
     issues: list[RowIssue] = field(default_factory=list)
+
+    def digests_of(self, writes: Mapping[str, AttributeWrite]) -> dict[str, bytes | None]:
+        """The state to commit once ``writes`` (this plan's, or some of them) are acknowledged: their
+        digests, and the member entries of their MEMBERS writes."""
+        if writes is self.writes:
+            return self.digests
+        return {key: digest for key, digest in self.digests.items() if _written_by(key) in writes}
 
     def attributes_object(self, writes: Mapping[str, AttributeWrite]) -> dict[str, Any]:
         """The users.track attributes object that sends ``writes``: this plan's, or some of them."""

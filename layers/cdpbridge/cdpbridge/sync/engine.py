@@ -403,7 +403,7 @@ class SyncEngine:
                 increments_id = None
         if writes:
             body = plan.attributes_object(writes)
-            digests = plan.digests if writes is plan.writes else {n: plan.digests[n] for n in writes}
+            digests = plan.digests_of(writes)
             self._add_object(
                 ObjectRef(
                     update.position,
