@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
-from cdpbridge.integrations.lytics import EXAMPLE_MAPPING_PATH
+from cdpbridge.integrations.lytics import EXAMPLE_DELTA_MAPPING_PATH, EXAMPLE_DELTA_PATH, EXAMPLE_MAPPING_PATH
 from cdpbridge.integrations.lytics.transform import LyticsTransformer, default_feed, parse_audiences
 from cdpbridge.mapping import MappingConfigError, load_mapping, parse_mapping
 from cdpbridge.records import RowPosition, SourceRow
@@ -126,3 +127,13 @@ def test_the_lytics_section_is_refused_for_other_integrations_and_checks_its_key
         parse_mapping({**base, "integration": "lytics", "lytics": {"feed": "a/b"}})
     with pytest.raises(MappingConfigError, match=r"lytics\.mode"):
         parse_mapping({**base, "integration": "lytics", "lytics": {"mode": "full"}})
+
+
+def test_the_example_delta_file_maps_with_the_example_delta_config() -> None:
+    config = load_mapping(EXAMPLE_DELTA_MAPPING_PATH)
+    rows = [orjson.loads(line) for line in EXAMPLE_DELTA_PATH.read_text(encoding="utf-8").splitlines()]
+    updates = [LyticsTransformer(config).map_row(SourceRow(POSITION, row)) for row in rows]
+    assert not any(update.issues for update in updates)
+    assert change(updates[-1]) == MemberChange(
+        "audience_membership", add=("lytics_all",), remove=("lytics_new",), limit=25
+    )
