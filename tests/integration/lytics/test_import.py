@@ -81,7 +81,7 @@ class Lytics:
         self.config.write_text(config, encoding="utf-8")
         self.reports = tmp_path / "reports"
 
-    def run(self, path: Path) -> dict[str, Any]:
+    def run(self, path: Path, *, exit_code: int = 0) -> dict[str, Any]:
         before = set(self.reports.rglob("*.json")) if self.reports.exists() else set()
         argv = [
             "run",
@@ -98,7 +98,7 @@ class Lytics:
             API_KEY,
             "--quiet",
         ]
-        assert main(argv) == 0
+        assert main(argv) == exit_code
         (report_path,) = set(self.reports.rglob("*.json")) - before
         report: dict[str, Any] = orjson.loads(report_path.read_bytes())
         return report
@@ -240,3 +240,16 @@ def test_a_row_whose_audiences_cannot_be_read_keeps_the_users_memberships(
     assert lytics.segments()["LY-2"] == set()
     assert report["rejects_by_reason"] == {"invalid audiences": 1}
     assert report["snapshot_members_absent"] == 1
+
+
+def test_a_first_snapshot_that_fails_leaves_the_next_one_first(tmp_path: Path, braze: Braze) -> None:
+    lytics = Lytics(tmp_path, braze, config(existing_users=False))
+    # Given a first file without the audiences column: the run fails and sends nothing
+    bad = tmp_path / "bad.csv"
+    bad.write_text("external_id,segments\nLY-1,a\n", encoding="utf-8")
+    failed = lytics.run(bad, exit_code=1)
+    assert failed["status"] == "failed" and "no column 'audiences'" in failed["failure"]
+    # When a good snapshot follows, it is the feed's first: recorded, nothing sent
+    requests_before = braze.stats()["requests"]
+    lytics.run(write_snapshot(tmp_path / "good.csv", SNAPSHOTS[0]))
+    assert braze.stats()["requests"] == requests_before

@@ -46,6 +46,11 @@ def test_the_first_run_of_a_feed_claims_it_and_keeps_it_across_invocations(roste
     assert roster.begin("ws/feed", "run-1") is True  # a resumed invocation of the same run
     assert roster.begin("ws/feed", "run-2") is False
     assert roster.begin("ws/other", "run-2") is True
+    # And a first run that failed gives the claim up (another run's release changes nothing)
+    roster.release("ws/other", "run-9")
+    assert roster.begin("ws/other", "run-3") is False
+    roster.release("ws/other", "run-2")
+    assert roster.begin("ws/other", "run-3") is True
 
 
 def test_pairs_the_run_did_not_see_come_back_ordered_by_user_and_can_be_forgotten(

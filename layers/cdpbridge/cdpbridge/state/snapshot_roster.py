@@ -33,6 +33,7 @@ from cdpbridge.state._dynamo import (
     batch_write,
     bounded_key_text,
     default_client,
+    is_conditional_check_failure,
 )
 from cdpbridge.state.sqlite_state import SqliteDatabase
 
@@ -54,6 +55,10 @@ class RosterEntry:
 class SnapshotRoster(Protocol):
     def begin(self, scope: str, run_id: str) -> bool:
         """Whether ``run_id`` is the first snapshot of ``scope``; the first call claims it."""
+        ...
+
+    def release(self, scope: str, run_id: str) -> None:
+        """Gives up ``run_id``'s claim to be the first snapshot (it failed): the next run is first."""
         ...
 
     def mark_seen(self, scope: str, run_id: str, entries: Sequence[RosterEntry]) -> None: ...
@@ -102,6 +107,12 @@ class SqliteSnapshotRoster:
                 "SELECT first_run FROM snapshot_feeds WHERE scope = ?", (scope,)
             ).fetchone()
         return bool(first == run_id)
+
+    def release(self, scope: str, run_id: str) -> None:
+        with self._db.writing() as connection:
+            connection.execute(
+                "DELETE FROM snapshot_feeds WHERE scope = ? AND first_run = ?", (scope, run_id)
+            )
 
     def mark_seen(self, scope: str, run_id: str, entries: Sequence[RosterEntry]) -> None:
         if not entries:
@@ -193,6 +204,19 @@ class DynamoDbSnapshotRoster:
             ReturnValues="ALL_NEW",
         )
         return response["Attributes"]["run"].get("S") == run_id
+
+    def release(self, scope: str, run_id: str) -> None:
+        try:
+            self.client.delete_item(
+                TableName=self.table_name,
+                Key={"pk": self._pk(scope), "sk": {"S": _FIRST}},
+                ConditionExpression="#run = :run",
+                ExpressionAttributeNames={"#run": "run"},
+                ExpressionAttributeValues={":run": {"S": run_id}},
+            )
+        except Exception as exc:
+            if not is_conditional_check_failure(exc):
+                raise
 
     def mark_seen(self, scope: str, run_id: str, entries: Sequence[RosterEntry]) -> None:
         self._batch(

@@ -278,7 +278,10 @@ def run_part(
         read = _unreadable(invocation, engine, error)
     if snapshot is not None:
         snapshot.flush()
-        if read.result.finished and read.failure is None:
+        if read.failure is not None:
+            # A snapshot read in part says nothing of who left; the feed's next one is compared instead.
+            snapshot.failed()
+        elif read.result.finished:
             absent = services.engine(invocation.rejects, invocation.write_retry, RunCounters(), held_users)
             snapshot.remove_absent(absent, read.result.counters)
     if not read.result.finished:

@@ -159,6 +159,12 @@ class SnapshotRun:
 
         return save_after_marks
 
+    def failed(self) -> None:
+        """The run could not read its snapshot whole: a first snapshot is first again next time."""
+        self.flush()
+        if self.first:
+            self.roster.release(self.scope, self.run_id)
+
     def remove_absent(self, engine: SyncEngine, counters: RunCounters) -> None:
         """Removes, user by user, the members earlier snapshots named and this one did not.
 
