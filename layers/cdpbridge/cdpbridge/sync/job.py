@@ -235,7 +235,7 @@ def run_part(
     Phases: replay (part 0's first invocation replays the retry files of earlier runs, then calls
     ``on_replayed`` with the retry files that replay wrote: a fanned-out run whose other parts wait
     for the replay starts them there, holding those files' users), check the header, read and send,
-    report.
+    (for a snapshot feed: remove what the snapshot left out, ``cdpbridge.sync.snapshots``), report.
     """
     checkpoint = services.checkpoints.load(request.run_id, request.part.part_id)
     if checkpoint is not None and checkpoint.done and request.part.parts > 1:
