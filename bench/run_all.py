@@ -95,6 +95,7 @@ STEPS: tuple[Step, ...] = (
         "notify_eval.py",
         lambda s: ["--users", str(s.notify_users), "--plan-users", str(s.notify_plan_users)],
     ),
+    Step("lytics_snapshot", "lytics_snapshot.py", lambda s: ["--users", str(s.bound_rows // 2)]),
 )
 STEP_NAMES = tuple(step.name for step in STEPS)
 

@@ -274,3 +274,32 @@ def write_blueconic_delta(path: Path, count: int, day: int = 1) -> Path:
         writer.writerow(BLUECONIC_COLUMNS)
         writer.writerows(blueconic_delta_row(index, day) for index in range(count))
     return path
+
+
+LYTICS_AUDIENCES = ("lytics_all", "lytics_known", "high_value", "cart_abandoners", "lytics_new")
+# The demo's Lytics feed is small: it shows the snapshot diff, not throughput.
+LYTICS_DEMO_USERS = 300
+
+
+def lytics_audiences(index: int, day: int) -> list[str]:
+    """A customer's Lytics audiences on ``day``: everyone is in lytics_all, and about one customer in
+    seven enters or leaves one of the other audiences from one day to the next."""
+    audiences = ["lytics_all"]
+    for number, audience in enumerate(LYTICS_AUDIENCES[1:], 2):
+        member = (index % number) == 0
+        if day > 1 and index % 7 == number:
+            member = not member
+        if member:
+            audiences.append(audience)
+    return audiences
+
+
+def write_lytics_snapshot(path: Path, count: int, day: int = 1) -> Path:
+    """A Lytics audience membership snapshot of the first customers (external_id, audiences)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["external_id", "audiences"])
+        for index in range(min(count, LYTICS_DEMO_USERS)):
+            writer.writerow([f"C{index:08d}", "|".join(lytics_audiences(index, day))])
+    return path

@@ -19,6 +19,29 @@ class WriteMode(StrEnum):
     REMOVE = "remove"  # {"remove": [...]} on an array; never deduped, state invalidated after ack
     INCREMENT = "increment"  # {"inc": n}; never deduped, state invalidated after ack
     MERGE = "merge"  # nested object merged with _merge_objects; never deduped, state invalidated
+    # A change of the members one scope (a partner's feed) holds in an array attribute: the value
+    # is a MemberChange; each member's presence is tracked in state, so only changes are sent.
+    MEMBERS = "members"
+
+
+@dataclass(frozen=True, slots=True)
+class MemberChange:
+    """Members of an array attribute that one scope adds and removes (the value of a MEMBERS write).
+
+    The state keeps, per user, whether each member of the scope is present or absent as Braze last
+    acknowledged: an add of a present member and a remove of an absent one are not sent again.
+    ``complete``: ``add`` is every member the scope holds for the user, so present members not in
+    it are removed in the same write. ``limit``: the most members the array may hold; adds beyond
+    it are left out and reported. ``record_only``: nothing is sent, the adds are recorded as
+    present (a partner's first snapshot whose members Braze is not to receive).
+    """
+
+    scope: str
+    add: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+    complete: bool = False
+    limit: int | None = None
+    record_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)

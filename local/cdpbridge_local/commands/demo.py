@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from cdpbridge.integrations.registry import IntegrationEntry, get_integration
-from cdpbridge_local.demo_data import write_blueconic_delta, write_customers_csv
+from cdpbridge_local.demo_data import write_blueconic_delta, write_customers_csv, write_lytics_snapshot
 
 EXPORT_SEGMENT = "Gold and platinum"
 SEGMENT_WEBHOOK_SECRET = "demo-shared-secret"  # nosec B105 # noqa: S105 - the local stack's, signs the demo's calls
@@ -64,6 +64,7 @@ def _example_config(entry: IntegrationEntry) -> str:
 def demo_feeds(change_share: float) -> list[DemoFeed]:
     """One feed per integration the demo runs; names, prefixes and configs come from the registry."""
     generic, blueconic = get_integration("generic"), get_integration("blueconic")
+    lytics = get_integration("lytics")
     return [
         DemoFeed(
             generic.name,
@@ -78,6 +79,13 @@ def demo_feeds(change_share: float) -> list[DemoFeed]:
             f"config/{blueconic.name}.yaml",
             _example_config(blueconic),
             write_blueconic_delta,
+        ),
+        DemoFeed(
+            lytics.name,
+            f"{lytics.inbound_prefix}audience_membership/audiences_2026-11-0{{day}}.csv",
+            f"config/{lytics.name}.yaml",
+            _example_config(lytics),
+            write_lytics_snapshot,
         ),
     ]
 

@@ -14,11 +14,17 @@ from typing import Any, TextIO
 
 from cdpbridge.braze import BrazeClient, BrazeSettings, SecretsManagerKeyProvider, TrackCap
 from cdpbridge.mapping import MappingConfigError, load_mapping
-from cdpbridge.state import SqliteCheckpointStore, SqliteFieldStateStore, SqliteSendLedger
+from cdpbridge.state import (
+    SqliteCheckpointStore,
+    SqliteFieldStateStore,
+    SqliteSendLedger,
+    SqliteSnapshotRoster,
+)
 from cdpbridge.sync.artifacts import LocalArtifactStore
 from cdpbridge.sync.counters import RunCounters
 from cdpbridge.sync.engine import EngineOptions
 from cdpbridge.sync.job import JobRequest, JobServices, PartOutcome, run_part
+from cdpbridge.sync.snapshots import reads_whole_file
 from cdpbridge_local.parts import run_parts, split
 
 DEFAULT_STATE = Path(".cdpbridge") / "state.sqlite3"
@@ -189,6 +195,7 @@ def _services(args: argparse.Namespace) -> JobServices:
         s3_client=_s3_client(args.location),
         reports_prefix="",
         retry_prefix="retry/",
+        roster=SqliteSnapshotRoster(args.state),
     )
 
 
@@ -208,8 +215,12 @@ def run_command(args: argparse.Namespace) -> int:
     digest = hashlib.sha256(f"{args.location}@{version}".encode()).hexdigest()[:12]
     # Microseconds: two runs of one file started within a second must not share checkpoints.
     run_id = f"{started:%Y%m%dT%H%M%S%fZ}-{digest}"
-    request = JobRequest(mapping.integration, args.location, version, run_id, started, mapping)
-    ranges = split(request, args.workers, services.s3_client) if args.workers > 1 else []
+    request = JobRequest(
+        mapping.integration, args.location, version, run_id, started, mapping, config_name=args.config.stem
+    )
+    # A snapshot is never split: what it leaves out is known only once all of it is read.
+    splits = args.workers > 1 and not reads_whole_file(mapping)
+    ranges = split(request, args.workers, services.s3_client) if splits else []
     progress = ProgressLine(sys.stderr, enabled=not args.quiet)
     try:
         if len(ranges) > 1:

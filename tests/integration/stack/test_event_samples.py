@@ -149,7 +149,10 @@ def test_each_sample_reaches_the_handler_of_the_function_its_trigger_feeds(stack
         (schedule,) = [
             trigger
             for trigger in stack.schedule_triggers()
-            if trigger.input is not None and set(json.loads(trigger.input)) == set(event)
+            if trigger.input is not None
+            and set(json.loads(trigger.input)) == set(event)
+            # Export schedules of several integrations share the Input's shape: the sample's own.
+            and trigger.function_id == expected
         ]
         assert schedule.function_id == expected
         first = stack.invoke_record(expected, event)

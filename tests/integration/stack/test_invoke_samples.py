@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from cdpbridge.integrations import lytics
 from cdpbridge.integrations.blueconic import EXAMPLE_DELTA_PATH, EXAMPLE_MAPPING_PATH
 from cdpbridge_local.cli import main
 from cdpbridge_local.demo_data import CUSTOMER_MAPPING_YAML, write_customers_csv
@@ -69,6 +70,37 @@ def test_the_blueconic_import_sample_runs_the_example_delta(capsys: pytest.Captu
     assert code == 0, err[-2000:]
     assert json.loads(out) == {"batchItemFailures": []}
     assert '"rows_read":5' in err
+
+
+def test_the_lytics_import_sample_runs_the_example_snapshot(capsys: pytest.CaptureFixture[str]) -> None:
+    key = "inbound/lytics/audience_membership/audience_membership_2026-11-03.csv"
+    code = invoke(
+        "LyticsImportFunction",
+        "lytics_import_s3_sqs.json",
+        {"config/lytics.yaml": lytics.EXAMPLE_MAPPING_PATH, key: lytics.EXAMPLE_SNAPSHOT_PATH},
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err[-2000:]
+    assert json.loads(out) == {"batchItemFailures": []}
+    assert '"rows_read":5' in err
+
+
+def test_the_lytics_export_samples_reach_the_export_function(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A continuation of a job this fresh stack never started is stale and dropped
+    assert invoke("LyticsExportFunction", "lytics_export_continue_sqs.json", {}) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"batchItemFailures": []}, err[-2000:]
+    # And the schedule's segment does not exist in a fresh emulator: the function fails naming it
+    code = invoke(
+        "LyticsExportFunction",
+        "lytics_export_schedule.json",
+        {"config/lytics-export.yaml": lytics.EXAMPLE_EXPORT_CONFIG_PATH},
+    )
+    out, _err = capsys.readouterr()
+    assert code == 1
+    assert "Engaged subscribers" in out
 
 
 def test_the_export_continuation_sample_reaches_the_export_function(

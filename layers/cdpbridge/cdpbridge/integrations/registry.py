@@ -28,6 +28,7 @@ _ENTRY_MODULES: Mapping[str, str] = {
     "generic": "cdpbridge.integrations.generic",
     "blueconic": "cdpbridge.integrations.blueconic",
     "segment": "cdpbridge.integrations.segment",
+    "lytics": "cdpbridge.integrations.lytics",
 }
 
 # Integrations whose records carry their own identity (a mapping config names no identifier column).

@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from cdpbridge.integrations.lytics.settings import LyticsSettings
 from cdpbridge.integrations.registry import (
     check_integration_name,
     known_integrations,
@@ -638,6 +639,9 @@ class MappingConfig(_ConfigModel):
         description="Settings of the integration itself (its docs page lists them); the integration "
         "validates them when a run starts and `cdpbridge mapping check` reports their problems.",
     )
+    lytics: LyticsSettings | None = Field(
+        default=None, description="integration: lytics only: how audience files become array members."
+    )
     max_event_properties_bytes: int = Field(
         default=DEFAULT_MAX_EVENT_PROPERTIES_BYTES,
         ge=1,
@@ -665,6 +669,8 @@ class MappingConfig(_ConfigModel):
                         f"fields[{index}].{where}", f"'{spec.target}' is already written by fields[{earlier}]"
                     )
                 )
+        if self.lytics is not None and self.integration != "lytics":
+            problems.append(ConfigProblem("lytics", "only applies to integration: lytics"))
         if self.strict:
             problems += [ConfigProblem(warning.path, warning.message) for warning in self.warnings()]
         _raise_if(problems)

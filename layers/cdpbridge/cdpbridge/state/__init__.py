@@ -24,6 +24,12 @@ from cdpbridge.state.contracts import (
 from cdpbridge.state.digest import DIGEST_SIZE, NULL_DIGEST, value_digest, value_digests
 from cdpbridge.state.dynamodb_field_state import DynamoDbFieldStateStore
 from cdpbridge.state.dynamodb_run_state import DynamoDbCheckpointStore, DynamoDbSendLedger
+from cdpbridge.state.snapshot_roster import (
+    DynamoDbSnapshotRoster,
+    RosterEntry,
+    SnapshotRoster,
+    SqliteSnapshotRoster,
+)
 from cdpbridge.state.sqlite_state import SqliteCheckpointStore, SqliteFieldStateStore, SqliteSendLedger
 
 if TYPE_CHECKING:
@@ -57,14 +63,18 @@ __all__ = [
     "DynamoDbCheckpointStore",
     "DynamoDbFieldStateStore",
     "DynamoDbSendLedger",
+    "DynamoDbSnapshotRoster",
     "FieldStateSnapshot",
     "FieldStateStore",
+    "RosterEntry",
     "RunPartsMismatchError",
     "S3ObjectIdempotency",
     "SendLedger",
+    "SnapshotRoster",
     "SqliteCheckpointStore",
     "SqliteFieldStateStore",
     "SqliteSendLedger",
+    "SqliteSnapshotRoster",
     "StateItemTooLargeError",
     "StateStoreError",
     "StateStoreUnavailableError",

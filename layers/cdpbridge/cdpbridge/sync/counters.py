@@ -39,6 +39,9 @@ def attribute_data_points(name: str, write: AttributeWrite) -> int:
         return 0
     if write.mode in (WriteMode.ADD, WriteMode.REMOVE):
         return len(write.value) if isinstance(write.value, list) else 1
+    if write.mode is WriteMode.MEMBERS:
+        # Planned into {"add": [...], "remove": [...]}: each member added or removed is billed.
+        return sum(len(write.value.get(key, ())) for key in ("add", "remove"))
     if isinstance(write.value, dict):
         return max(1, nested_key_count(write.value))
     return 1
@@ -81,6 +84,8 @@ class RunCounters:
     lookup_requests: int = 0
     lookup_users: int = 0
     lookup_seconds: float = 0.0
+    # Snapshot feeds: (user, member) pairs the previous snapshots held and this one left out.
+    snapshot_members_absent: int = 0
     # The users.track cap the run was lowered to after "Max Input Length Exceeded"; 0: never lowered.
     track_cap_lowered_to: int = 0
     # Writes older (by the source's own time) than the value already applied for the attribute.

@@ -6,10 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from cdpbridge.records import RowIssue
 from cdpbridge.state import NULL_DIGEST, value_digest
 from cdpbridge.state.digest import DIGEST_SIZE
 from cdpbridge.sync.counters import FREE_ATTRIBUTES, attribute_data_points, nested_key_count
-from cdpbridge.updates import AttributeWrite, UserUpdate, WriteMode
+from cdpbridge.updates import AttributeWrite, MemberChange, UserUpdate, WriteMode
 
 # After these, the value Braze holds is not known to us: the digest is forgotten once Braze acknowledges.
 _STATE_UNKNOWN_AFTER = frozenset({WriteMode.ADD, WriteMode.REMOVE, WriteMode.INCREMENT, WriteMode.MERGE})
@@ -34,6 +35,25 @@ def encode_applied_at(as_of: int) -> bytes:
 
 def decode_applied_at(stored: bytes) -> int:
     return int.from_bytes(stored, "big", signed=True)
+
+
+MEMBER_PRESENT: Final = value_digest(True)
+"""State of one member of a MEMBERS scope that Braze acknowledged (or that was recorded) as held."""
+MEMBER_ABSENT: Final = NULL_DIGEST
+"""State of one member of a MEMBERS scope whose removal Braze acknowledged."""
+OVER_ARRAY_MAXIMUM: Final = "over the array maximum"
+
+
+def _written_by(state_key: str) -> str:
+    """The attribute whose write commits ``state_key`` (a member entry names its attribute)."""
+    return state_key[1:].partition("@")[0] if state_key.startswith("~") else state_key
+
+
+def member_state_prefix(attribute: str, scope: str) -> str:
+    """Where the members of ``scope`` in ``attribute`` are kept in a user's state: one entry each,
+    named ``<prefix><member>``. The leading "~" keeps them apart from attribute names a mapping
+    writes (Braze attribute names are the mapping's, a "~" never starts one of ours)."""
+    return f"~{attribute}@{scope}/"
 
 
 LOOKUP_PENDING: Final = b""
@@ -65,6 +85,17 @@ class PlannedUser:
     # needs _merge_objects): known here so the engine need not look through the writes again.
     has_increment: bool = False
     has_merge: bool = False
+    # State learnt without a write (MEMBERS record_only): committed as it is, nothing is sent.
+    recorded: dict[str, bytes] = field(default_factory=dict)
+    # Problems found while planning (members over the array maximum): reported, the rest is sent.
+    issues: list[RowIssue] = field(default_factory=list)
+
+    def digests_of(self, writes: Mapping[str, AttributeWrite]) -> dict[str, bytes | None]:
+        """The state to commit once ``writes`` (this plan's, or some of them) are acknowledged: their
+        digests, and the member entries of their MEMBERS writes."""
+        if writes is self.writes:
+            return self.digests
+        return {key: digest for key, digest in self.digests.items() if _written_by(key) in writes}
 
     def attributes_object(self, writes: Mapping[str, AttributeWrite]) -> dict[str, Any]:
         """The users.track attributes object that sends ``writes``: this plan's, or some of them."""
@@ -139,6 +170,9 @@ def plan_user(update: UserUpdate, known: dict[str, bytes] | None, full_refresh: 
             elif mode is WriteMode.MERGE:
                 planned.has_merge = True
             continue
+        if mode is WriteMode.MEMBERS:
+            _plan_members(planned, name, write, state, full_refresh)
+            continue
         if mode is WriteMode.SET_IF_EMPTY:
             stored = state.get(name)
             if stored is None:
@@ -171,6 +205,59 @@ def _superseded(name: str, as_of: int, state: Mapping[str, bytes], digests: dict
         return True
     digests[key] = encode_applied_at(as_of)
     return False
+
+
+def _plan_members(
+    planned: PlannedUser, name: str, write: AttributeWrite, state: Mapping[str, bytes], full_refresh: bool
+) -> None:
+    """Turns a MemberChange into the add/remove Braze has not acknowledged yet, with one state entry
+    per member changed (present after an add, absent after a remove)."""
+    change: MemberChange = write.value
+    prefix = member_state_prefix(name, change.scope)
+    held = {
+        key[len(prefix) :]
+        for key, digest in state.items()
+        if key.startswith(prefix) and digest == MEMBER_PRESENT
+    }
+    wanted = dict.fromkeys(change.add)
+    removing = [member for member in change.remove if member not in wanted]
+    if change.complete:
+        removing += sorted(held.difference(wanted, removing))
+    if change.record_only:
+        planned.recorded.update({prefix + member: MEMBER_PRESENT for member in wanted})
+        planned.recorded.update({prefix + member: MEMBER_ABSENT for member in removing})
+        return
+    adds = [member for member in wanted if full_refresh or member not in held]
+    # A remove is skipped only when Braze acknowledged it before: an unknown member may be held.
+    removes = [member for member in removing if full_refresh or state.get(prefix + member) != MEMBER_ABSENT]
+    if change.limit is not None:
+        kept_after = len(held.difference(removes)) + len([member for member in adds if member not in held])
+        over = kept_after - change.limit
+        if over > 0:
+            dropped = [member for member in adds if member not in held][-over:]
+            adds = [member for member in adds if member not in dropped]
+            planned.issues.append(
+                RowIssue(
+                    planned.update.position,
+                    write.column,
+                    OVER_ARRAY_MAXIMUM,
+                    f"'{name}' would hold {kept_after} members, at most {change.limit} are kept; "
+                    f"not kept: {', '.join(dropped)}",
+                )
+            )
+    if not adds and not removes:
+        planned.unchanged += 1
+        return
+    value: dict[str, list[str]] = {}
+    if adds:
+        value["add"] = adds
+    if removes:
+        value["remove"] = removes
+    planned.writes[name] = AttributeWrite(value, WriteMode.MEMBERS, write.column)
+    planned.values[name] = value
+    planned.digests.update({prefix + member: MEMBER_PRESENT for member in adds})
+    planned.digests.update({prefix + member: MEMBER_ABSENT for member in removes})
+    planned.data_points += len(adds) + len(removes)
 
 
 def _keep_set(planned: PlannedUser, name: str, write: AttributeWrite, digest: bytes) -> None:

@@ -288,6 +288,12 @@ class SyncEngine:
             counters.data_points_saved += plan.unchanged_data_points
             counters.attributes_set_if_empty_skipped += plan.set_if_empty_skipped
             counters.attributes_superseded += plan.superseded
+            if plan.issues:
+                # Planning kept the row but left part of it out (members over the array maximum).
+                self._reject_issues(plan.issues, row_rejected=False)
+            if plan.recorded and not self.options.dry_run:
+                # State that needs no write: committed with the next flush, nothing is sent.
+                self._pending_state.setdefault(plan.update.user_key, {}).update(plan.recorded)
             self._emit_user(plan, sent_before)
 
     def _plan(self, updates: list[UserUpdate], known: FieldStateSnapshot) -> list[PlannedUser]:
@@ -310,14 +316,15 @@ class SyncEngine:
                 state = merge_user_state(state or {}, earlier)
             plan = plan_user(update, state, full_refresh)
             planned.append(plan)
-            if not plan.digests and not plan.pending_lookups:
+            digests = {**plan.recorded, **plan.digests} if plan.recorded else plan.digests
+            if not digests and not plan.pending_lookups:
                 continue
             if earlier is None and not plan.pending_lookups:
                 # Most users appear once: the plan's own digests serve, with no copy.
-                planned_by_user[user_key] = plan.digests
+                planned_by_user[user_key] = digests
                 continue
             after: dict[str, bytes | None] = {**earlier} if earlier is not None else {}
-            after.update(plan.digests)
+            after.update(digests)
             for name in plan.pending_lookups:
                 after[name] = LOOKUP_PENDING
             planned_by_user[user_key] = after
@@ -400,7 +407,7 @@ class SyncEngine:
                 increments_id = None
         if writes:
             body = plan.attributes_object(writes)
-            digests = plan.digests if writes is plan.writes else {n: plan.digests[n] for n in writes}
+            digests = plan.digests_of(writes)
             self._add_object(
                 ObjectRef(
                     update.position,

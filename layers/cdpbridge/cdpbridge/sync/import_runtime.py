@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Final
 
 import boto3
@@ -28,6 +29,7 @@ from cdpbridge.state import (
     DynamoDbCheckpointStore,
     DynamoDbFieldStateStore,
     DynamoDbSendLedger,
+    DynamoDbSnapshotRoster,
     idempotency_setup,
 )
 from cdpbridge.sync.artifacts import S3ArtifactStore
@@ -41,6 +43,7 @@ from cdpbridge.sync.messages import (
     S3Notification,
 )
 from cdpbridge.sync.settings import ImportSettings
+from cdpbridge.sync.snapshots import reads_whole_file
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -77,9 +80,18 @@ class ImportRuntime:
             started_at=started,
             mapping_key=mapping_key,
         )
-        request = JobRequest(self.settings.integration, location, notified.etag, run_id, started, mapping)
+        request = JobRequest(
+            self.settings.integration,
+            location,
+            notified.etag,
+            run_id,
+            started,
+            mapping,
+            config_name=PurePosixPath(mapping_key).stem,
+        )
         ranges = []
-        if notified.size >= self.settings.fanout_threshold_bytes:
+        # A snapshot is never split: what it leaves out is known only once all of it is read.
+        if notified.size >= self.settings.fanout_threshold_bytes and not reads_whole_file(mapping):
             ranges = plan_byte_ranges(
                 location.uri,
                 mapping.source.reader_spec(),
@@ -120,6 +132,7 @@ class ImportRuntime:
             started_at=message.started_at,
             mapping=mapping,
             part=_run_part(message),
+            config_name=PurePosixPath(message.mapping_key).stem,
         )
         self._run(request, message, context, metrics)
 
@@ -278,6 +291,7 @@ def _runtime(integration: str) -> ImportRuntime:
         s3_client=s3,
         reports_prefix=settings.reports_prefix,
         retry_prefix=settings.retry_prefix,
+        roster=DynamoDbSnapshotRoster(settings.run_state_table),
     )
     return ImportRuntime(settings, entry, services, s3, sqs)
 

@@ -21,13 +21,14 @@ from cdpbridge.mapping import MappingConfig, Strategy
 from cdpbridge.records import RowIssue, RowPosition
 from cdpbridge.sources import ByteRange, ResumePoint, RowStream, SourceError, SourceSpec, open_rows
 from cdpbridge.sources.opening import OpenedSource
-from cdpbridge.state import Checkpoint, CheckpointStore, FieldStateStore, SendLedger
+from cdpbridge.state import Checkpoint, CheckpointStore, FieldStateStore, SendLedger, SnapshotRoster
 from cdpbridge.sync.artifacts import ArtifactStore, RejectsWriter, merge_rejects
 from cdpbridge.sync.columns import declared_columns
 from cdpbridge.sync.counters import RunCounters
 from cdpbridge.sync.engine import EngineOptions, RunResult, SyncEngine
 from cdpbridge.sync.messages import S3Location
 from cdpbridge.sync.retry import RetryEntry, decode_retry_file, encode_retry_file
+from cdpbridge.sync.snapshots import SnapshotRun, SourceBoundTransformer
 
 logger = Logger(child=True)
 
@@ -53,6 +54,8 @@ class JobRequest:
     started_at: datetime
     mapping: MappingConfig
     part: RunPart = field(default_factory=RunPart)
+    # The mapping config's name (file stem or S3 key stem): names a feed when the location does not.
+    config_name: str | None = None
 
     @property
     def scope(self) -> str:
@@ -74,6 +77,8 @@ class JobServices:
     s3_client: Any = None
     reports_prefix: str = "reports/"
     retry_prefix: str = "retry/"
+    # Which (user, member) pairs each snapshot of a feed named (cdpbridge.sync.snapshots).
+    roster: SnapshotRoster | None = None
 
     def engine(
         self,
@@ -230,7 +235,7 @@ def run_part(
     Phases: replay (part 0's first invocation replays the retry files of earlier runs, then calls
     ``on_replayed`` with the retry files that replay wrote: a fanned-out run whose other parts wait
     for the replay starts them there, holding those files' users), check the header, read and send,
-    report.
+    (for a snapshot feed: remove what the snapshot left out, ``cdpbridge.sync.snapshots``), report.
     """
     checkpoint = services.checkpoints.load(request.run_id, request.part.part_id)
     if checkpoint is not None and checkpoint.done and request.part.parts > 1:
@@ -245,6 +250,15 @@ def run_part(
         return PartOutcome(False, invocation.counters)
     engine = services.engine(invocation.rejects, invocation.write_retry, invocation.counters, held_users)
     mapper = get_integration(request.mapping.integration).transformer(request.mapping)
+    if isinstance(mapper, SourceBoundTransformer):
+        mapper = mapper.for_source(str(request.location), request.config_name)
+    snapshot = (
+        SnapshotRun.begin(mapper, services.roster, request.run_id, services.options.workspace)
+        if request.part.parts == 1 and not services.options.dry_run
+        else None
+    )
+    if snapshot is not None:
+        mapper = snapshot.mapper
     spec = request.mapping.source.reader_spec()
     try:
         with open_rows(
@@ -258,10 +272,18 @@ def run_part(
             # on the object the rows are then read from.
             fit = _fit_columns(request, rows.opened, spec, mapper)
             read = _read_and_send_phase(
-                invocation, engine, rows, fit, should_stop=should_stop, progress=progress
+                invocation, engine, rows, fit, should_stop=should_stop, progress=progress, snapshot=snapshot
             )
     except SourceError as error:
         read = _unreadable(invocation, engine, error)
+    if snapshot is not None:
+        snapshot.flush()
+        if read.failure is not None:
+            # A snapshot read in part says nothing of who left; the feed's next one is compared instead.
+            snapshot.failed()
+        elif read.result.finished:
+            absent = services.engine(invocation.rejects, invocation.write_retry, RunCounters(), held_users)
+            snapshot.remove_absent(absent, read.result.counters)
     if not read.result.finished:
         invocation.save_checkpoint(read.result.resume, read.result.counters)
         logger.info(
@@ -313,6 +335,7 @@ def _read_and_send_phase(
     *,
     should_stop: Callable[[], bool],
     progress: Callable[[RunCounters], None] | None,
+    snapshot: SnapshotRun | None = None,
 ) -> _ReadOutcome:
     """Streams the part's rows through the engine, unless the header check found the file unfit."""
     invocation.book.add_warnings(fit.warnings)
@@ -323,10 +346,12 @@ def _read_and_send_phase(
         return _ReadOutcome(RunResult(engine.counters, finished=True), fit.failure)
     result = engine.run(
         rows,
-        fit.mapper,
+        fit.mapper if snapshot is None else snapshot.marking(fit.mapper),
         scope=invocation.request.scope,
         should_stop=should_stop,
-        on_drained=invocation.save_checkpoint,
+        on_drained=invocation.save_checkpoint
+        if snapshot is None
+        else snapshot.checkpointing(invocation.save_checkpoint),
         progress=progress,
     )
     return _ReadOutcome(result)
