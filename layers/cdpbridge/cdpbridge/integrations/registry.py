@@ -15,11 +15,11 @@ import importlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 if TYPE_CHECKING:
     from cdpbridge.exports.segment import ExportIntegration
-    from cdpbridge.mapping import ColumnCheck, MappingConfig
+    from cdpbridge.mapping import ColumnCheck, ConfigProblem, MappingConfig
     from cdpbridge.records import SourceRow
     from cdpbridge.updates import UserUpdate
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 _ENTRY_MODULES: Mapping[str, str] = {
     "generic": "cdpbridge.integrations.generic",
     "blueconic": "cdpbridge.integrations.blueconic",
+    "amperity": "cdpbridge.integrations.amperity",
 }
 
 
@@ -72,6 +73,14 @@ class IntegrationEntry:
     samples: tuple[Path, ...] = ()
     # export name -> loader of its segment export (loaded on the export function's first event).
     exports: Mapping[str, Callable[[], ExportIntegration]] = field(default_factory=dict)
+    # Mapping config keys this integration defaults differently (e.g. {"create_missing": False}):
+    # applied when the config leaves the key out, before the config is validated.
+    config_defaults: Mapping[str, Any] = field(default_factory=dict)
+    # Rules of this integration's configs, run after the config validated: every problem returned
+    # refuses the config at load, with its key path.
+    config_checks: tuple[Callable[[MappingConfig], list[ConfigProblem]], ...] = ()
+    # Whether the transformer reads audience files (the config's ``audiences`` section).
+    reads_audiences: bool = False
 
     @property
     def inbound_prefix(self) -> str:

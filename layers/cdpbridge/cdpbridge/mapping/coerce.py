@@ -59,6 +59,8 @@ class ConverterOptions:
     true_values: frozenset[str] = DEFAULT_TRUE_VALUES
     false_values: frozenset[str] = DEFAULT_FALSE_VALUES
     max_items: int | None = None
+    # Text fields: refuse values longer than this many characters (a declared varchar(n) length).
+    max_length: int | None = None
     # Cell text that means "no value" inside arrays is dropped like an empty element.
     null_values: frozenset[str] = field(default_factory=frozenset)
 
@@ -144,6 +146,20 @@ def to_string(value: Any) -> str:
     if len(text) > MAX_STRING_LENGTH:
         raise _too_long()
     return text
+
+
+def bounded_string_converter(max_length: int) -> Converter:
+    """Text of at most ``max_length`` characters (a varchar(n) column); longer text is refused, not cut."""
+    limit = min(max_length, MAX_STRING_LENGTH)
+    declared = f"longer than the declared {max_length} characters"
+
+    def to_bounded_string(value: Any) -> str:
+        text = value if value.__class__ is str else native_to_text(value)
+        if len(text) > limit:
+            raise InvalidValueError(declared) if len(text) > max_length else _too_long()
+        return text
+
+    return to_bounded_string
 
 
 # ---------------------------------------------------------------------------------------- numbers
@@ -238,6 +254,9 @@ def is_decimal_text(text: str) -> bool:
 
 
 def to_decimal(value: Any) -> float:
+    """A decimal as the JSON number Braze stores: every digit a double holds (about 15 significant
+    ones); orjson writes the shortest text that reads back as the same double, so 19.90 is 19.9 and
+    1234567.89 stays 1234567.89, never 1234567.8899999999."""
     if value.__class__ is str:
         whole, _dot, fraction = value.partition(".")
         # The first test is the common unsigned case, without the full check.
@@ -650,7 +669,7 @@ def build_converter(field_type: FieldType | None, options: ConverterOptions) -> 
         case None:
             return infer_value
         case FieldType.STRING | FieldType.VARCHAR:
-            return to_string
+            return to_string if options.max_length is None else bounded_string_converter(options.max_length)
         case FieldType.INTEGER:
             return to_integer
         case FieldType.FLOAT:

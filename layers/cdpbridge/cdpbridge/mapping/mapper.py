@@ -18,6 +18,7 @@ from cdpbridge.mapping.coerce import (
     Converter,
     ConverterOptions,
     InvalidValueError,
+    bounded_string_converter,
     build_converter,
     datetime_converter,
     infer_value,
@@ -39,9 +40,15 @@ from cdpbridge.mapping.config import (
     implied_type,
 )
 from cdpbridge.mapping.currencies import currency_code
-from cdpbridge.mapping.enums import FieldType, IdentifierKind, OnInvalid, Strategy
+from cdpbridge.mapping.enums import FieldType, IdentifierKind, OnInvalid, StandardFieldsPolicy, Strategy
 from cdpbridge.mapping.pii import detail_function, looks_like_pii
-from cdpbridge.mapping.standard import STANDARD_FIELDS, normalize_email, normalize_phone, standard_converter
+from cdpbridge.mapping.standard import (
+    STANDARD_FIELDS,
+    normalize_email,
+    normalize_phone,
+    shadowed_standard_field,
+    standard_converter,
+)
 from cdpbridge.records import RowIssue, SourceRow
 from cdpbridge.updates import AttributeWrite, UserUpdate, WriteMode
 
@@ -153,6 +160,7 @@ def _options(spec: Any, null_values: frozenset[str]) -> ConverterOptions:
         true_values=frozenset(spec.true_values) if spec.true_values is not None else defaults.true_values,
         false_values=frozenset(spec.false_values) if spec.false_values is not None else defaults.false_values,
         max_items=getattr(spec, "max_items", None),
+        max_length=getattr(spec, "max_length", None),
         null_values=null_values,
     )
 
@@ -236,6 +244,12 @@ class Mapper:
                         "lack the column; it then writes nothing for them)",
                     )
                 )
+        if self._config.standard_fields is StandardFieldsPolicy.REFUSE and not self._config.strict:
+            errors += [
+                ConfigProblem(warning.path, f"{warning.message} (standard_fields: refuse)")
+                for warning in warnings
+                if warning.standard_field is not None
+            ]
         if self._config.strict:
             errors += [
                 ConfigProblem("", f"the file has no column '{column}'")
@@ -410,9 +424,14 @@ class Mapper:
         self, attribute: str, field_type: FieldType | None, strategy: Strategy, options: ConverterOptions
     ) -> Converter:
         if attribute in STANDARD_FIELDS:
-            return standard_converter(
+            standard = standard_converter(
                 attribute, options, default_country_code=self._config.default_country_code
             )
+            if options.max_length is None:
+                return standard
+            # A declared varchar(n) length bounds the cell as the partner wrote it, before normalising.
+            bound = bounded_string_converter(options.max_length)
+            return lambda value: standard(bound(value) if value.__class__ is str else value)
         if strategy is Strategy.SUM:
             return _non_zero(to_increment)
         convert = build_converter(field_type, options)
@@ -442,6 +461,9 @@ class Mapper:
         assert remaining is not None
         step: FieldApply | None
         attribute = f"{remaining.prefix}{column}"
+        if self._config.standard_fields is StandardFieldsPolicy.MAP:
+            # The column means a standard field (birthday: dob); the field is written, never a shadow.
+            attribute = shadowed_standard_field(column) or attribute
         if remaining.excludes(column) or attribute in self._configured_attributes:
             step = None
         else:
