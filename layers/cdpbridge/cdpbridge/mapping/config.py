@@ -625,6 +625,12 @@ class AudienceSpec(_ConfigModel):
     true_values: list[str] | None = Field(default=None, description="member_column: text meaning true.")
     false_values: list[str] | None = Field(default=None, description="member_column: text meaning false.")
 
+    @field_validator("on_leave", mode="before")
+    @classmethod
+    def _unquoted_false(cls, value: Any) -> Any:
+        # YAML reads an unquoted `on_leave: false` as the boolean; it means the same.
+        return AudienceLeave.FALSE if value is False else value
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         problems: list[ConfigProblem] = []
