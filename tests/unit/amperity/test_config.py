@@ -41,7 +41,8 @@ def test_external_and_braze_ids_identify_users(kind: str) -> None:
 
 def test_a_user_alias_identifies_users() -> None:
     config = load_mapping(
-        "version: 1\nintegration: amperity\nidentifier: {column: id, as: user_alias, alias_label: amperity_id}\n"
+        "version: 1\nintegration: amperity\n"
+        "identifier: {column: id, as: user_alias, alias_label: amperity_id}\n"
     )
     assert config.identifier.kind is IdentifierKind.USER_ALIAS
 
