@@ -29,3 +29,7 @@ def test_the_count_survives_the_report_and_merges_across_parts() -> None:
     first, second = RunCounters(users_missing_in_braze=2), RunCounters(users_missing_in_braze=3)
     first.merge(second)
     assert RunCounters.from_dict(first.to_dict()).users_missing_in_braze == 5
+
+
+def test_a_refused_operation_on_an_attribute_is_not_a_missing_user() -> None:
+    assert not names_missing_user("'inc' on 'points' which does not hold a number")

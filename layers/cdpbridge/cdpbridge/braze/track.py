@@ -15,7 +15,7 @@ _KIND_SET = frozenset(TRACK_KINDS)
 
 # How Braze words a per-object error about a user that does not exist (an update-only object, or a
 # braze_id that matches no one); the emulator uses the same words.
-_MISSING_USER_PHRASES: tuple[str, ...] = ("not found", "does not match any user", "does not exist")
+_MISSING_USER_PHRASES: tuple[str, ...] = ("user not found", "does not match any user", "user does not exist")
 
 
 def names_missing_user(error_type: str) -> bool:
