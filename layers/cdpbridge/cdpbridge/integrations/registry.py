@@ -5,8 +5,9 @@ under, what turns its records into Braze writes, its exports and its example fil
 runtime, the CLI, the reports and the demo look integrations up here and nowhere else, and a
 mapping config naming an integration that is not listed is refused when it is loaded.
 
-Only names and module paths are listed here, so validating a config's ``integration`` imports no
-integration; an entry's module is imported the first time the entry is asked for.
+Only names and module paths are listed here, so checking a config's ``integration`` name imports no
+integration; an entry's module is imported the first time the entry is asked for (validating a whole
+config asks for its integration's ``config_defaults`` and ``config_checks``).
 """
 
 from __future__ import annotations
