@@ -33,7 +33,7 @@ fields:
   - {column: birthdate, attribute: dob, type: date}
   - {column: loyalty_member, type: boolean}
   - {column: last_purchase_at, type: datetime}
-  - {column: l12m_monetary, type: "decimal(12,2)"}
+  - {column: l12m_monetary, type: decimal}
   - {column: predicted_clv, type: float}
   - {column: l12m_frequency, type: integer}
   - {column: preferred_store, type: "varchar(20)"}

@@ -102,7 +102,7 @@ def test_query_results_of_all_eight_types_end_as_exactly_the_expected_profiles(
     rejects = list(iter_rejects(Path(outcome.report["rejects_file"]).read_bytes()))
     by_row = {int(reject["row"]): reject for reject in rejects}
     assert by_row[4]["column"] == "preferred_store"
-    assert by_row[4]["reason"] == "longer than the declared 20 characters"
+    assert by_row[4]["reason"] == "longer than its declared length of 20 characters"
     assert by_row[5]["reason"].startswith("braze: user not found")
 
 

@@ -59,10 +59,10 @@ class ConverterOptions:
     true_values: frozenset[str] = DEFAULT_TRUE_VALUES
     false_values: frozenset[str] = DEFAULT_FALSE_VALUES
     max_items: int | None = None
-    # Text fields: refuse values longer than this many characters (a declared varchar(n) length).
-    max_length: int | None = None
     # Cell text that means "no value" inside arrays is dropped like an empty element.
     null_values: frozenset[str] = field(default_factory=frozenset)
+    # A text field's declared length in characters (Amperity's varchar(N)).
+    max_length: int | None = None
 
 
 def describe_kind(value: Any) -> str:
@@ -148,18 +148,19 @@ def to_string(value: Any) -> str:
     return text
 
 
-def bounded_string_converter(max_length: int) -> Converter:
-    """Text of at most ``max_length`` characters (a varchar(n) column); longer text is refused, not cut."""
-    limit = min(max_length, MAX_STRING_LENGTH)
-    declared = f"longer than the declared {max_length} characters"
+def within_declared_length(convert: Converter, max_length: int) -> Converter:
+    """``convert`` for a field declared ``varchar(max_length)``: a value longer than that many
+    characters is invalid, whatever ``convert`` would make of it (a standard field's normaliser
+    included). Native values are measured as the text they would be sent as."""
+    reason = f"longer than its declared length of {max_length} characters"
 
-    def to_bounded_string(value: Any) -> str:
+    def convert_declared(value: Any) -> Any:
         text = value if value.__class__ is str else native_to_text(value)
-        if len(text) > limit:
-            raise InvalidValueError(declared) if len(text) > max_length else _too_long()
-        return text
+        if len(text) > max_length:
+            raise InvalidValueError(reason)
+        return convert(value)
 
-    return to_bounded_string
+    return convert_declared
 
 
 # ---------------------------------------------------------------------------------------- numbers
@@ -254,9 +255,6 @@ def is_decimal_text(text: str) -> bool:
 
 
 def to_decimal(value: Any) -> float:
-    """A decimal as the JSON number Braze stores: every digit a double holds (about 15 significant
-    ones); orjson writes the shortest text that reads back as the same double, so 19.90 is 19.9 and
-    1234567.89 stays 1234567.89, never 1234567.8899999999."""
     if value.__class__ is str:
         whole, _dot, fraction = value.partition(".")
         # The first test is the common unsigned case, without the full check.
@@ -669,7 +667,7 @@ def build_converter(field_type: FieldType | None, options: ConverterOptions) -> 
         case None:
             return infer_value
         case FieldType.STRING | FieldType.VARCHAR:
-            return to_string if options.max_length is None else bounded_string_converter(options.max_length)
+            return to_string
         case FieldType.INTEGER:
             return to_integer
         case FieldType.FLOAT:

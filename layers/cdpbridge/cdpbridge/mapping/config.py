@@ -70,6 +70,9 @@ IntegrationName = Annotated[
         }
     ),
 ]
+# Amperity declares text columns as ``varchar(20)``: the type with its length in characters.
+_DECLARED_VARCHAR: Final = re.compile(r"varchar\s*\(\s*(\d+)\s*\)")
+_TEXT_FIELD_TYPES: Final = frozenset({FieldType.STRING, FieldType.VARCHAR})
 _ASCII_TEXT: Final = bytes(range(128)).decode("ascii")
 
 
@@ -148,6 +151,15 @@ def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+def _type_schema(schema: dict[str, Any]) -> None:
+    """A ``type`` is one of the field types or, as Amperity writes it, ``varchar(<length>)``."""
+    schema["anyOf"] = [
+        *schema["anyOf"][:-1],
+        {"type": "string", "pattern": r"^varchar\s*\(\s*\d+\s*\)$"},
+        schema["anyOf"][-1],
+    ]
+
+
 class _ConverterKnobs(_ConfigModel):
     """Options shared by fields, remaining columns and event properties."""
 
@@ -174,8 +186,32 @@ class _ConverterKnobs(_ConfigModel):
         description="Treat the column as personal data: its values never appear in issue details. "
         "Default: decided from the column and attribute names (e-mail, phone, name, address, ...).",
     )
+    max_length: int | None = Field(
+        default=None,
+        ge=1,
+        description="Text fields: the declared length in characters; a longer value is invalid. "
+        "type: varchar(20) says the same as type: varchar with max_length: 20.",
+    )
 
     _as_format_list = field_validator("format", mode="before")(_as_list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _declared_length(cls, data: Any) -> Any:
+        """``type: varchar(20)`` as Amperity writes it: type varchar, max_length 20."""
+        if not isinstance(data, dict):
+            return data
+        declared = data.get("type")
+        match = _DECLARED_VARCHAR.fullmatch(declared.strip()) if isinstance(declared, str) else None
+        if match is None:
+            return data
+        length = int(match.group(1))
+        given = data.get("max_length")
+        if given is not None and given != length:
+            _raise_if(
+                [ConfigProblem("max_length", f"is {given} but the type {declared!r} declares {length}")]
+            )
+        return {**data, "type": FieldType.VARCHAR.value, "max_length": length}
 
     def _knob_problems(self, effective_type: FieldType | None) -> list[ConfigProblem]:
         problems: list[ConfigProblem] = []
@@ -191,6 +227,8 @@ class _ConverterKnobs(_ConfigModel):
                 problems.append(
                     ConfigProblem("format", f"{sorted(epoch)[0]} only applies to datetime fields")
                 )
+        if self.max_length is not None and effective_type not in _TEXT_FIELD_TYPES:
+            problems.append(ConfigProblem("max_length", "only applies to fields of type string or varchar"))
         for key in ("true_values", "false_values"):
             if getattr(self, key) is not None and not booleans:
                 problems.append(ConfigProblem(key, "only applies to fields of type boolean"))
@@ -330,44 +368,6 @@ class IdentifierSpec(_ConfigModel):
         return self
 
 
-# Amperity (and SQL) spell types with their size: varchar(20), decimal(12,2).
-_SIZED_TYPE: Final = re.compile(
-    r"^\s*(varchar|decimal)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)\s*$", re.IGNORECASE
-)
-_TYPE_SCHEMA: Final[dict[str, Any]] = {
-    "anyOf": [
-        {"enum": [str(member) for member in FieldType]},
-        {
-            "type": "string",
-            "pattern": r"^(varchar|decimal)\(\d+(,\d+)?\)$",
-            "description": "varchar(n): text of at most n characters (the same as max_length: n); "
-            "decimal(p,s): a decimal (precision and scale are the partner's).",
-        },
-        {"type": "null"},
-    ]
-}
-
-
-def _sized_type(data: Any) -> Any:
-    """``type: "varchar(20)"`` is ``type: varchar`` with ``max_length: 20``; decimal(p,s) is decimal."""
-    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
-        return data
-    match = _SIZED_TYPE.match(data["type"])
-    if match is None:
-        return data
-    name, size, scale = match.group(1).lower(), int(match.group(2)), match.group(3)
-    if name == "decimal":
-        return {**data, "type": "decimal"}
-    if scale is not None:
-        raise _SemanticProblems([ConfigProblem("type", "varchar takes one length: varchar(n)")])
-    declared = data.get("max_length")
-    if declared is not None and declared != size:
-        raise _SemanticProblems(
-            [ConfigProblem("max_length", f"{declared} contradicts the type's length varchar({size})")]
-        )
-    return {**data, "type": "varchar", "max_length": size}
-
-
 class FieldSpec(_ConverterKnobs):
     """One source column written to one Braze attribute."""
 
@@ -376,14 +376,8 @@ class FieldSpec(_ConverterKnobs):
     type: FieldType | None = Field(
         default=None,
         description="Default: the standard field's own rules, else text stays text and native JSON "
-        "types are kept. varchar(n) and decimal(p,s) are read as Amperity writes them.",
-        json_schema_extra=_TYPE_SCHEMA,
-    )
-    max_length: int | None = Field(
-        default=None,
-        ge=1,
-        description="Text fields: a value longer than this many characters is invalid (not cut); "
-        "type: varchar(n) says the same.",
+        "types are kept.",
+        json_schema_extra=_type_schema,
     )
     strategy: Strategy = Strategy.SET
     merge_objects: bool = Field(default=False, description="Object fields: merge into the stored object.")
@@ -412,16 +406,9 @@ class FieldSpec(_ConverterKnobs):
             return self.type or STANDARD_FIELDS[standard].natural_type
         return implied_type(self.type, self.strategy, self.merge_objects)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _sized(cls, data: Any) -> Any:
-        return _sized_type(data)
-
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         problems: list[ConfigProblem] = []
-        if self.max_length is not None and self.effective_type not in (FieldType.STRING, FieldType.VARCHAR):
-            problems.append(ConfigProblem("max_length", "only applies to fields of type string or varchar"))
         name_problem = attribute_name_problem(self.target)
         if name_problem is not None:
             where = "attribute" if self.attribute is not None else "column"
@@ -447,7 +434,9 @@ class RemainingSpec(_ConverterKnobs):
 
     prefix: str = ""
     type: FieldType | None = Field(
-        default=None, description="Default: text stays text; JSON/Avro sources keep their native types."
+        default=None,
+        description="Default: text stays text; JSON/Avro sources keep their native types.",
+        json_schema_extra=_type_schema,
     )
     strategy: Strategy = Strategy.SET
     exclude: list[NonEmptyStr] = Field(
@@ -479,7 +468,11 @@ class PropertySpec(_ConverterKnobs):
     """One event or purchase property taken from a column (written as just the column name, or this)."""
 
     column: NonEmptyStr
-    type: FieldType | None = Field(default=None, description="Default: text stays text, native types kept.")
+    type: FieldType | None = Field(
+        default=None,
+        description="Default: text stays text, native types kept.",
+        json_schema_extra=_type_schema,
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -1019,7 +1012,7 @@ def _parse_document(text: str, name: str | None) -> Any:
                 name,
             ) from None
     try:
-        return yaml.load(text, Loader=ConfigYamlLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=ConfigYamlLoader)  # nosec B506 # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

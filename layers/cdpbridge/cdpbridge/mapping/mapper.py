@@ -18,7 +18,6 @@ from cdpbridge.mapping.coerce import (
     Converter,
     ConverterOptions,
     InvalidValueError,
-    bounded_string_converter,
     build_converter,
     datetime_converter,
     infer_value,
@@ -27,6 +26,7 @@ from cdpbridge.mapping.coerce import (
     to_increment,
     to_integer,
     to_string,
+    within_declared_length,
 )
 from cdpbridge.mapping.config import (
     ConfigProblem,
@@ -160,8 +160,8 @@ def _options(spec: Any, null_values: frozenset[str]) -> ConverterOptions:
         true_values=frozenset(spec.true_values) if spec.true_values is not None else defaults.true_values,
         false_values=frozenset(spec.false_values) if spec.false_values is not None else defaults.false_values,
         max_items=getattr(spec, "max_items", None),
-        max_length=getattr(spec, "max_length", None),
         null_values=null_values,
+        max_length=spec.max_length,
     )
 
 
@@ -423,15 +423,18 @@ class Mapper:
     def _converter_for(
         self, attribute: str, field_type: FieldType | None, strategy: Strategy, options: ConverterOptions
     ) -> Converter:
+        convert = self._type_converter(attribute, field_type, strategy, options)
+        if options.max_length is not None:
+            return within_declared_length(convert, options.max_length)
+        return convert
+
+    def _type_converter(
+        self, attribute: str, field_type: FieldType | None, strategy: Strategy, options: ConverterOptions
+    ) -> Converter:
         if attribute in STANDARD_FIELDS:
-            standard = standard_converter(
+            return standard_converter(
                 attribute, options, default_country_code=self._config.default_country_code
             )
-            if options.max_length is None:
-                return standard
-            # A declared varchar(n) length bounds the cell as the partner wrote it, before normalising.
-            bound = bounded_string_converter(options.max_length)
-            return lambda value: standard(bound(value) if value.__class__ is str else value)
         if strategy is Strategy.SUM:
             return _non_zero(to_increment)
         convert = build_converter(field_type, options)
@@ -601,7 +604,10 @@ class Mapper:
 
     def _compile_value(self, spec: PropertySpec) -> Callable[[Any], Any]:
         """A property converter: raises InvalidValueError; returns EMPTY for no value."""
-        convert = build_converter(spec.type, _options(spec, self._null_values))
+        options = _options(spec, self._null_values)
+        convert = build_converter(spec.type, options)
+        if options.max_length is not None:
+            convert = within_declared_length(convert, options.max_length)
         cell = self._cell
 
         def property_value(raw: Any) -> Any:
