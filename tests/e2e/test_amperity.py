@@ -93,8 +93,8 @@ def emulator(stack: LocalStack, method: str, path: str, body: Any = None) -> Any
     return response.json()
 
 
-def seed_known_users(stack: LocalStack) -> None:
-    """A fresh Braze holding AMP-1001 to AMP-1004 as some other source left them (not AMP-1005)."""
+def seed_known_users(stack: LocalStack, prefix: str = "AMP-") -> None:
+    """A fresh Braze holding <prefix>1001 to 1004 as some other source left them (not 1005)."""
     emulator(stack, "POST", "/_emulator/reset", {"config": False})
     seeded = emulator(
         stack,
@@ -102,10 +102,10 @@ def seed_known_users(stack: LocalStack) -> None:
         "/users/track",
         {
             "attributes": [
-                {"external_id": "AMP-1001", "loyalty_tier": "silver"},
-                {"external_id": "AMP-1002"},
-                {"external_id": "AMP-1003", "first_name": "Sofia"},
-                {"external_id": "AMP-1004", "loyalty_tier": "silver"},
+                {"external_id": f"{prefix}1001", "loyalty_tier": "silver"},
+                {"external_id": f"{prefix}1002"},
+                {"external_id": f"{prefix}1003", "first_name": "Sofia"},
+                {"external_id": f"{prefix}1004", "loyalty_tier": "silver"},
             ]
         },
     )
@@ -140,13 +140,14 @@ def drop_and_drain(stack: LocalStack, key: str, body: bytes) -> dict[str, Any]:
     return report
 
 
-def assert_results_applied(stack: LocalStack, report: dict[str, Any]) -> None:
+def assert_results_applied(stack: LocalStack, report: dict[str, Any], prefix: str = "AMP-") -> None:
     assert report["status"] == "completed"
     assert (report["rows_read"], report["rows_rejected"], report["users_missing_in_braze"]) == (5, 1, 1)
     for external_id, expected in EXPECTED.items():
-        assert attributes(stack, external_id) == expected, external_id
-    assert attributes(stack, "AMP-1004") == {"loyalty_tier": "silver"}  # varchar(20) exceeded: a reject
-    assert attributes(stack, "AMP-1005") is None  # not in Braze: not created, counted
+        user = prefix + external_id.removeprefix("AMP-")
+        assert attributes(stack, user) == expected, user
+    assert attributes(stack, f"{prefix}1004") == {"loyalty_tier": "silver"}  # varchar(20) exceeded: a reject
+    assert attributes(stack, f"{prefix}1005") is None  # not in Braze: not created, counted
 
 
 def test_csv_results_end_as_the_expected_profiles_and_a_second_drop_writes_nothing(stack: LocalStack) -> None:
@@ -171,27 +172,26 @@ def test_csv_results_end_as_the_expected_profiles_and_a_second_drop_writes_nothi
     assert_results_applied(stack, second)
 
 
-def test_parquet_results_end_as_the_expected_profiles(tmp_path: Path) -> None:
+def test_parquet_results_end_as_the_expected_profiles(stack: LocalStack, tmp_path: Path) -> None:
     pytest.importorskip("pyarrow", reason="the Parquet reader (format: parquet) needs pyarrow")
     from tests.fixtures.amperity.results_parquet import (  # noqa: PLC0415 - needs pyarrow, checked above
         PARQUET_MAPPING_YAML,
         write_results_parquet,
     )
 
-    # A stack of its own: the dedupe state of the CSV runs would make the Parquet run write nothing.
-    with LocalStack.start(
-        template=TEMPLATE, stack_name="amperity-parquet-e2e", failed_message_visibility_s=0
-    ) as own:
-        # Given Braze knowing four of the five users and the example mapping reading Parquet
-        own.put_object("config/amperity.yaml", PARQUET_MAPPING_YAML.encode())
-        seed_known_users(own)
-        path = write_results_parquet(tmp_path / "braze_customer_attributes.parquet")
+    # Given Braze knowing four of the five users (ids of their own: the dedupe state of the CSV runs
+    # holds the AMP- ones) and a feed of the example mapping reading Parquet
+    seed_known_users(stack, prefix="PQ-")
+    stack.put_object("config/amperity/parquet.yaml", PARQUET_MAPPING_YAML.encode())
+    path = write_results_parquet(tmp_path / "braze_customer_attributes.parquet", id_prefix="PQ-")
 
-        # When Amperity drops the results as Parquet
-        report = drop_and_drain(own, "inbound/amperity/braze_customer_attributes.parquet", path.read_bytes())
+    # When Amperity drops the results as Parquet
+    report = drop_and_drain(
+        stack, "inbound/amperity/parquet/braze_customer_attributes.parquet", path.read_bytes()
+    )
 
-        # Then the profiles are exactly those of the CSV
-        assert_results_applied(own, report)
+    # Then the profiles are exactly those of the CSV
+    assert_results_applied(stack, report, prefix="PQ-")
 
 
 def test_an_audience_file_sets_one_attribute_per_audience(stack: LocalStack) -> None:
