@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from cdpbridge.integrations.registry import IntegrationEntry, get_integration
+from cdpbridge_local.demo_amperity import amperity_step
 from cdpbridge_local.demo_data import write_blueconic_delta, write_customers_csv, write_lytics_snapshot
 
 EXPORT_SEGMENT = "Gold and platinum"
@@ -245,6 +246,7 @@ def demo_command(args: argparse.Namespace) -> int:
             )
         _blueconic_export(stack, admin)
         _segment_webhook(stack, admin)
+        amperity_step(stack, Path(workdir), args.users, _reports)
         sample = admin.get(f"{stack.emulator.url}/_emulator/users/C00000042", timeout=10).json()
         print("One profile as Braze holds it (C00000042):")
         for name, value in sorted(sample.get("attributes", {}).items()):

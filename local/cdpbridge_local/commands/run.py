@@ -151,6 +151,7 @@ def summary_table(outcome: PartOutcome, dry_run: bool) -> str:
         ("request fill", f"{c.fill_ratio:.1%}"),
         ("retries / 429s", f"{c.retries:,} / {c.rate_limited:,}"),
         ("rejected by Braze", f"{c.objects_rejected_by_braze:,}"),
+        ("  of them users not in Braze", f"{c.users_missing_in_braze:,}"),
         ("sent to retry file", f"{c.objects_to_retry_file:,}"),
         ("set_if_empty lookups", f"{c.lookup_requests:,} calls, {c.lookup_seconds:.2f} s"),
     ]

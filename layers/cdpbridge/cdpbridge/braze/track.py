@@ -13,6 +13,17 @@ TRACK_KINDS: tuple[TrackKind, ...] = ("attributes", "events", "purchases")
 _KIND_SET = frozenset(TRACK_KINDS)
 
 
+# How Braze words a per-object error about a user that does not exist (an update-only object, or a
+# braze_id that matches no one); the emulator uses the same words.
+_MISSING_USER_PHRASES: tuple[str, ...] = ("user not found", "does not match any user", "user does not exist")
+
+
+def names_missing_user(error_type: str) -> bool:
+    """Whether a per-object users.track error says the user is not in Braze (nothing was created)."""
+    folded = error_type.casefold()
+    return any(phrase in folded for phrase in _MISSING_USER_PHRASES)
+
+
 @dataclass(frozen=True, slots=True)
 class TrackCap:
     """How many objects one users.track request may carry.

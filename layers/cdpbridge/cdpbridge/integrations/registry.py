@@ -5,8 +5,9 @@ under, what turns its records into Braze writes, its exports and its example fil
 runtime, the CLI, the reports and the demo look integrations up here and nowhere else, and a
 mapping config naming an integration that is not listed is refused when it is loaded.
 
-Only names and module paths are listed here, so validating a config's ``integration`` imports no
-integration; an entry's module is imported the first time the entry is asked for.
+Only names and module paths are listed here, so checking a config's ``integration`` name imports no
+integration; an entry's module is imported the first time the entry is asked for (validating a whole
+config asks for its integration's ``config_defaults`` and ``config_checks``).
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import importlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 if TYPE_CHECKING:
     from cdpbridge.exports.segment import ExportIntegration
-    from cdpbridge.mapping import ColumnCheck, MappingConfig
+    from cdpbridge.mapping import ColumnCheck, ConfigProblem, MappingConfig
     from cdpbridge.records import SourceRow
     from cdpbridge.updates import UserUpdate
 
@@ -29,6 +30,7 @@ _ENTRY_MODULES: Mapping[str, str] = {
     "blueconic": "cdpbridge.integrations.blueconic",
     "segment": "cdpbridge.integrations.segment",
     "lytics": "cdpbridge.integrations.lytics",
+    "amperity": "cdpbridge.integrations.amperity",
 }
 
 # Integrations whose records carry their own identity (a mapping config names no identifier column).
@@ -77,6 +79,14 @@ class IntegrationEntry:
     samples: tuple[Path, ...] = ()
     # export name -> loader of its segment export (loaded on the export function's first event).
     exports: Mapping[str, Callable[[], ExportIntegration]] = field(default_factory=dict)
+    # Mapping config keys this integration defaults differently (e.g. {"create_missing": False}):
+    # applied when the config leaves the key out, before the config is validated.
+    config_defaults: Mapping[str, Any] = field(default_factory=dict)
+    # Rules of this integration's configs, run after the config validated: every problem returned
+    # refuses the config at load, with its key path.
+    config_checks: tuple[Callable[[MappingConfig], list[ConfigProblem]], ...] = ()
+    # Whether the transformer reads audience files (the config's ``audiences`` section).
+    reads_audiences: bool = False
 
     @property
     def inbound_prefix(self) -> str:

@@ -32,16 +32,19 @@ from pydantic import (
 from cdpbridge.integrations.lytics.settings import LyticsSettings
 from cdpbridge.integrations.registry import (
     check_integration_name,
+    get_integration,
     known_integrations,
     reads_identifier_column,
 )
 from cdpbridge.mapping.coerce import DEFAULT_FALSE_VALUES, DEFAULT_TRUE_VALUES, MAX_STRING_LENGTH
 from cdpbridge.mapping.currencies import currency_code
 from cdpbridge.mapping.enums import (
+    AudienceLeave,
     FieldType,
     IdentifierKind,
     OnInvalid,
     SourceFormat,
+    StandardFieldsPolicy,
     Strategy,
 )
 from cdpbridge.mapping.standard import (
@@ -585,6 +588,122 @@ class PurchaseRule(_ConfigModel):
             yield spec.column
 
 
+AUDIENCE_PLACEHOLDER: Final = "{audience}"
+
+
+class AudienceSpec(_ConfigModel):
+    """An audience file: one row per user and audience, each audience a custom attribute of its users."""
+
+    audience_column: NonEmptyStr = Field(default="audience", description="Column naming the audience.")
+    member_column: NonEmptyStr | None = Field(
+        default=None,
+        description="Column saying whether the user is in the audience (true/false): the attribute is "
+        "true while they are, and unset (or false, see on_leave) once a row says they left.",
+    )
+    score_column: NonEmptyStr | None = Field(
+        default=None,
+        description="Column holding the user's score in the audience: the attribute is that number; "
+        "an empty score means the user left. Give member_column or score_column, not both; with "
+        "neither, every row means the user is in the audience.",
+    )
+    attribute_pattern: NonEmptyStr = Field(
+        default="{audience}",
+        description="The custom attribute of an audience: '{audience}' stands for the audience name, "
+        "e.g. 'amperity_{audience}'.",
+    )
+    fold_names: bool = Field(
+        default=True,
+        description="Audience names in lower case with every run of other characters than letters and "
+        "digits as '_' ('High Value' -> 'high_value'); false uses them as written.",
+    )
+    on_leave: AudienceLeave = Field(
+        default=AudienceLeave.UNSET,
+        description="unset: the attribute is removed when the user leaves; false: it is set to false "
+        "(member-flag audiences only).",
+    )
+    true_values: list[str] | None = Field(default=None, description="member_column: text meaning true.")
+    false_values: list[str] | None = Field(default=None, description="member_column: text meaning false.")
+
+    @field_validator("on_leave", mode="before")
+    @classmethod
+    def _unquoted_false(cls, value: Any) -> Any:
+        # YAML reads an unquoted `on_leave: false` as the boolean; it means the same.
+        return AudienceLeave.FALSE if value is False else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        problems: list[ConfigProblem] = []
+        if self.member_column is not None and self.score_column is not None:
+            problems.append(ConfigProblem("score_column", "give member_column or score_column, not both"))
+        if self.attribute_pattern.count(AUDIENCE_PLACEHOLDER) != 1:
+            problems.append(
+                ConfigProblem("attribute_pattern", f"must contain '{AUDIENCE_PLACEHOLDER}' exactly once")
+            )
+        elif self.attribute_pattern.startswith("$"):
+            problems.append(
+                ConfigProblem("attribute_pattern", "must not start with '$' (Braze reserves those names)")
+            )
+        if self.on_leave is AudienceLeave.FALSE and self.score_column is not None:
+            problems.append(
+                ConfigProblem("on_leave", "false only fits member-flag audiences; a score attribute is unset")
+            )
+        if self.score_column is not None or self.member_column is None:
+            for key in ("true_values", "false_values"):
+                if getattr(self, key) is not None:
+                    problems.append(ConfigProblem(key, "only applies with member_column"))
+        _raise_if(problems)
+        return self
+
+    def attribute_for(self, audience: str) -> str:
+        """The custom attribute of ``audience``."""
+        name = _folded_audience(audience) if self.fold_names else audience
+        return self.attribute_pattern.replace(AUDIENCE_PLACEHOLDER, name)
+
+    def columns(self) -> Iterator[str]:
+        yield self.audience_column
+        for column in (self.member_column, self.score_column):
+            if column is not None:
+                yield column
+
+
+def _folded_audience(name: str) -> str:
+    folded: list[str] = []
+    gap = False
+    for char in name.strip().lower():
+        if char.isalnum():
+            if gap and folded:
+                folded.append("_")
+            folded.append(char)
+            gap = False
+        else:
+            gap = True
+    return "".join(folded)
+
+
+def _integration_defaults(data: Any) -> Any:
+    """The integration's own defaults for the keys a config leaves out (IntegrationEntry.config_defaults)."""
+    if not isinstance(data, dict):
+        return data
+    name = data.get("integration", "generic")
+    if not isinstance(name, str) or name not in known_integrations():
+        return data  # the field's own validation names the problem
+    defaults = get_integration(name).config_defaults
+    return {**defaults, **data} if defaults else data
+
+
+def _shadowing_fields_mapped(data: dict[str, Any]) -> dict[str, Any]:
+    """``standard_fields: map``: a field whose attribute shadows a standard field writes that field."""
+    fields = data.get("fields")
+    if not isinstance(fields, list):
+        return data
+    mapped: list[Any] = []
+    for spec in fields:
+        target = spec.get("attribute", spec.get("column")) if isinstance(spec, dict) else None
+        standard = shadowed_standard_field(target) if isinstance(target, str) else None
+        mapped.append({**spec, "attribute": standard} if standard is not None else spec)
+    return {**data, "fields": mapped}
+
+
 class MappingConfig(_ConfigModel):
     """How one integration's files become Braze users.track writes."""
 
@@ -617,6 +736,18 @@ class MappingConfig(_ConfigModel):
     purchases: list[PurchaseRule] = Field(default_factory=list)
     strict: bool = Field(
         default=False, description="Turn every warning (e.g. shadowed standard fields) into an error."
+    )
+    standard_fields: StandardFieldsPolicy = Field(
+        default=StandardFieldsPolicy.WARN,
+        description="A custom attribute whose name shadows a Braze standard field (birthday, firstname, "
+        "zip is not one): warn writes it with a warning; map writes the standard field instead (dob, "
+        "first_name); refuse refuses the config. Default: warn (refuse for integrations that say so).",
+    )
+    audiences: AudienceSpec | None = Field(
+        default=None,
+        description="The file is an audience file (one row per user and audience) for integrations that "
+        "read them: each audience becomes a custom attribute. Leaves fields, remaining, events and "
+        "purchases out.",
     )
     on_invalid: OnInvalid = Field(
         default=OnInvalid.REJECT_ROW,
@@ -654,11 +785,33 @@ class MappingConfig(_ConfigModel):
     def _calling_code(cls, value: str | None) -> str | None:
         return None if value is None else normalize_default_country_code(value)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_and_mapped_names(cls, data: Any) -> Any:
+        data = _integration_defaults(data)
+        if isinstance(data, dict) and data.get("standard_fields") == StandardFieldsPolicy.MAP:
+            data = _shadowing_fields_mapped(data)
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         problems: list[ConfigProblem] = []
         if self.identifier is None and reads_identifier_column(self.integration):
             problems.append(ConfigProblem("identifier", "is required"))
+        if self.standard_fields is StandardFieldsPolicy.REFUSE:
+            problems += [
+                ConfigProblem(warning.path, f"{warning.message} (standard_fields: refuse; map maps it)")
+                for warning in self.warnings()
+                if warning.standard_field is not None
+            ]
+        problems += self._audience_problems()
+        entry = get_integration(self.integration)
+        if self.audiences is not None and not entry.reads_audiences:
+            problems.append(
+                ConfigProblem("audiences", f"integration '{self.integration}' does not read audience files")
+            )
+        for check in entry.config_checks:
+            problems += check(self)
         written_by: dict[str, int] = {}
         for index, spec in enumerate(self.fields):
             earlier = written_by.setdefault(spec.target, index)
@@ -675,6 +828,15 @@ class MappingConfig(_ConfigModel):
             problems += [ConfigProblem(warning.path, warning.message) for warning in self.warnings()]
         _raise_if(problems)
         return self
+
+    def _audience_problems(self) -> list[ConfigProblem]:
+        if self.audiences is None:
+            return []
+        return [
+            ConfigProblem(key, "an audience file is not column-mapped: leave it out (audiences is set)")
+            for key in ("fields", "remaining", "events", "purchases")
+            if getattr(self, key)
+        ]
 
     @property
     def required_identifier(self) -> IdentifierSpec:
@@ -701,6 +863,8 @@ class MappingConfig(_ConfigModel):
     def columns_named(self, *, include_optional: bool) -> frozenset[str]:
         """The columns the config names, without those only ``optional`` fields read unless asked."""
         columns = {self.identifier.column} if self.identifier is not None else set()
+        if self.audiences is not None:
+            columns.update(self.audiences.columns())
         columns.update(spec.column for spec in self.fields if include_optional or not spec.optional)
         for rule in self.events:
             columns.update(rule.columns())
@@ -729,7 +893,11 @@ class MappingConfig(_ConfigModel):
                 if column in named or self.remaining.excludes(column):
                     continue
                 standard = shadowed_standard_field(column)
-                if standard is not None and f"{self.remaining.prefix}{column}" != standard:
+                if (
+                    standard is not None
+                    and f"{self.remaining.prefix}{column}" != standard
+                    and self.standard_fields is not StandardFieldsPolicy.MAP
+                ):
                     found.append(
                         ConfigWarning(
                             "remaining",
@@ -777,6 +945,7 @@ def _all_keys() -> frozenset[str]:
     keys: set[str] = set()
     models: tuple[type[BaseModel], ...] = (
         MappingConfig,
+        AudienceSpec,
         SourceSettings,
         IdentifierSpec,
         FieldSpec,

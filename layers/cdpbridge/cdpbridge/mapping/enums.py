@@ -51,4 +51,27 @@ class OnInvalid(StrEnum):
     SKIP_FIELD = "skip_field"  # only the invalid value is dropped; the issue is still reported
 
 
-__all__ = ["FieldType", "IdentifierKind", "OnInvalid", "SourceFormat", "Strategy"]
+class StandardFieldsPolicy(StrEnum):
+    """What a custom attribute whose name shadows a Braze standard field (birthday for dob) does."""
+
+    WARN = "warn"  # written as the custom attribute, with a warning (an error when strict)
+    MAP = "map"  # written to the standard field instead
+    REFUSE = "refuse"  # the config is refused when it is loaded (a file's column: the run stops)
+
+
+class AudienceLeave(StrEnum):
+    """What an audience attribute becomes when its user leaves the audience."""
+
+    UNSET = "unset"  # the attribute is removed (sent as null)
+    FALSE = "false"  # the attribute is set to false (member-flag audiences only)
+
+
+__all__ = [
+    "AudienceLeave",
+    "FieldType",
+    "IdentifierKind",
+    "OnInvalid",
+    "SourceFormat",
+    "StandardFieldsPolicy",
+    "Strategy",
+]

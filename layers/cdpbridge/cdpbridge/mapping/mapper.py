@@ -40,9 +40,15 @@ from cdpbridge.mapping.config import (
     implied_type,
 )
 from cdpbridge.mapping.currencies import currency_code
-from cdpbridge.mapping.enums import FieldType, IdentifierKind, OnInvalid, Strategy
+from cdpbridge.mapping.enums import FieldType, IdentifierKind, OnInvalid, StandardFieldsPolicy, Strategy
 from cdpbridge.mapping.pii import detail_function, looks_like_pii
-from cdpbridge.mapping.standard import STANDARD_FIELDS, normalize_email, normalize_phone, standard_converter
+from cdpbridge.mapping.standard import (
+    STANDARD_FIELDS,
+    normalize_email,
+    normalize_phone,
+    shadowed_standard_field,
+    standard_converter,
+)
 from cdpbridge.records import RowIssue, SourceRow
 from cdpbridge.updates import AttributeWrite, UserUpdate, WriteMode
 
@@ -238,6 +244,12 @@ class Mapper:
                         "lack the column; it then writes nothing for them)",
                     )
                 )
+        if self._config.standard_fields is StandardFieldsPolicy.REFUSE and not self._config.strict:
+            errors += [
+                ConfigProblem(warning.path, f"{warning.message} (standard_fields: refuse)")
+                for warning in warnings
+                if warning.standard_field is not None
+            ]
         if self._config.strict:
             errors += [
                 ConfigProblem("", f"the file has no column '{column}'")
@@ -452,6 +464,9 @@ class Mapper:
         assert remaining is not None
         step: FieldApply | None
         attribute = f"{remaining.prefix}{column}"
+        if self._config.standard_fields is StandardFieldsPolicy.MAP:
+            # The column means a standard field (birthday: dob); the field is written, never a shadow.
+            attribute = shadowed_standard_field(column) or attribute
         if remaining.excludes(column) or attribute in self._configured_attributes:
             step = None
         else:

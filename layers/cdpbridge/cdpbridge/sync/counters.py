@@ -79,6 +79,8 @@ class RunCounters:
     retries: int = 0
     rate_limited: int = 0
     objects_rejected_by_braze: int = 0
+    # Attribute objects Braze refused because the user is not in Braze (update-only: not created).
+    users_missing_in_braze: int = 0
     objects_to_retry_file: int = 0
     retry_entries_replayed: int = 0
     lookup_requests: int = 0

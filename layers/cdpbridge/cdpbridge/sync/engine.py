@@ -33,7 +33,7 @@ from cdpbridge.braze import (
     TrackRequest,
     TrackRequestBuilder,
 )
-from cdpbridge.braze.track import TRACK_KINDS
+from cdpbridge.braze.track import TRACK_KINDS, names_missing_user
 from cdpbridge.records import RejectedRow, RowIssue, RowPosition, SourceRow
 from cdpbridge.state import FieldStateSnapshot, FieldStateStore, SendLedger
 from cdpbridge.state.contracts import merge_user_state
@@ -561,6 +561,8 @@ class SyncEngine:
             error_type = failed.get(id(ref))
             if error_type is not None:
                 counters.objects_rejected_by_braze += 1
+                if ref.kind == "attributes" and names_missing_user(error_type):
+                    counters.users_missing_in_braze += 1
                 reason = error_type if error_type.startswith("braze: ") else f"braze: {error_type}"
                 self.rejects.add(RowIssue(ref.position, None, reason, f"{ref.kind} object"))
                 counters.reject(reason)

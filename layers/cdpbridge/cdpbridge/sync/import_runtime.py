@@ -180,6 +180,7 @@ class ImportRuntime:
                     "report": outcome.report_location,
                     "rows_read": outcome.counters.rows_read,
                     "rejects": outcome.counters.rows_rejected,
+                    "users_missing_in_braze": outcome.counters.users_missing_in_braze,
                 },
             )
 
