@@ -83,7 +83,7 @@ class AudienceMapper:
 
     def check_columns(self, columns: Iterable[str]) -> ColumnCheck:
         available = set(columns)
-        needed = [("identifier.column", self._config.identifier.column)]
+        needed = [("identifier.column", self._config.required_identifier.column)]
         spec = self._spec
         needed.append(("audiences.audience_column", spec.audience_column))
         if spec.member_column is not None:

@@ -44,7 +44,7 @@ def _subscription_target(name: str) -> str | None:
 def amperity_config_problems(config: MappingConfig) -> list[ConfigProblem]:
     """Amperity's rules for a mapping config; each problem refuses the config at load."""
     problems: list[ConfigProblem] = []
-    if config.identifier.kind not in AMPERITY_IDENTIFIERS:
+    if config.identifier is not None and config.identifier.kind not in AMPERITY_IDENTIFIERS:
         problems.append(
             ConfigProblem(
                 "identifier.as",
