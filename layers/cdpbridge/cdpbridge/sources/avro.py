@@ -17,13 +17,50 @@ Row = SourceRow | RejectedRow
 
 AVRO_MAGIC = b"Obj\x01"
 SYNC_SIZE = 16
+# fastavro reads a block's data with one read of the size its header claims; larger reads are
+# made in pieces of this size, so that a corrupt claim (2^40 bytes) costs only the bytes there are.
+_READ_PIECE_BYTES = 8 * 1024 * 1024
+
+
+class _PiecewiseReads:
+    """``stream`` with every large read made in pieces: memory follows the bytes read, not the
+    size asked for (a buffered file allocates the whole size up front, and fails on 2^40)."""
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: ByteStream) -> None:
+        self._stream = stream
+
+    def read(self, size: int = -1, /) -> bytes:
+        if 0 <= size <= _READ_PIECE_BYTES:
+            return self._stream.read(size)
+        if size < 0:
+            return self._stream.read()
+        pieces: list[bytes] = []
+        wanted = size
+        while wanted > 0:
+            piece = self._stream.read(min(wanted, _READ_PIECE_BYTES))
+            if not piece:
+                break
+            pieces.append(piece)
+            wanted -= len(piece)
+        return b"".join(pieces)
+
+    def seek(self, offset: int, whence: int = 0, /) -> int:
+        return self._stream.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._stream.tell()
+
+    def close(self) -> None:
+        self._stream.close()
 
 
 def open_block_reader(stream: ByteStream, source: str) -> tuple[Any, int]:
     """A fastavro block reader over ``stream`` and the offset of the first block (after the header)."""
     stream.seek(0)
     try:
-        blocks = fastavro.block_reader(cast("IO[bytes]", stream))
+        blocks = fastavro.block_reader(cast("IO[bytes]", _PiecewiseReads(stream)))
     except Exception as exc:  # fastavro raises ValueError, EOFError, KeyError... on a bad header
         raise SourceError(source, f"not a readable Avro file: {exc}", offset=0) from exc
     return blocks, stream.tell()
@@ -85,17 +122,20 @@ class AvroReader:
                         cursor.block_index = index
                     yield item
             except Exception as exc:  # a record fastavro cannot decode (e.g. a string that is not UTF-8)
-                # Records have no markers inside a block: the rest of it cannot be located.
-                for lost in range(max(index, skip), count):
-                    position = RowPosition(source, row, offset, lost)
-                    detail = (
-                        f"{type(exc).__name__}: {exc}" if lost == index else "follows an undecodable record"
-                    )
-                    reason = "undecodable Avro record"
-                    row += 1
-                    cursor.row = row
-                    cursor.offset, cursor.block_index = (
-                        (next_block, 0) if lost + 1 == count else (offset, lost + 1)
-                    )
-                    yield RejectedRow(position, [RowIssue(position, None, reason, detail[:200])])
+                # Records have no markers inside a block: the rest of it cannot be located. It is one
+                # reject, whatever the count the block header claims (which may be a corrupt 2^40),
+                # and the row numbers move past the claimed count, as plan_byte_ranges counts them.
+                first_lost = max(index, skip)
+                lost = count - first_lost
+                position = RowPosition(source, row, offset, first_lost)
+                message = str(exc)[:160]
+                cause = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+                detail = (
+                    f"{cause}; the block's records from index {first_lost} on "
+                    f"({lost} of the {count} its header claims) cannot be located and are skipped"
+                )
+                row += lost
+                cursor.row = row
+                cursor.offset, cursor.block_index = next_block, 0
+                yield RejectedRow(position, [RowIssue(position, None, "undecodable Avro record", detail)])
             skip = 0
