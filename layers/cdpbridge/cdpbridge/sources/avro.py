@@ -61,6 +61,8 @@ def open_block_reader(stream: ByteStream, source: str) -> tuple[Any, int]:
     stream.seek(0)
     try:
         blocks = fastavro.block_reader(cast("IO[bytes]", _PiecewiseReads(stream)))
+    except SourceError:
+        raise  # the stream's own limits (a decompression bomb)
     except Exception as exc:  # fastavro raises ValueError, EOFError, KeyError... on a bad header
         raise SourceError(source, f"not a readable Avro file: {exc}", offset=0) from exc
     return blocks, stream.tell()
@@ -88,6 +90,8 @@ class AvroReader:
                 block = next(blocks)
             except StopIteration:
                 return
+            except SourceError:
+                raise  # the stream's own limits (a decompression bomb)
             except Exception as exc:
                 raise SourceError(
                     source, f"corrupt Avro block: {exc}", row=row, offset=cursor.offset
