@@ -8,7 +8,7 @@ import pytest
 
 from cdpbridge.records import RejectedRow, SourceRow
 from cdpbridge.sources import ByteRange, SourceError, SourceSpec, open_rows
-from tests.unit.sources.conftest import bad, good, read_all, read_ranges
+from tests.unit.sources.conftest import bad, good, read_all, read_ranges, read_with_resume_points
 
 CSV = SourceSpec(format="csv")
 
@@ -426,3 +426,49 @@ def test_a_line_over_the_record_limit_is_an_error_not_a_memory_blow_up(write_fil
     # When it is read with a 1 KiB limit, Then it fails with the offset of that line
     with pytest.raises(SourceError, match="byte offset 8"):
         read_all(path, SourceSpec(format="csv", read_chunk_bytes=256, max_record_bytes=1024))
+
+
+def test_a_field_past_the_field_limit_rejects_its_row_and_reading_goes_on(write_file):
+    # Given a 5,000-character quoted field over one line, then a multi-line one, between good rows
+    long_note = "x" * 5_000
+    long_lines = ("y" * 99 + "\n") * 50
+    data = f'id,note\n1,ok\n2,"{long_note}"\n3,"{long_lines}"\n4,ok\n'.encode()
+    path = write_file("long-fields.csv", data)
+
+    # When it is read with a field limit of 1,000 characters
+    spec = SourceSpec(format="csv", max_field_chars=1_000)
+    items = read_all(path, spec)
+
+    # Then each long field's row is one reject that says why, and the rows around them are read
+    assert [(type(item).__name__, item.position.row) for item in items] == [
+        ("SourceRow", 1),
+        ("RejectedRow", 2),
+        ("RejectedRow", 3),
+        ("SourceRow", 4),
+    ]
+    for rejected in (bad(items[1]), bad(items[2])):
+        assert rejected.issues[0].reason == "field too long"
+        assert rejected.issues[0].detail.startswith(
+            "a field longer than the limit of 1000 characters (max_field_chars)"
+        )
+    assert items[3].position.offset == data.index(b"4,ok")
+    # And a read resumed after any row yields exactly the rest
+    sequential, points = read_with_resume_points(path, spec)
+    assert sequential == items
+    for done, point in enumerate(points):
+        assert read_all(path, spec, resume=point) == items[done:]
+
+
+def test_the_default_field_limit_is_one_mebi_character(write_file):
+    # Given a field of exactly 1 Mi characters and one a character longer
+    limit = 1024 * 1024
+    data = f'id,note\n1,"{"a" * limit}"\n2,"{"b" * (limit + 1)}"\n3,ok\n'.encode()
+    path = write_file("limit.csv", data)
+
+    # When it is read with the defaults
+    items = read_all(path, CSV)
+
+    # Then the first is read whole and the second is a reject
+    assert good(items[0]).values["note"] == "a" * limit
+    assert bad(items[1]).issues[0].reason == "field too long"
+    assert good(items[2]).values == {"id": "3", "note": "ok"}

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from _csv import Reader
 
 Row = SourceRow | RejectedRow
+# How csv.Error starts when a field passes csv.field_size_limit.
+_FIELD_LIMIT_MESSAGE = "field larger than field limit"
 # A block's line-end offsets: ends[0] is where its first line starts, ends[j] where line j ends.
 LineEnds = list[int]
 
@@ -74,10 +76,11 @@ class _Lines:
         field_limit = self._field_limit
         for base, block in self._blocks:
             # csv has one field size limit per process (131,072 characters unless set): a legal quoted
-            # field up to the record limit must be read, and a runaway one (an unclosed quote) stopped
-            # there. It is set for every block, so whatever another reader of the process set in
-            # between never holds for this one; nothing puts the old value back, as nothing here
-            # can know when the last reader is done (an abandoned one ends whenever it is collected).
+            # field up to the field limit (max_field_chars, or the record limit when lower) must be
+            # read, and a runaway one (an unclosed quote) stopped there. It is set for every block, so
+            # whatever another reader of the process set in between never holds for this one;
+            # nothing puts the old value back, as nothing here can know when the last reader is
+            # done (an abandoned one ends whenever it is collected).
             csv.field_size_limit(field_limit)
             if isinstance(block, OverlongLine):
                 raise SourceError(
@@ -93,6 +96,8 @@ class _Lines:
             except UnicodeDecodeError:
                 lines = self._lenient(raw_lines, base)
             ends = list(accumulate(map(len, raw_lines), initial=base))
+            # Not kept while csv.reader works through the block: the decoded lines are a copy.
+            del raw_lines
             self._spans.append((self._lines_before, ends, lines))
             self._lines_before += len(lines)
             yield lines
@@ -204,12 +209,16 @@ class DelimitedReader:
         self._source = source
         self._cursor = cursor
 
+    @property
+    def _field_limit(self) -> int:
+        return min(self._spec.max_record_bytes, self._spec.max_field_chars)
+
     def _parser(self, offset: int) -> _Parser:
         spec = self._spec
         blocks = line_blocks(
             self._stream, offset, chunk_bytes=spec.read_chunk_bytes, max_line_bytes=spec.max_record_bytes
         )
-        lines = _Lines(blocks, spec.codec, self._source, spec.max_record_bytes)
+        lines = _Lines(blocks, spec.codec, self._source, self._field_limit)
         line_source = iter(lines)
         return _Parser(lines, line_source, _csv_reader(line_source, spec), offset)
 
@@ -236,7 +245,8 @@ class DelimitedReader:
                     parser.start = parser.lines.end_of(line_number)
                     return check_header(cells, self._source), parser
         except csv.Error as exc:
-            raise SourceError(self._source, f"the header row is not valid CSV: {exc}", row=0) from exc
+            reason = f"the header row is not valid CSV: {self._explain(str(exc))}"
+            raise SourceError(self._source, reason, row=0) from exc
         return (), parser
 
     def rows(self, window: ReadWindow) -> Iterator[Row]:
@@ -312,7 +322,8 @@ class DelimitedReader:
             cursor.row = row
             cursor.offset = end
             start = end
-            yield RejectedRow(position, [RowIssue(position, None, "malformed CSV", detail)])
+            reason = "field too long" if failure.startswith(_FIELD_LIMIT_MESSAGE) else "malformed CSV"
+            yield RejectedRow(position, [RowIssue(position, None, reason, detail)])
 
     def _record_end(self, parser: _Parser, start: int, failed_line: int) -> tuple[int, int]:
         """The last line of the record starting at byte ``start`` that csv.reader gave up on in line
@@ -340,7 +351,10 @@ class DelimitedReader:
         """csv's message in the terms of the file (csv's own speaks of its field limit and modes)."""
         if message.startswith("new-line character seen in unquoted field"):
             return "a carriage return inside a field that is not quoted"
-        if message.startswith("field larger than field limit"):
+        if message.startswith(_FIELD_LIMIT_MESSAGE):
+            if self._spec.max_field_chars < self._spec.max_record_bytes:
+                limit = self._spec.max_field_chars
+                return f"a field longer than the limit of {limit} characters (max_field_chars)"
             return f"a field longer than the record limit of {self._spec.max_record_bytes} characters"
         return message
 
