@@ -111,6 +111,30 @@ def test_json_lines_with_a_bom_and_another_encoding(write_file):
     assert from_latin[1].position.offset == len('{"name": "Zoë"}\n'.encode("latin-1"))
 
 
+@pytest.mark.parametrize(("mark", "encoding"), [(b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")])
+def test_json_lines_and_arrays_in_utf16_with_a_byte_order_mark_are_decoded(write_file, mark, encoding):
+    # Given JSON lines and a JSON array saved as UTF-16 with its BOM
+    records = [{"id": 1, "name": "Zoë"}, {"id": 2, "name": "山田 😀"}]
+    lines = "\n".join(orjson.dumps(record).decode() for record in records) + "\n"
+    array = orjson.dumps(records, option=orjson.OPT_INDENT_2).decode()
+    jsonl = write_file("users.jsonl", mark + lines.encode(encoding))
+    json_array = write_file("users.json", mark + array.encode(encoding))
+
+    # When they are read with the default specs, Then their values are those of the records
+    assert [good(item).values for item in read_all(jsonl, JSONL)] == records
+    assert [good(item).values for item in read_all(json_array, JSON)] == records
+
+
+def test_json_lines_ending_in_cr_alone_are_read_line_by_line(write_file):
+    # Given JSON lines separated by CR alone, a blank one among them
+    path = write_file("users.jsonl", b'{"id": 1}\r{"id": 2}\r\r{"id": 3}\r')
+
+    # When they are read, Then each line is a row at its own offset
+    items = read_all(path, JSONL)
+    assert [good(item).values for item in items] == [{"id": 1}, {"id": 2}, {"id": 3}]
+    assert [item.position.offset for item in items] == [0, 10, 21]
+
+
 def test_a_line_over_the_record_limit_is_rejected_and_reading_goes_on(write_file):
     # Given a line far longer than the record limit between short lines
     long_line = orjson.dumps({"blob": "x" * 4000})

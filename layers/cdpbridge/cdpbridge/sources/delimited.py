@@ -24,9 +24,10 @@ from operator import methodcaller
 from typing import TYPE_CHECKING
 
 from cdpbridge.records import RejectedRow, RowIssue, RowPosition, SourceRow
-from cdpbridge.sources._blocks import OverlongLine, line_blocks, skip_bom
+from cdpbridge.sources._blocks import OverlongLine, line_blocks
 from cdpbridge.sources._io import ByteStream
 from cdpbridge.sources._rows import make_row
+from cdpbridge.sources._text import TextStream, open_text
 from cdpbridge.sources.cursor import ReadCursor, ReadWindow
 from cdpbridge.sources.errors import SourceError
 from cdpbridge.sources.spec import SourceSpec, first_bad_column_name
@@ -208,54 +209,59 @@ class DelimitedReader:
         self._spec = spec
         self._source = source
         self._cursor = cursor
+        # The encoding the file is read in, for messages: the spec's, or the one its BOM names.
+        self._encoding_name = spec.codec
 
     @property
     def _field_limit(self) -> int:
         return min(self._spec.max_record_bytes, self._spec.max_field_chars)
 
-    def _parser(self, offset: int) -> _Parser:
+    def _parser(self, text: TextStream, offset: int) -> _Parser:
         spec = self._spec
         blocks = line_blocks(
-            self._stream, offset, chunk_bytes=spec.read_chunk_bytes, max_line_bytes=spec.max_record_bytes
+            text.stream, offset, chunk_bytes=spec.read_chunk_bytes, max_line_bytes=spec.max_record_bytes
         )
-        lines = _Lines(blocks, spec.codec, self._source, self._field_limit)
+        lines = _Lines(blocks, text.codec, self._source, self._field_limit)
         line_source = iter(lines)
         return _Parser(lines, line_source, _csv_reader(line_source, spec), offset)
 
     def read_header(self) -> tuple[tuple[str, ...], int]:
         """The column names and the offset where data rows begin."""
-        header, parser = self._read_header()
+        header, _, parser = self._read_header()
         return header, parser.start
 
-    def _read_header(self) -> tuple[tuple[str, ...], _Parser]:
-        """The header, and a parser standing on the first data row."""
-        data_start = skip_bom(self._stream, skips_utf8_bom=self._spec.skips_utf8_bom)
-        parser = self._parser(data_start)
+    def _read_header(self) -> tuple[tuple[str, ...], TextStream, _Parser]:
+        """The header, the file as text, and a parser standing on the first data row."""
+        text = open_text(
+            self._stream, self._spec.codec, line_ends=True, read_bytes=self._spec.read_chunk_bytes
+        )
+        self._encoding_name = text.encoding_name
+        parser = self._parser(text, text.data_start)
         if not self._spec.header:
             assert self._spec.columns is not None
-            return self._spec.columns, parser
+            return self._spec.columns, text, parser
         try:
             for cells in parser.reader:
                 if cells:
                     line_number = parser.reader.line_num
                     bad = parser.lines.take_bad(line_number)
                     if bad is not None:
-                        reason = f"the header has bytes that are not valid {self._spec.codec}"
+                        reason = f"the header has bytes that are not valid {text.encoding_name}"
                         raise SourceError(self._source, reason, row=0, offset=bad)
                     parser.start = parser.lines.end_of(line_number)
-                    return check_header(cells, self._source), parser
+                    return check_header(cells, self._source), text, parser
         except csv.Error as exc:
             reason = f"the header row is not valid CSV: {self._explain(str(exc))}"
             raise SourceError(self._source, reason, row=0) from exc
-        return (), parser
+        return (), text, parser
 
     def rows(self, window: ReadWindow) -> Iterator[Row]:
-        header, parser = self._read_header()
+        header, text, parser = self._read_header()
         if not header:
             return iter(())
         if window.start_offset > parser.start:
-            self._stream.seek(window.start_offset)
-            parser = self._parser(window.start_offset)
+            text.stream.seek(window.start_offset)
+            parser = self._parser(text, window.start_offset)
         return self._rows(parser, header, window.start_row, window.end_offset)
 
     def _rows(
@@ -360,7 +366,7 @@ class DelimitedReader:
 
     def _undecodable(self, row: int, start: int, bad_offset: int) -> RejectedRow:
         position = RowPosition(self._source, row, start)
-        detail = f"bytes not valid {self._spec.codec} at byte offset {bad_offset}"
+        detail = f"bytes not valid {self._encoding_name} at byte offset {bad_offset}"
         return RejectedRow(position, [RowIssue(position, None, "undecodable bytes", detail)])
 
     def _ragged(self, row: int, start: int, found: int, width: int) -> RejectedRow:

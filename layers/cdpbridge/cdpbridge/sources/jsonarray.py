@@ -25,8 +25,8 @@ from typing import Any
 import orjson
 
 from cdpbridge.records import RejectedRow, RowIssue, RowPosition, SourceRow
-from cdpbridge.sources._blocks import skip_bom
 from cdpbridge.sources._io import ByteStream
+from cdpbridge.sources._text import open_text
 from cdpbridge.sources.cursor import ReadCursor, ReadWindow
 from cdpbridge.sources.errors import SourceError
 from cdpbridge.sources.jsonlines import json_type_name
@@ -178,13 +178,14 @@ class JsonArrayReader:
 
     def rows(self, read_window: ReadWindow) -> Iterator[Row]:
         spec = self._spec
-        data_start = skip_bom(self._stream, skips_utf8_bom=spec.skips_utf8_bom)
+        text_stream = open_text(self._stream, spec.codec, line_ends=False, read_bytes=spec.read_chunk_bytes)
+        data_start = text_stream.data_start
         # A resume point sits just after an element: the parser picks up expecting "," or "]".
         resuming = read_window.start_row > 1 and read_window.start_offset > data_start
         start = read_window.start_offset if resuming else data_start
-        self._stream.seek(start)
+        text_stream.stream.seek(start)
         state = _State.AFTER_ELEMENT if resuming else _State.EXPECT_ARRAY
-        window = _TextWindow(self._stream, start, spec.codec, spec.read_chunk_bytes)
+        window = _TextWindow(text_stream.stream, start, text_stream.codec, spec.read_chunk_bytes)
         raw_decode = self._decoder.raw_decode
         source = self._source
         cursor = self._cursor
@@ -258,9 +259,8 @@ class JsonArrayReader:
                 escaped = _ESCAPED_BYTE.search(text, at, end) if window.dirty else None
                 position = RowPosition(source, row, element_start)
                 if escaped is not None:
-                    detail = (
-                        f"bytes not valid {spec.codec} at byte offset {window.byte_offset(escaped.start())}"
-                    )
+                    bad_offset = window.byte_offset(escaped.start())
+                    detail = f"bytes not valid {text_stream.encoding_name} at byte offset {bad_offset}"
                     item: Row = RejectedRow(position, [RowIssue(position, None, "undecodable bytes", detail)])
                 elif text.find("\\u", at, end) >= 0 and _has_unpaired_surrogate(value):
                     reason = "unpaired surrogate escape in a string"

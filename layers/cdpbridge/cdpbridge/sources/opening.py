@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools import Logger
 
 from cdpbridge.sources._io import ByteStream
+from cdpbridge.sources._text import HEAD_BYTES, read_head, sniff_layout
 from cdpbridge.sources.errors import SourceError
 from cdpbridge.sources.s3 import S3RangeReader, parse_s3_location
-from cdpbridge.sources.spec import Compression, SourceSpec, compression_from_name
+from cdpbridge.sources.spec import Compression, SourceFormat, SourceSpec, compression_from_name
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -215,10 +216,13 @@ class OpenedSource:
     members: list[SourceMember]
     raw: ByteStream
     _closers: list[Callable[[], None]] = field(default_factory=list)
+    # The readers see other bytes than the file's (UTF-16 re-encoded, CR line ends read as LF):
+    # byte ranges of the file would not be ranges of what they read.
+    rewritten_text: bool = False
 
     @property
     def splittable(self) -> bool:
-        return self.compression is Compression.NONE
+        return self.compression is Compression.NONE and not self.rewritten_text
 
     def close(self) -> None:
         for closer in reversed(self._closers):
@@ -249,7 +253,11 @@ def open_source(location: str, spec: SourceSpec, *, s3_client: S3Client | None =
             return raw
 
         member = SourceMember(None, location, rewound_raw, owns_stream=False)
-        return OpenedSource(location, compression, [member], raw)
+        rewritten = False
+        if spec.format.is_delimited or spec.format is SourceFormat.JSONL:
+            head = read_head(raw, HEAD_BYTES, spec.read_chunk_bytes)
+            rewritten = sniff_layout(head, whole_file=len(head) < HEAD_BYTES).rewritten
+        return OpenedSource(location, compression, [member], raw, rewritten_text=rewritten)
     except BaseException:
         raw.close()
         raise
