@@ -20,7 +20,7 @@ from cdpbridge.sources import (
     open_rows,
     plan_byte_ranges,
 )
-from cdpbridge.sources.opening import RATIO_CHECKED_FROM_BYTES
+from cdpbridge.sources.opening import RATIO_CHECKED_FROM_BYTES, open_source
 from tests.unit.sources.bombs import MIB, gzip_bomb, zip_bomb
 from tests.unit.sources.conftest import good, read_all
 
@@ -281,3 +281,27 @@ def test_a_higher_ratio_limit_lets_a_repetitive_file_through(write_file):
     # When it is read, Then it is read to the end
     with open_rows(str(path), spec) as rows:
         assert sum(1 for _ in rows) == 40 * ROWS_PER_CHUNK
+
+
+def test_a_seek_back_does_not_count_compressed_bytes_twice(write_file):
+    # Given a gzip bomb, and the readers' way of looking at a file's first bytes and going back
+    path = write_file("bomb.csv.gz", gzip_bomb(b"id,name\n", BOMB_CHUNK, 1024))
+
+    def failure_offset(look_first: bool) -> int | None:
+        opened = open_source(str(path), CSV)
+        try:
+            stream = opened.members[0].open()
+            if look_first:
+                stream.read(64 * 1024)
+                stream.seek(0)
+            with pytest.raises(SourceError) as failure:
+                while stream.read(MIB):
+                    pass
+            return failure.value.offset
+        finally:
+            opened.close()
+
+    # When it is read straight through, and after a look at its head
+    # Then the ratio stops both reads at the same point: the compressed bytes read again after the
+    # seek back count from there (counted twice, they made the ratio look half as high)
+    assert failure_offset(look_first=True) == failure_offset(look_first=False)

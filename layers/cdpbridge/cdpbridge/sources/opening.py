@@ -124,6 +124,11 @@ class _DecompressionLimit:
         return b"".join(pieces)
 
     def seek(self, offset: int, whence: int = 0, /) -> int:
+        target = offset + (self._position if whence == 1 else 0)
+        if whence == 2 or target < self._position:
+            # A seek back starts decompressing again from the start: the compressed bytes count
+            # from there, or the ratio of a file read twice would be judged on half its bytes.
+            self._compressed_before = self._compressed.bytes_read
         # A forward seek decompresses up to there inside the stream; it is checked once done.
         self._position = self._inner.seek(offset, whence)
         self._advance(0)
