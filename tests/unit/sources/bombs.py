@@ -33,8 +33,8 @@ def zip_bomb(members: dict[str, tuple[bytes, bytes, int]]) -> bytes:
         piece = compressor.compress(chunk) + compressor.flush(zlib.Z_FULL_FLUSH)
         data = first + piece * repeats + compressor.flush()
         size = len(head) + len(chunk) * repeats
-        # Sizes past 4 GiB would need zip64 records: the bombs here stay below.
-        assert size < 1 << 32 and len(data) < 1 << 32
+        # Sizes past 4 GiB would need zip64 records: a zip bomb here stays below.
+        assert size < 1 << 32 and len(data) < 1 << 32, "a zip bomb member must stay under 4 GiB"
         crc = zlib.crc32(head)
         for _ in range(repeats if repeats <= 16 else 0):
             crc = zlib.crc32(chunk, crc)
