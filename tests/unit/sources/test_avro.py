@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import bz2
 import io
+import lzma
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -236,3 +239,79 @@ def test_real_braze_currents_files_are_read_with_their_own_schema(name):
         assert isinstance(item, SourceRow)
         assert isinstance(good(item).values["id"], str)
         assert isinstance(good(item).values["time"], int)
+
+
+def _deflated(data: bytes) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return compressor.compress(data) + compressor.flush()
+
+
+@pytest.mark.parametrize("codec", ["deflate", "bzip2", "xz"])
+def test_a_block_that_decompresses_past_the_record_limit_is_one_reject_and_reading_goes_on(tmp_path, codec):
+    # Given a compressed file whose first block claims 5 records and decompresses to 4 MiB (a
+    # decompression bomb inside the Avro file), then a sound block of one record
+    buffer = io.BytesIO()
+    fastavro.writer(buffer, EVENT_SCHEMA, [], codec=codec)
+    header = buffer.getvalue()
+    sync = header[-16:]
+    compress = {"deflate": _deflated, "bzip2": bz2.compress, "xz": lzma.compress}[codec]
+    bomb = compress(b"\0" * (4 * 1024 * 1024))
+    sound = compress(_record_bytes(events(1)))
+    data = (
+        header
+        + _zigzag_long(5)
+        + _zigzag_long(len(bomb))
+        + bomb
+        + sync
+        + _zigzag_long(1)
+        + _zigzag_long(len(sound))
+        + sound
+        + sync
+    )
+    (tmp_path / "bomb.avro").write_bytes(data)
+    spec = SourceSpec(format="avro", max_record_bytes=1024 * 1024)
+
+    # When it is read with a record limit of 1 MiB
+    items = read_all(tmp_path / "bomb.avro", spec)
+
+    # Then the bomb block is one reject saying why, never decompressed whole, and the next block's
+    # record follows with the row number the claimed count gives it
+    assert [type(item) for item in items] == [RejectedRow, SourceRow]
+    issue = bad(items[0]).issues[0]
+    assert issue.reason == "Avro block too large"
+    assert "decompresses to more than 1048576 bytes (max_record_bytes): its 5 records" in issue.detail
+    assert (items[0].position.row, items[0].position.offset) == (1, len(header))
+    assert (items[1].position.row, good(items[1]).values) == (6, events(1)[0])
+    # And a read resumed after either yields exactly the rest
+    sequential, points = read_with_resume_points(tmp_path / "bomb.avro", spec)
+    assert sequential == items
+    for done, point in enumerate(points):
+        assert read_all(tmp_path / "bomb.avro", spec, resume=point) == items[done:]
+
+
+@pytest.mark.parametrize("codec", ["deflate", "bzip2", "xz"])
+def test_compressed_blocks_within_the_record_limit_are_looked_at_and_read_as_they_are(tmp_path, codec):
+    # Given compressed blocks large enough to be decompressed once to check them, under the limit
+    records = events(300)
+    write_avro(tmp_path / "events.avro", records, codec=codec, sync_interval=8 * 1024)
+    spec = SourceSpec(format="avro", max_record_bytes=64 * 1024)
+
+    # When it is read, Then every record is read at its position
+    items = read_all(tmp_path / "events.avro", spec)
+    assert [good(item).values for item in items] == records
+    assert [item.position.row for item in items] == list(range(1, 301))
+
+
+@pytest.mark.parametrize("codec", ["deflate", "bzip2", "xz"])
+def test_a_corrupt_compressed_block_is_an_error_naming_the_file(tmp_path, codec):
+    # Given a compressed file whose first block's data is garbage, large enough to be looked at
+    buffer = io.BytesIO()
+    fastavro.writer(buffer, EVENT_SCHEMA, [], codec=codec)
+    header = buffer.getvalue()
+    garbage = bytes(range(256)) * 8
+    data = header + _zigzag_long(3) + _zigzag_long(len(garbage)) + garbage + header[-16:]
+    (tmp_path / "garbage.avro").write_bytes(data)
+
+    # When it is read, Then the error names the file and says the block is corrupt
+    with pytest.raises(SourceError, match=r"garbage\.avro.*corrupt Avro block"):
+        read_all(tmp_path / "garbage.avro", SourceSpec(format="avro", max_record_bytes=1024))

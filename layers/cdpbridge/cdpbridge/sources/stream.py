@@ -121,7 +121,7 @@ def _reader(
         return JsonLinesReader(stream, spec, source, cursor)
     if spec.format is SourceFormat.JSON:
         return JsonArrayReader(stream, spec, source, cursor)
-    return AvroReader(stream, source, cursor)
+    return AvroReader(stream, spec, source, cursor)
 
 
 def open_rows(
