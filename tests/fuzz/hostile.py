@@ -21,7 +21,7 @@ import orjson
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from tests.unit.sources.bombs import MIB, gzip_bomb, zip_bomb
+from tests.unit.sources.bombs import MIB, deflate_bomb, gzip_bomb, zip_bomb
 
 
 def fuzz_settings(max_examples: int) -> settings:
@@ -99,6 +99,8 @@ class HostileFile:
     line_end: str
     wrapper: str
     rows: tuple[FileRow, ...]
+    # Avro's block codec.
+    codec: str = "null"
 
     @property
     def file_name(self) -> str:
@@ -119,7 +121,7 @@ class HostileFile:
 
     def inner(self) -> bytes:
         if self.format == "avro":
-            return _avro(self.rows)
+            return _avro(self.rows, self.codec)
         if self.format in DELIMITERS:
             text = _delimited(self.rows, DELIMITERS[self.format], self.line_end)
         elif self.format == "jsonl":
@@ -191,10 +193,10 @@ def _json_element(row: FileRow) -> str:
     return orjson.dumps({"id": row.id, "name": row.name}).decode()
 
 
-def _avro(rows: tuple[FileRow, ...]) -> bytes:
+def _avro(rows: tuple[FileRow, ...], codec: str) -> bytes:
     buffer = io.BytesIO()
     records = [{"id": row.id or None, "name": row.name} for row in rows]
-    fastavro.writer(buffer, _AVRO_SCHEMA, records, sync_interval=256)
+    fastavro.writer(buffer, _AVRO_SCHEMA, records, codec=codec, sync_interval=256)
     return buffer.getvalue()
 
 
@@ -247,7 +249,8 @@ def hostile_files(
         # In a file of CR line ends a CR is a line end: there is no bare CR inside a field.
         rows = tuple(replace(row, kind=GOOD) if row.kind == "bare_cr" else row for row in rows)
     wrapper = draw(st.sampled_from(WRAPPERS))
-    return HostileFile(file_format, encoding, line_end, wrapper, rows)
+    codec = draw(st.sampled_from(("null", "deflate", "bzip2"))) if file_format == "avro" else "null"
+    return HostileFile(file_format, encoding, line_end, wrapper, rows, codec)
 
 
 _INSERTS = (
@@ -329,15 +332,43 @@ class Bomb:
         chunk = BOMB_CHUNKS[self.chunk]
         if self.wrapper == "gzip":
             return gzip_bomb(head, chunk, repeats)
+        if self.wrapper == "avro deflate block":
+            return _avro_block_bomb(deflate_bomb(b"", chunk, repeats), records=repeats)
         return zip_bomb({f"users.{self.format}": (head, chunk, repeats)})
+
+    @property
+    def file_name(self) -> str:
+        suffix = {"gzip": ".gz", "zip": ".zip", "avro deflate block": ""}[self.wrapper]
+        return f"bomb.{self.format}{suffix}"
+
+
+def _avro_block_bomb(deflated: bytes, *, records: int) -> bytes:
+    """A deflate Avro file of one block that claims ``records`` and holds ``deflated``."""
+    buffer = io.BytesIO()
+    fastavro.writer(buffer, _AVRO_SCHEMA, [], codec="deflate")
+    header = buffer.getvalue()
+    return header + _avro_long(records) + _avro_long(len(deflated)) + deflated + header[-16:]
+
+
+def _avro_long(value: int) -> bytes:
+    encoded = (value << 1) ^ (value >> 63)
+    out = bytearray()
+    while True:
+        byte = encoded & 0x7F
+        encoded >>= 7
+        if not encoded:
+            out.append(byte)
+            return bytes(out)
+        out.append(byte | 0x80)
 
 
 @st.composite
 def bombs(draw: st.DrawFn) -> Bomb:
     file_format = draw(st.sampled_from(tuple(_BOMB_CHUNKS_BY_FORMAT)))
-    wrapper = draw(st.sampled_from(("gzip", "zip")))
+    wrappers = ("gzip", "zip", "avro deflate block") if file_format == "avro" else ("gzip", "zip")
+    wrapper = draw(st.sampled_from(wrappers))
     # A zip member stays under 4 GiB (no zip64 records); gzip members are many small ones.
-    most = 16 if wrapper == "gzip" else 3
+    most = 3 if wrapper == "zip" else 16
     return Bomb(
         wrapper,
         file_format,

@@ -22,16 +22,21 @@ def gzip_bomb(head: bytes, chunk: bytes, repeats: int) -> bytes:
     return gzip.compress(head, mtime=0) + member * repeats
 
 
+def deflate_bomb(head: bytes, chunk: bytes, repeats: int) -> bytes:
+    """A raw deflate stream of ``head`` then ``chunk`` ``repeats`` times."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    first = compressor.compress(head) + compressor.flush(zlib.Z_FULL_FLUSH)
+    piece = compressor.compress(chunk) + compressor.flush(zlib.Z_FULL_FLUSH)
+    return first + piece * repeats + compressor.flush()
+
+
 def zip_bomb(members: dict[str, tuple[bytes, bytes, int]]) -> bytes:
     """A zip archive of deflated members: name -> (head, chunk, repeats), each member ``head`` then
     ``chunk`` ``repeats`` times. The CRC is right for members of up to 16 repeats."""
     local_part = bytearray()
     directory = bytearray()
     for name, (head, chunk, repeats) in members.items():
-        compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
-        first = compressor.compress(head) + compressor.flush(zlib.Z_FULL_FLUSH)
-        piece = compressor.compress(chunk) + compressor.flush(zlib.Z_FULL_FLUSH)
-        data = first + piece * repeats + compressor.flush()
+        data = deflate_bomb(head, chunk, repeats)
         size = len(head) + len(chunk) * repeats
         # Sizes past 4 GiB would need zip64 records: a zip bomb here stays below.
         assert size < 1 << 32 and len(data) < 1 << 32, "a zip bomb member must stay under 4 GiB"
