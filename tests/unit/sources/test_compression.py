@@ -305,3 +305,16 @@ def test_a_seek_back_does_not_count_compressed_bytes_twice(write_file):
     # Then the ratio stops both reads at the same point: the compressed bytes read again after the
     # seek back count from there (counted twice, they made the ratio look half as high)
     assert failure_offset(look_first=True) == failure_offset(look_first=False)
+
+
+def test_a_zip_whose_directory_claims_more_compressed_bytes_than_the_archive_holds_is_an_error(write_file):
+    # Given an archive whose central directory claims far more compressed bytes for its member than
+    # the archive holds (found by the fuzz suite: read whole it happened to read, resumed it failed)
+    data = bytearray(zip_bytes({"users.csv": b"id,name\n" + b"1,x\n" * 1000}))
+    directory = data.rindex(b"PK\x01\x02")
+    data[directory + 20 : directory + 24] = (1 << 29).to_bytes(4, "little")
+    path = write_file("corrupt.zip", bytes(data))
+
+    # When it is opened, Then the error names the file and the member, before any row is read
+    with pytest.raises(SourceError, match=r"corrupt\.zip.*'users\.csv' claims 536870912 compressed bytes"):
+        open_rows(str(path), CSV)

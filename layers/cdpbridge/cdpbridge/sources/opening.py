@@ -304,10 +304,21 @@ def _open_zip(location: str, raw: ByteStream, spec: SourceSpec) -> OpenedSource:
     if not infos:
         archive.close()
         raise SourceError(location, "the zip archive holds no files")
+    archive_size = raw.seek(0, 2)
     for info in infos:
         if info.flag_bits & 0x1:
             archive.close()
             raise SourceError(location, f"zip member {info.filename!r} is encrypted")
+        if info.header_offset + info.compress_size > archive_size:
+            # A corrupt directory: zipfile would read on past the member's data, and fail or not
+            # depending on how the reads fall, so that a resumed read could fail where a whole one
+            # did not.
+            archive.close()
+            reason = (
+                f"zip member {info.filename!r} claims {info.compress_size} compressed bytes, "
+                f"more than the archive's {archive_size} (a corrupt archive)"
+            )
+            raise SourceError(location, reason)
     several = len(infos) > 1
 
     def opener(info: zipfile.ZipInfo, source: str) -> Callable[[], ByteStream]:
