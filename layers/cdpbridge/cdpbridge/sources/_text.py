@@ -18,9 +18,9 @@ from __future__ import annotations
 import codecs
 from dataclasses import dataclass
 
+from cdpbridge.sources._blocks import UTF8_BOM
 from cdpbridge.sources._io import ByteStream
 
-UTF8_BOM = b"\xef\xbb\xbf"
 # UTF-32 first: its little-endian mark starts with UTF-16's.
 _BYTE_ORDER_MARKS = (
     (b"\xff\xfe\x00\x00", "utf-32-le"),
