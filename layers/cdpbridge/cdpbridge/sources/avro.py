@@ -5,7 +5,8 @@ from __future__ import annotations
 import bz2
 import lzma
 import zlib
-from collections.abc import Iterator
+from collections.abc import Buffer, Iterator
+from dataclasses import dataclass
 from typing import IO, Any, cast
 
 import fastavro
@@ -47,7 +48,7 @@ def _zigzag_long(data: bytes, position: int) -> tuple[int, int] | None:
     return None
 
 
-def _inflates_past(codec: str, data: bytes, limit: int) -> bool:
+def _inflates_past(codec: str, data: Buffer, limit: int) -> bool:
     """True when a block's ``data`` decompresses to more than ``limit`` bytes, found out piece by
     piece, never holding more than one piece of the output."""
     produced = 0
@@ -125,31 +126,61 @@ class _AvroStream:
     def close(self) -> None:
         self._stream.close()
 
-    def check_next_block(self, codec: str, limit: int) -> tuple[int, int] | None:
-        """(records claimed, offset after the block) when the block about to be read decompresses
-        to more than ``limit`` bytes; None otherwise, or when its header cannot be read (fastavro
-        then says what is wrong). What is read here is read again by fastavro."""
-        if codec == "null":
-            return None
+    def check_next_block(self, codec: str, limit: int) -> _RefusedBlock | None:
+        """The block about to be read when it holds more than ``limit`` bytes once decompressed
+        (the stream is then past it); None otherwise, or when its header cannot be read (fastavro
+        then says what is wrong). What is read of a block that is not refused is read again by
+        fastavro."""
         start = self.tell()
         head = self.read(_BLOCK_HEADER_BYTES)
         count = _zigzag_long(head, 0)
         size = _zigzag_long(head, count[1]) if count is not None else None
-        consumed = head
-        refused: tuple[int, int] | None = None
-        if count is not None and size is not None and size[0] > 0:
-            (records, _), (data_size, data_at) = count, size
-            if codec != "deflate" or data_size > limit // _DEFLATE_MOST_RATIO:
-                consumed += self.read(max(0, data_at + data_size - len(head)))
-                data = consumed[data_at : data_at + data_size]
-                try:
-                    too_large = records >= 0 and len(data) == data_size and _inflates_past(codec, data, limit)
-                except (zlib.error, OSError, EOFError, ValueError, lzma.LZMAError):
-                    too_large = False  # corrupt: fastavro says so when it reads the block
-                if too_large:
-                    refused = records, start + data_at + data_size + SYNC_SIZE
+        if count is None or size is None or count[0] < 0 or size[0] <= 0:
+            self._held = head + self._held
+            return None
+        (records, _), (data_size, data_at) = count, size
+        if data_size > _most_stored_bytes(codec, limit):
+            # It cannot fit: stepped over unread, a piece at a time.
+            self._held = head[data_at:] + self._held
+            wanted = data_size + SYNC_SIZE
+            while wanted > 0 and (piece := self.read(min(wanted, _READ_PIECE_BYTES))):
+                wanted -= len(piece)
+            return _RefusedBlock(records, start, data_size, truncated=wanted > 0)
+        if codec == "null" or (codec == "deflate" and data_size <= limit // _DEFLATE_MOST_RATIO):
+            self._held = head + self._held
+            return None
+        missing = data_at + data_size - len(head)
+        consumed = head + self.read(missing) if missing > 0 else head
+        data = memoryview(consumed)[data_at : data_at + data_size]
+        try:
+            too_large = len(data) == data_size and _inflates_past(codec, data, limit)
+        except (zlib.error, OSError, EOFError, ValueError, lzma.LZMAError):
+            too_large = False  # corrupt: fastavro says so when it reads the block
+        finally:
+            data.release()
         self._held = consumed + self._held
-        return refused
+        if not too_large:
+            return None
+        self.seek(start + data_at + data_size + SYNC_SIZE)
+        return _RefusedBlock(records, start, data_size, truncated=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _RefusedBlock:
+    """A block past the record limit: the records it claims, where it starts, its data's size, and
+    whether the file ended inside it."""
+
+    records: int
+    offset: int
+    data_size: int
+    truncated: bool
+
+
+def _most_stored_bytes(codec: str, limit: int) -> int:
+    """The largest block data that may hold at most ``limit`` bytes once decompressed: the limit
+    itself uncompressed; a little more compressed (incompressible data grows by a fraction of a
+    percent in deflate, bzip2 and xz)."""
+    return limit if codec == "null" else limit + limit // 50 + 4096
 
 
 def open_block_reader(stream: ByteStream, source: str) -> tuple[Any, int]:
@@ -191,22 +222,24 @@ class AvroReader:
         row = window.start_row
         limit = window.end_offset if window.end_offset is not None else 1 << 62
         while True:
-            block_start = avro_stream.tell()
             refused = avro_stream.check_next_block(codec, self._max_block_bytes)
             if refused is not None:
-                if block_start >= limit:
+                if refused.truncated:
+                    reason = (
+                        f"corrupt Avro block: it claims {refused.data_size} bytes and the file ends first"
+                    )
+                    raise SourceError(source, reason, row=row, offset=refused.offset)
+                if refused.offset >= limit:
                     return
-                claimed, after = refused
-                lost = claimed - skip
-                position = RowPosition(source, row, block_start, skip)
+                lost = refused.records - skip
+                position = RowPosition(source, row, refused.offset, skip)
                 detail = (
-                    f"the {codec} block decompresses to more than {self._max_block_bytes} bytes "
+                    f"the {codec} block holds more than {self._max_block_bytes} bytes once decompressed "
                     f"(max_record_bytes): its {lost} records are skipped"
                 )
                 row += lost
                 cursor.row = row
-                cursor.offset, cursor.block_index = after, 0
-                avro_stream.seek(after)
+                cursor.offset, cursor.block_index = avro_stream.tell(), 0
                 skip = 0
                 yield RejectedRow(position, [RowIssue(position, None, "Avro block too large", detail)])
                 continue
