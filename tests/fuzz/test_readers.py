@@ -169,7 +169,7 @@ def test_any_damage_to_a_file_is_a_reject_or_an_error_naming_the_file(
 @fuzz_settings(max_examples=12)
 def test_a_decompression_bomb_stops_at_its_limit_with_memory_bounded(bomb: Bomb) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        # Given a bomb of 1 to 16 GiB of zeros, spaces, brackets or valid rows: a gzip or zip file,
+        # Given a bomb of 1 to 16 GiB of zeros, spaces or valid rows: a gzip or zip file,
         # or a deflate block inside an Avro file
         path = Path(folder) / bomb.file_name
         path.write_bytes(bomb.data())
