@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import bz2
 import io
+import lzma
+import random
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +15,7 @@ import pytest
 
 from cdpbridge.records import RejectedRow, SourceRow
 from cdpbridge.sources import SourceError, SourceSpec
-from tests.unit.sources.conftest import CURRENTS_FIXTURES, bad, good, read_all
+from tests.unit.sources.conftest import CURRENTS_FIXTURES, bad, good, read_all, read_with_resume_points
 
 AVRO = SourceSpec(format="avro")
 
@@ -107,15 +111,89 @@ def test_a_string_that_is_not_utf8_rejects_the_rest_of_its_block_and_reading_goe
     # When it is read
     items = read_all(tmp_path / "broken.avro", AVRO)
 
-    # Then the bad record and the rest of its block are rejects at their positions, and the
-    # following blocks are read; every record keeps its row number
-    assert len(items) == 12
-    assert [item.position.row for item in items] == list(range(1, 13))
+    # Then the bad record and the rest of its block are one reject at the bad record's position,
+    # the following blocks are read, and every record after keeps its row number
+    lost = block_count - (6 - first_in_block - 1)
     rejected = [item for item in items if isinstance(item, RejectedRow)]
-    assert rejected[0].position.row == 6
-    assert rejected[0].position.offset == block_offset
-    assert rejected[-1].position.block_index == block_count - 1
-    assert all(isinstance(item, SourceRow) for item in items[first_in_block + block_count :])
+    assert len(rejected) == 1
+    assert (rejected[0].position.row, rejected[0].position.offset) == (6, block_offset)
+    assert rejected[0].position.block_index == 5 - first_in_block
+    assert f"({lost} of the {block_count} its header claims)" in rejected[0].issues[0].detail
+    assert [item.position.row for item in items] == [1, 2, 3, 4, 5, 6, *range(6 + lost, 13)]
+    assert all(isinstance(item, SourceRow) for item in items[first_in_block + block_count - lost + 1 :])
+
+
+def _zigzag_long(value: int) -> bytes:
+    """An Avro long: zig-zag, then 7 bits a byte, low bits first."""
+    encoded = (value << 1) ^ (value >> 63)
+    out = bytearray()
+    while True:
+        byte = encoded & 0x7F
+        encoded >>= 7
+        if not encoded:
+            out.append(byte)
+            return bytes(out)
+        out.append(byte | 0x80)
+
+
+def _record_bytes(records: list[dict[str, Any]]) -> bytes:
+    buffer = io.BytesIO()
+    for record in records:
+        fastavro.schemaless_writer(buffer, EVENT_SCHEMA, record)
+    return buffer.getvalue()
+
+
+def test_a_block_claiming_far_more_records_than_it_holds_is_one_reject_and_reading_goes_on(tmp_path):
+    # Given a file whose first block holds 2 records but claims 2^40, followed by a sound block
+    header_only = write_avro(tmp_path / "header.avro", [])
+    sync = header_only[-16:]
+    claimed = 1 << 40
+    first, second = _record_bytes(events(2)), _record_bytes(events(3)[2:])
+    data = (
+        header_only
+        + _zigzag_long(claimed)
+        + _zigzag_long(len(first))
+        + first
+        + sync
+        + _zigzag_long(1)
+        + _zigzag_long(len(second))
+        + second
+        + sync
+    )
+    (tmp_path / "claims.avro").write_bytes(data)
+
+    # When it is read
+    items = read_all(tmp_path / "claims.avro", AVRO)
+
+    # Then the two records are read, the rest of the block is ONE reject saying what it stands for,
+    # and the next block's record follows with the row number the claimed count gives it
+    assert [type(item) for item in items] == [SourceRow, SourceRow, RejectedRow, SourceRow]
+    issue = bad(items[2]).issues[0]
+    assert issue.reason == "undecodable Avro record"
+    assert f"({claimed - 2} of the {claimed} its header claims)" in issue.detail
+    assert (items[2].position.row, items[2].position.block_index) == (3, 2)
+    assert good(items[3]).values == events(3)[2]
+    assert items[3].position.row == claimed + 1
+
+    # And a read resumed after any of them yields exactly the rest
+    sequential, points = read_with_resume_points(tmp_path / "claims.avro", AVRO)
+    assert sequential == items
+    for done, point in enumerate(points):
+        assert read_all(tmp_path / "claims.avro", AVRO, resume=point) == items[done:]
+
+
+def test_a_block_claiming_a_huge_byte_size_is_a_clear_error_without_allocating_it(tmp_path):
+    # Given a file whose block header claims 2^40 bytes of data that are not there
+    header_only = write_avro(tmp_path / "header.avro", [])
+    body = _record_bytes(events(1))
+    data = header_only + _zigzag_long(1) + _zigzag_long(1 << 40) + body + header_only[-16:]
+    (tmp_path / "huge.avro").write_bytes(data)
+
+    # When it is read, Then the error names the file and the block (no MemoryError)
+    with pytest.raises(
+        SourceError, match=r"huge\.avro.*corrupt Avro block: it claims 1099511627776 bytes and the file ends"
+    ):
+        read_all(tmp_path / "huge.avro", AVRO)
 
 
 def test_a_file_that_is_not_avro_is_a_clear_error(write_file):
@@ -164,3 +242,91 @@ def test_real_braze_currents_files_are_read_with_their_own_schema(name):
         assert isinstance(item, SourceRow)
         assert isinstance(good(item).values["id"], str)
         assert isinstance(good(item).values["time"], int)
+
+
+def _deflated(data: bytes) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return compressor.compress(data) + compressor.flush()
+
+
+@pytest.mark.parametrize(
+    ("codec", "content"),
+    [
+        ("deflate", b"\0" * (4 * 1024 * 1024)),
+        ("bzip2", b"\0" * (4 * 1024 * 1024)),
+        ("xz", b"\0" * (4 * 1024 * 1024)),
+        # Larger than the limit even compressed: stepped over unread.
+        ("deflate", random.Random(7).randbytes(2 * 1024 * 1024)),
+        ("null", b"\0" * (2 * 1024 * 1024)),
+    ],
+)
+def test_a_block_that_decompresses_past_the_record_limit_is_one_reject_and_reading_goes_on(
+    tmp_path, codec, content
+):
+    # Given a file whose first block claims 5 records and holds 2 or 4 MiB once decompressed (in
+    # a compressed file, a decompression bomb inside the Avro file), then a sound block of one record
+    buffer = io.BytesIO()
+    fastavro.writer(buffer, EVENT_SCHEMA, [], codec=codec)
+    header = buffer.getvalue()
+    sync = header[-16:]
+    compress = {"deflate": _deflated, "bzip2": bz2.compress, "xz": lzma.compress, "null": bytes}[codec]
+    bomb = compress(content)
+    sound = compress(_record_bytes(events(1)))
+    data = (
+        header
+        + _zigzag_long(5)
+        + _zigzag_long(len(bomb))
+        + bomb
+        + sync
+        + _zigzag_long(1)
+        + _zigzag_long(len(sound))
+        + sound
+        + sync
+    )
+    (tmp_path / "bomb.avro").write_bytes(data)
+    spec = SourceSpec(format="avro", max_record_bytes=1024 * 1024)
+
+    # When it is read with a record limit of 1 MiB
+    items = read_all(tmp_path / "bomb.avro", spec)
+
+    # Then the bomb block is one reject saying why, never decompressed whole, and the next block's
+    # record follows with the row number the claimed count gives it
+    assert [type(item) for item in items] == [RejectedRow, SourceRow]
+    issue = bad(items[0]).issues[0]
+    assert issue.reason == "Avro block too large"
+    assert "holds more than 1048576 bytes once decompressed (max_record_bytes): its 5 records" in issue.detail
+    assert (items[0].position.row, items[0].position.offset) == (1, len(header))
+    assert (items[1].position.row, good(items[1]).values) == (6, events(1)[0])
+    # And a read resumed after either yields exactly the rest
+    sequential, points = read_with_resume_points(tmp_path / "bomb.avro", spec)
+    assert sequential == items
+    for done, point in enumerate(points):
+        assert read_all(tmp_path / "bomb.avro", spec, resume=point) == items[done:]
+
+
+@pytest.mark.parametrize("codec", ["deflate", "bzip2", "xz"])
+def test_compressed_blocks_within_the_record_limit_are_looked_at_and_read_as_they_are(tmp_path, codec):
+    # Given compressed blocks large enough to be decompressed once to check them, under the limit
+    records = events(300)
+    write_avro(tmp_path / "events.avro", records, codec=codec, sync_interval=8 * 1024)
+    spec = SourceSpec(format="avro", max_record_bytes=64 * 1024)
+
+    # When it is read, Then every record is read at its position
+    items = read_all(tmp_path / "events.avro", spec)
+    assert [good(item).values for item in items] == records
+    assert [item.position.row for item in items] == list(range(1, 301))
+
+
+@pytest.mark.parametrize("codec", ["deflate", "bzip2", "xz"])
+def test_a_corrupt_compressed_block_is_an_error_naming_the_file(tmp_path, codec):
+    # Given a compressed file whose first block's data is garbage, large enough to be looked at
+    buffer = io.BytesIO()
+    fastavro.writer(buffer, EVENT_SCHEMA, [], codec=codec)
+    header = buffer.getvalue()
+    garbage = bytes(range(256)) * 8
+    data = header + _zigzag_long(3) + _zigzag_long(len(garbage)) + garbage + header[-16:]
+    (tmp_path / "garbage.avro").write_bytes(data)
+
+    # When it is read, Then the error names the file and says the block is corrupt
+    with pytest.raises(SourceError, match=r"garbage\.avro.*corrupt Avro block"):
+        read_all(tmp_path / "garbage.avro", SourceSpec(format="avro", max_record_bytes=1024))

@@ -20,6 +20,8 @@ from cdpbridge.sources import (
     open_rows,
     plan_byte_ranges,
 )
+from cdpbridge.sources.opening import RATIO_CHECKED_FROM_BYTES, open_source
+from tests.unit.sources.bombs import MIB, gzip_bomb, zip_bomb
 from tests.unit.sources.conftest import good, read_all
 
 CSV_DATA = b'\xef\xbb\xbfid,note\n1,"multi\nline"\n2,Zo\xc3\xab\n3,x\n'
@@ -183,3 +185,136 @@ def test_closing_the_stream_closes_the_file_even_mid_read(write_file):
     # Then the file is closed again
     assert isinstance(first, SourceRow)
     assert _open_descriptors() == before
+
+
+# 1 MiB of identical 128-byte rows: deflate shrinks it about 1,000 times.
+ROWS_CHUNK = b"7," + b"a" * 125 + b"\n"
+ROWS_CHUNK *= MIB // len(ROWS_CHUNK)
+ROWS_PER_CHUNK = MIB // 128
+# 1 MiB of 16 rows of spaces: deflate's best case, about 1,000 times (the ratio of real bombs).
+BOMB_CHUNK = (b"7," + b" " * (64 * 1024 - 3) + b"\n") * 16
+
+
+def _stopped_at(path: Path, spec: SourceSpec) -> tuple[int, SourceError]:
+    """The rows read before the read failed, and the failure."""
+    rows = 0
+    with pytest.raises(SourceError) as failure, open_rows(str(path), spec) as stream:
+        for item in stream:
+            assert isinstance(item, SourceRow)
+            rows += 1
+    return rows, failure.value
+
+
+def test_a_gzip_bomb_stops_at_the_ratio_limit_after_the_same_work_whatever_its_size(write_file):
+    # Given two gzip files of valid rows that decompress to 1 GiB and 8 GiB from 1 MB and 9 MB
+    small = write_file("bomb.csv.gz", gzip_bomb(b"id,name\n", BOMB_CHUNK, 1024))
+    large = write_file("bigger-bomb.csv.gz", gzip_bomb(b"id,name\n", BOMB_CHUNK, 8 * 1024))
+
+    # When each is read with the default limits
+    outcomes = [_stopped_at(path, CSV) for path in (small, large)]
+
+    # Then the good rows before the limit go through, and each read stops with an error naming the
+    # file and the limit, soon after the ratio is first judged and at the same point for both, so
+    # the work does not grow with the bomb
+    (small_rows, small_error), (large_rows, large_error) = outcomes
+    assert small_rows == large_rows > 0
+    assert (small_error.source, large_error.source) == (str(small), str(large))
+    assert "max_compression_ratio of 200" in small_error.reason
+    assert small_error.offset == large_error.offset
+    assert small_error.offset is not None
+    assert RATIO_CHECKED_FROM_BYTES < small_error.offset <= 4 * RATIO_CHECKED_FROM_BYTES
+
+
+def test_a_zip_bomb_member_stops_at_the_ratio_limit_with_an_error_naming_it(write_file):
+    # Given a zip archive whose one member decompresses to 1 GiB of zeros (no line end at all)
+    path = write_file("bomb.zip", zip_bomb({"users.csv": (b"id,name\n", b"\0" * MIB, 1024)}))
+
+    # When it is read, Then it stops early with an error naming the file and the limit
+    rows, error = _stopped_at(path, CSV)
+    assert rows == 0
+    assert error.source == str(path)
+    assert "max_compression_ratio of 200" in error.reason
+    assert error.offset is not None
+    assert error.offset <= 4 * RATIO_CHECKED_FROM_BYTES
+
+
+def test_a_zip_bomb_in_a_member_named_among_several_names_that_member(write_file):
+    # Given an archive of a sound member and a bomb
+    members = {"a.csv": (b"id,name\n1,x\n", b"", 0), "b.csv": (b"id,name\n", BOMB_CHUNK, 512)}
+    path = write_file("parts.zip", zip_bomb(members))
+
+    # When it is read, Then the sound member's row goes through and the error names the bomb member
+    rows, error = _stopped_at(path, CSV)
+    assert rows > 1
+    assert error.source == f"{path}!b.csv"
+    assert "max_compression_ratio" in error.reason
+
+
+def test_the_decompressed_size_limit_stops_a_read_with_an_error_naming_the_file(write_file):
+    # Given an ordinary gzipped CSV of 2 MiB, read with a 1 MiB limit on decompressed bytes
+    data = b"id,name\n" + b"".join(b"%d,name %d\n" % (n, n * 7919) for n in range(150_000))
+    assert len(data) > 2 * MIB
+    path = write_file("users.csv.gz", gzip.compress(data))
+    spec = SourceSpec(format="csv", max_decompressed_bytes=MIB)
+
+    # When it is read, Then the rows of the first MiB go through and the error says which limit
+    rows, error = _stopped_at(path, spec)
+    assert 0 < rows < 150_000
+    assert error.source == str(path)
+    assert f"more than {MIB} bytes, the limit max_decompressed_bytes sets" in error.reason
+
+
+def test_a_small_very_repetitive_file_is_not_taken_for_a_bomb(write_file):
+    # Given a 4 MiB gzip of identical rows: a ratio far above the limit, but under the size from
+    # which the ratio is judged
+    path = write_file("same.csv.gz", gzip_bomb(b"id,name\n", ROWS_CHUNK, 4))
+
+    # When it is read, Then every row is read
+    assert len(read_all(path, CSV)) == 4 * ROWS_PER_CHUNK
+
+
+def test_a_higher_ratio_limit_lets_a_repetitive_file_through(write_file):
+    # Given 40 MiB of identical rows in a 40 KB gzip, read with the ratio limit raised
+    path = write_file("same.csv.gz", gzip_bomb(b"id,name\n", ROWS_CHUNK, 40))
+    spec = SourceSpec(format="csv", max_compression_ratio=100_000)
+
+    # When it is read, Then it is read to the end
+    with open_rows(str(path), spec) as rows:
+        assert sum(1 for _ in rows) == 40 * ROWS_PER_CHUNK
+
+
+def test_a_seek_back_does_not_count_compressed_bytes_twice(write_file):
+    # Given a gzip bomb, and the readers' way of looking at a file's first bytes and going back
+    path = write_file("bomb.csv.gz", gzip_bomb(b"id,name\n", BOMB_CHUNK, 1024))
+
+    def failure_offset(look_first: bool) -> int | None:
+        opened = open_source(str(path), CSV)
+        try:
+            stream = opened.members[0].open()
+            if look_first:
+                stream.read(64 * 1024)
+                stream.seek(0)
+            with pytest.raises(SourceError) as failure:
+                while stream.read(MIB):
+                    pass
+            return failure.value.offset
+        finally:
+            opened.close()
+
+    # When it is read straight through, and after a look at its head
+    # Then the ratio stops both reads at the same point: the compressed bytes read again after the
+    # seek back count from there (counted twice, they made the ratio look half as high)
+    assert failure_offset(look_first=True) == failure_offset(look_first=False)
+
+
+def test_a_zip_whose_directory_claims_more_compressed_bytes_than_the_archive_holds_is_an_error(write_file):
+    # Given an archive whose central directory claims far more compressed bytes for its member than
+    # the archive holds (found by the fuzz suite: read whole it happened to read, resumed it failed)
+    data = bytearray(zip_bytes({"users.csv": b"id,name\n" + b"1,x\n" * 1000}))
+    directory = data.rindex(b"PK\x01\x02")
+    data[directory + 20 : directory + 24] = (1 << 29).to_bytes(4, "little")
+    path = write_file("corrupt.zip", bytes(data))
+
+    # When it is opened, Then the error names the file and the member, before any row is read
+    with pytest.raises(SourceError, match=r"corrupt\.zip.*'users\.csv' claims 536870912 compressed bytes"):
+        open_rows(str(path), CSV)

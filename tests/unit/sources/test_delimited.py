@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 
 import pytest
 
 from cdpbridge.records import RejectedRow, SourceRow
 from cdpbridge.sources import ByteRange, SourceError, SourceSpec, open_rows
-from tests.unit.sources.conftest import bad, good, read_all, read_ranges
+from tests.unit.sources.conftest import bad, good, read_all, read_ranges, read_with_resume_points
 
 CSV = SourceSpec(format="csv")
 
@@ -84,6 +85,92 @@ def test_a_byte_order_mark_is_skipped_but_counted_in_offsets(write_file):
     assert plain == sig
     assert good(plain[0]).values == {"email": "a@example.com", "name": "Zoë"}
     assert plain[0].position.offset == 3 + len(b"email,name\n")
+
+
+UNICODE_CSV = 'email,name\r\na@example.com,Zoë\r\nb@example.com,"Łukasz, 山田"\r\nc@example.com,😀\r\n'
+
+
+@pytest.mark.parametrize(
+    ("mark", "encoding"),
+    [
+        (b"\xff\xfe", "utf-16-le"),
+        (b"\xfe\xff", "utf-16-be"),
+        (b"\xff\xfe\x00\x00", "utf-32-le"),
+        (b"\x00\x00\xfe\xff", "utf-32-be"),
+    ],
+)
+def test_a_utf16_or_utf32_file_with_its_byte_order_mark_is_decoded(write_file, mark, encoding):
+    # Given the same rows saved as UTF-8 and in a wide encoding with its byte order mark (as Excel's
+    # "Unicode text" and Windows tools save them)
+    utf8 = write_file("users.csv", UNICODE_CSV.encode())
+    wide = write_file("wide.csv", mark + UNICODE_CSV.encode(encoding))
+
+    # When both are read with the default spec (which says utf-8)
+    items = read_all(wide, CSV)
+
+    # Then the wide file gives the same values, and offsets count the text's bytes in UTF-8
+    assert [good(item).values for item in items] == [good(item).values for item in read_all(utf8, CSV)]
+    assert good(items[2]).values["name"] == "😀"
+    assert [item.position for item in items] == [
+        replace(item.position, source=str(wide)) for item in read_all(utf8, CSV)
+    ]
+
+
+def test_undecodable_utf16_makes_a_reject_naming_the_encoding_and_reading_goes_on(write_file):
+    # Given a UTF-16 file with a lone surrogate in its second row and an odd last byte
+    body = "id,name\n1,ok\n2,".encode("utf-16-le") + b"\x00\xd8" + "x\n3,ok\n4,cut".encode("utf-16-le")
+    path = write_file("broken16.csv", b"\xff\xfe" + body + b"\x00")
+
+    # When it is read
+    items = read_all(path, CSV)
+
+    # Then the damaged rows are rejects that name the file's encoding, the others are read
+    assert [type(item).__name__ for item in items] == ["SourceRow", "RejectedRow", "SourceRow", "RejectedRow"]
+    assert bad(items[1]).issues[0].reason == "undecodable bytes"
+    assert bad(items[1]).issues[0].detail.startswith("bytes not valid utf-16-le at byte offset")
+    assert good(items[2]).values == {"id": "3", "name": "ok"}
+
+
+def test_a_utf8_byte_order_mark_wins_over_a_single_byte_encoding(write_file):
+    # Given a UTF-8 file with its BOM, read with a spec that says latin-1
+    path = write_file("bom.csv", "\ufeffemail,name\na@example.com,Zoë\n".encode())
+
+    # When it is read, Then the BOM is not part of the first column's name and the text is UTF-8
+    items = read_all(path, SourceSpec(format="csv", encoding="latin-1"))
+    assert good(items[0]).values == {"email": "a@example.com", "name": "Zoë"}
+
+
+@pytest.mark.parametrize("chunk", [5, 1 << 20])
+def test_a_file_whose_lines_end_in_cr_alone_is_read_with_its_offsets(write_file, chunk):
+    # Given the same rows with LF line ends and with CR line ends (classic Mac OS, some Excel
+    # exports), a quoted field holding a line break among them
+    lines = 'id,note\n1,plain\n2,"two\nlines"\n3,"say ""hi"""\n\n4,last'
+    lf = write_file("lf.csv", lines)
+    cr = write_file("cr.csv", lines.replace("\n", "\r"))
+    spec = SourceSpec(format="csv", read_chunk_bytes=chunk)
+
+    # When both are read
+    items = read_all(cr, spec)
+
+    # Then the CR file gives the LF file's rows at the same offsets
+    assert [item.position.offset for item in items] == [item.position.offset for item in read_all(lf, spec)]
+    assert [good(item).values for item in items] == [good(item).values for item in read_all(lf, spec)]
+    assert good(items[1]).values["note"] == "two\nlines"
+
+
+def test_a_bare_cr_inside_a_crlf_file_is_a_reject_in_the_files_terms(write_file):
+    # Given a CRLF file with a bare CR inside an unquoted field, and a header that has one too
+    rows = write_file("crlf.csv", b"id,note\r\n1,a\rb\r\n2,ok\r\n")
+    header = write_file("header.csv", b"id,no\rte\r\n1,a\r\n")
+
+    # When they are read, Then the row is a reject and the header an error, both saying what is
+    # wrong without csv's advice about opening files
+    items = read_all(rows, CSV)
+    assert bad(items[0]).issues[0].detail.startswith("a carriage return inside a field that is not quoted")
+    assert good(items[1]).values == {"id": "2", "note": "ok"}
+    with pytest.raises(SourceError, match="a carriage return inside a field that is not quoted") as error:
+        read_all(header, CSV)
+    assert "newline" not in str(error.value)
 
 
 def test_rows_with_too_many_or_too_few_cells_are_rejected_and_reading_goes_on(write_file):
@@ -426,3 +513,49 @@ def test_a_line_over_the_record_limit_is_an_error_not_a_memory_blow_up(write_fil
     # When it is read with a 1 KiB limit, Then it fails with the offset of that line
     with pytest.raises(SourceError, match="byte offset 8"):
         read_all(path, SourceSpec(format="csv", read_chunk_bytes=256, max_record_bytes=1024))
+
+
+def test_a_field_past_the_field_limit_rejects_its_row_and_reading_goes_on(write_file):
+    # Given a 5,000-character quoted field over one line, then a multi-line one, between good rows
+    long_note = "x" * 5_000
+    long_lines = ("y" * 99 + "\n") * 50
+    data = f'id,note\n1,ok\n2,"{long_note}"\n3,"{long_lines}"\n4,ok\n'.encode()
+    path = write_file("long-fields.csv", data)
+
+    # When it is read with a field limit of 1,000 characters
+    spec = SourceSpec(format="csv", max_field_chars=1_000)
+    items = read_all(path, spec)
+
+    # Then each long field's row is one reject that says why, and the rows around them are read
+    assert [(type(item).__name__, item.position.row) for item in items] == [
+        ("SourceRow", 1),
+        ("RejectedRow", 2),
+        ("RejectedRow", 3),
+        ("SourceRow", 4),
+    ]
+    for rejected in (bad(items[1]), bad(items[2])):
+        assert rejected.issues[0].reason == "field too long"
+        assert rejected.issues[0].detail.startswith(
+            "a field longer than the limit of 1000 characters (max_field_chars)"
+        )
+    assert items[3].position.offset == data.index(b"4,ok")
+    # And a read resumed after any row yields exactly the rest
+    sequential, points = read_with_resume_points(path, spec)
+    assert sequential == items
+    for done, point in enumerate(points):
+        assert read_all(path, spec, resume=point) == items[done:]
+
+
+def test_the_default_field_limit_is_one_mebi_character(write_file):
+    # Given a field of exactly 1 Mi characters and one a character longer
+    limit = 1024 * 1024
+    data = f'id,note\n1,"{"a" * limit}"\n2,"{"b" * (limit + 1)}"\n3,ok\n'.encode()
+    path = write_file("limit.csv", data)
+
+    # When it is read with the defaults
+    items = read_all(path, CSV)
+
+    # Then the first is read whole and the second is a reject
+    assert good(items[0]).values["note"] == "a" * limit
+    assert bad(items[1]).issues[0].reason == "field too long"
+    assert good(items[2]).values == {"id": "3", "note": "ok"}

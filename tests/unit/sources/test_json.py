@@ -10,7 +10,7 @@ import pytest
 from cdpbridge.records import RejectedRow, SourceRow
 from cdpbridge.sources import SourceError, SourceSpec, open_rows
 from cdpbridge.sources.cursor import ReadCursor, ReadWindow
-from cdpbridge.sources.jsonarray import JsonArrayReader
+from cdpbridge.sources.jsonarray import MAX_SCANNED_DEPTH, JsonArrayReader
 from tests.unit.sources.conftest import bad, good, read_all, read_with_resume_points
 
 JSONL = SourceSpec(format="jsonl")
@@ -109,6 +109,30 @@ def test_json_lines_with_a_bom_and_another_encoding(write_file):
     assert (good(from_utf8[0]).values, from_utf8[0].position.offset) == ({"name": "Zoë"}, 3)
     assert [good(item).values["name"] for item in from_latin] == ["Zoë", "Ann"]
     assert from_latin[1].position.offset == len('{"name": "Zoë"}\n'.encode("latin-1"))
+
+
+@pytest.mark.parametrize(("mark", "encoding"), [(b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")])
+def test_json_lines_and_arrays_in_utf16_with_a_byte_order_mark_are_decoded(write_file, mark, encoding):
+    # Given JSON lines and a JSON array saved as UTF-16 with its BOM
+    records = [{"id": 1, "name": "Zoë"}, {"id": 2, "name": "山田 😀"}]
+    lines = "\n".join(orjson.dumps(record).decode() for record in records) + "\n"
+    array = orjson.dumps(records, option=orjson.OPT_INDENT_2).decode()
+    jsonl = write_file("users.jsonl", mark + lines.encode(encoding))
+    json_array = write_file("users.json", mark + array.encode(encoding))
+
+    # When they are read with the default specs, Then their values are those of the records
+    assert [good(item).values for item in read_all(jsonl, JSONL)] == records
+    assert [good(item).values for item in read_all(json_array, JSON)] == records
+
+
+def test_json_lines_ending_in_cr_alone_are_read_line_by_line(write_file):
+    # Given JSON lines separated by CR alone, a blank one among them
+    path = write_file("users.jsonl", b'{"id": 1}\r{"id": 2}\r\r{"id": 3}\r')
+
+    # When they are read, Then each line is a row at its own offset
+    items = read_all(path, JSONL)
+    assert [good(item).values for item in items] == [{"id": 1}, {"id": 2}, {"id": 3}]
+    assert [item.position.offset for item in items] == [0, 10, 21]
 
 
 def test_a_line_over_the_record_limit_is_rejected_and_reading_goes_on(write_file):
@@ -287,6 +311,35 @@ def test_an_element_nested_too_deeply_for_the_parser_is_rejected(write_file):
     items = read_all(path, JSON)
     assert bad(items[0]).issues[0].detail == "nested too deeply"
     assert (items[1].position.row, good(items[1]).values) == (2, {"a": 3})
+
+
+def test_an_element_nested_past_the_scanned_depth_is_an_error_naming_the_file(write_file):
+    # Given an element of open brackets deeper than where its end is looked for
+    data = b'[{"a": 1}, ' + b"[" * (MAX_SCANNED_DEPTH + 10) + b"]"
+    path = write_file("deep.json", data)
+
+    # When it is read, Then the good element is read and the error names the file and the depth
+    rows = []
+    expected = rf"deep\.json.*nest deeper than {MAX_SCANNED_DEPTH} levels"
+    with pytest.raises(SourceError, match=expected), open_rows(str(path), JSON) as stream:
+        rows.extend(stream)
+    assert [good(row).values for row in rows] == [{"a": 1}]
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [b'{"a": [' + b"[1, [2]], " * 2000 + b"NaN]}", b'{"a": "' + b"x\ty" * 2000 + b'"}'],
+)
+def test_a_large_refused_element_is_one_reject_whatever_read_cuts_it(write_file, refused):
+    # Given a large element the parser refuses (a NaN deep inside, raw tabs in a string), read in
+    # reads much smaller than it
+    data = b'[{"a": 1}, ' + refused + b', {"a": 3}]'
+    path = write_file("large.json", data)
+
+    # When it is read, Then it is one reject between the two good elements
+    items = read_all(path, SourceSpec(format="json", read_chunk_bytes=512))
+    assert [type(item).__name__ for item in items] == ["SourceRow", "RejectedRow", "SourceRow"]
+    assert good(items[2]).values == {"a": 3}
 
 
 def test_resuming_after_every_row_of_an_array_with_refused_elements_yields_exactly_the_rest(write_file):

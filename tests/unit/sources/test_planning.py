@@ -308,6 +308,28 @@ def test_a_small_file_is_one_range(tmp_path):
     assert plan_byte_ranges(str(path), SourceSpec(format="csv"), target_bytes=1 << 20) == [ByteRange(0, 7, 1)]
 
 
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("wide.csv", b"\xff\xfe" + ("id,name\n" + "1,Zoë\n" * 400).encode("utf-16-le")),
+        ("mac.csv", b"id,name\r" + b"1,Zoe\r" * 400),
+        ("mac.jsonl", b'{"id": 1}\r' * 400),
+    ],
+)
+def test_files_the_readers_see_rewritten_are_planned_as_one_whole_range(tmp_path, name, data):
+    # Given a UTF-16 file (read re-encoded as UTF-8) or one with CR line ends (read as LF)
+    path = tmp_path / name
+    path.write_bytes(data)
+    spec = SourceSpec(format=name.rsplit(".", 1)[1])
+
+    # When it is planned in ranges far smaller than the file
+    ranges = plan_byte_ranges(str(path), spec, target_bytes=256)
+
+    # Then it is one range over the whole file, which reads every row
+    assert ranges == [ByteRange(0, None, 1)]
+    assert len(read_ranges(path, spec, ranges)) == 400
+
+
 def test_no_range_is_left_empty_when_rows_run_out(tmp_path):
     # Given a file whose only row is followed by many empty lines
     path = tmp_path / "sparse.csv"

@@ -53,6 +53,21 @@ CASES = {
         SourceSpec(format="json", read_chunk_bytes=9),
     ),
     "avro": ("events.avro", _avro(40), SourceSpec(format="avro")),
+    "utf16-csv": (
+        "wide.csv",
+        b"\xff\xfe" + TRICKY_CSV[3:].decode("utf-8", "replace").encode("utf-16-le"),
+        SourceSpec(format="csv", read_chunk_bytes=7),
+    ),
+    "cr-csv": (
+        "mac.csv",
+        b'id,note\r1,"multi\rline, with comma"\r\r2,Zo\xc3\xab\r3\r4,"say ""hi"""\r5,b\xffd\r6,last',
+        SourceSpec(format="csv", read_chunk_bytes=7),
+    ),
+    "utf16-json": (
+        "wide.json",
+        b"\xfe\xff" + json.dumps([{"n": n, "s": "é" * n} for n in range(8)], indent=2).encode("utf-16-be"),
+        SourceSpec(format="json", read_chunk_bytes=9),
+    ),
     "gzip-csv": ("tricky.csv.gz", gzip.compress(TRICKY_CSV), SourceSpec(format="csv", read_chunk_bytes=11)),
     "zip-jsonl": (
         "parts.zip",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from cdpbridge.mapping import load_mapping
 from cdpbridge.records import RowPosition, SourceRow
 from cdpbridge.sources import (
     ByteRange,
@@ -128,3 +129,31 @@ def test_fast_rows_are_the_same_objects_the_constructors_build():
     assert type(fast.position) is RowPosition
     with pytest.raises(AttributeError):
         fast.position.row = 8  # type: ignore[misc]
+
+
+def test_the_reading_limits_of_a_mapping_source_section_reach_the_readers():
+    # Given a mapping whose source section sets the field and decompression limits
+    mapping = load_mapping(
+        "version: 1\n"
+        "source: {format: csv, max_field_chars: 4096, max_decompressed_bytes: 1000000, "
+        "max_compression_ratio: 50}\n"
+        "identifier: {column: id}\n"
+    )
+
+    # When the readers' spec is made from it, as a run makes it
+    spec = SourceSpec.model_validate(mapping.source.model_dump())
+
+    # Then the limits are those of the mapping, and the defaults hold where a mapping says nothing
+    assert (spec.max_field_chars, spec.max_decompressed_bytes, spec.max_compression_ratio) == (
+        4096,
+        1_000_000,
+        50.0,
+    )
+    defaults = SourceSpec.model_validate(
+        load_mapping("version: 1\nidentifier: {column: id}\n").source.model_dump()
+    )
+    assert (defaults.max_field_chars, defaults.max_decompressed_bytes, defaults.max_compression_ratio) == (
+        SourceSpec(format="csv").max_field_chars,
+        SourceSpec(format="csv").max_decompressed_bytes,
+        SourceSpec(format="csv").max_compression_ratio,
+    )

@@ -58,3 +58,34 @@ def test_merging_again_after_the_segments_are_gone_keeps_the_merged_file(tmp_pat
     # Then the merged file still holds every reject
     assert again == first and again is not None
     assert [r["row"] for r in iter_rejects(Path(again).read_bytes())] == ["7"]
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_rejects_cells_a_spreadsheet_would_run_as_formulas_are_written_as_text(
+    tmp_path: Path, start: str
+) -> None:
+    # Given rejects whose file name, column, reason and detail come from a hostile file and
+    # start like a formula (e.g. a header cell "=cmd|' /C calc'!A0")
+    store = LocalArtifactStore(tmp_path)
+    writer = RejectsWriter(store, "run1.p0.i1")
+    payload = f"{start}cmd|' /C calc'!A0"
+    writer.add(RowIssue(RowPosition(f"{start}users.csv", 3, 40), payload, f"{start}reason", payload))
+    writer.add(RowIssue(RowPosition("users.csv", 4, 50), "plain", "invalid email", "a - b = c"))
+    writer.flush()
+
+    # When the rejects file is written and read back as a spreadsheet would read its cells
+    location = merge_rejects(store, writer.segment_keys, "run1.rejects.csv")
+    assert location is not None
+    hostile, plain = list(iter_rejects(Path(location).read_bytes()))
+
+    # Then every text cell that started like a formula starts with an apostrophe (shown as text,
+    # never evaluated), the rest of its text kept; other cells are untouched
+    assert hostile == {
+        "source": f"'{start}users.csv",
+        "row": "3",
+        "byte_offset": "40",
+        "column": f"'{payload}",
+        "reason": f"'{start}reason",
+        "detail": f"'{payload}",
+    }
+    assert (plain["column"], plain["reason"], plain["detail"]) == ("plain", "invalid email", "a - b = c")

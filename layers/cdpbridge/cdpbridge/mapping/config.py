@@ -301,6 +301,18 @@ class SourceSettings(_ConfigModel):
     columns: list[NonEmptyStr] | None = Field(
         default=None, description="Delimited files without a header line: the column names, in order."
     )
+    max_decompressed_bytes: int = Field(
+        default=16 * 1024**3, ge=1, description="gzip and zip: a file that decompresses past this fails."
+    )
+    max_compression_ratio: float = Field(
+        default=200.0,
+        ge=1.0,
+        description="gzip and zip: a file that decompresses to more than this many times its compressed "
+        "bytes fails (a decompression bomb); judged once 16 MiB are decompressed.",
+    )
+    max_field_chars: int = Field(
+        default=1024**2, ge=1, description="Delimited files: a longer field makes its row a reject."
+    )
 
     @field_validator("delimiter", "quotechar")
     @classmethod

@@ -52,7 +52,10 @@ def line_blocks(
     OverlongLine instead of being buffered.
     """
     read = stream.read
-    carry = b""
+    # The unfinished line: pieces of successive reads, joined once its newline comes (joining on
+    # every read would copy a long line once per read).
+    pieces: list[bytes] = []
+    held = 0
     skipping_from = -1
     skipped = 0
     while True:
@@ -60,8 +63,8 @@ def line_blocks(
         if not data:
             if skipping_from >= 0:
                 yield skipping_from, OverlongLine(skipping_from, skipped)
-            elif carry:
-                yield offset, carry
+            elif pieces:
+                yield offset, b"".join(pieces)
             return
         if skipping_from >= 0:
             newline = data.find(b"\n")
@@ -75,18 +78,21 @@ def line_blocks(
             data = data[newline + 1 :]
             if not data:
                 continue
-        if carry:
-            data = carry + data
-            carry = b""
         cut = data.rfind(b"\n") + 1
         if cut == 0:
-            if len(data) > max_line_bytes:
-                skipping_from, skipped = offset, len(data)
+            held += len(data)
+            if held > max_line_bytes:
+                skipping_from, skipped = offset, held
+                pieces, held = [], 0
             else:
-                carry = data
+                pieces.append(data)
             continue
+        tail = data[cut:] if cut < len(data) else b""
         if cut < len(data):
-            carry = data[cut:]
             data = data[:cut]
+        if pieces:
+            pieces.append(data)
+            data = b"".join(pieces)
+        pieces, held = ([tail], len(tail)) if tail else ([], 0)
         yield offset, data
-        offset += cut
+        offset += len(data)

@@ -24,9 +24,10 @@ from operator import methodcaller
 from typing import TYPE_CHECKING
 
 from cdpbridge.records import RejectedRow, RowIssue, RowPosition, SourceRow
-from cdpbridge.sources._blocks import OverlongLine, line_blocks, skip_bom
+from cdpbridge.sources._blocks import OverlongLine, line_blocks
 from cdpbridge.sources._io import ByteStream
 from cdpbridge.sources._rows import make_row
+from cdpbridge.sources._text import TextStream, open_text
 from cdpbridge.sources.cursor import ReadCursor, ReadWindow
 from cdpbridge.sources.errors import SourceError
 from cdpbridge.sources.spec import SourceSpec, first_bad_column_name
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from _csv import Reader
 
 Row = SourceRow | RejectedRow
+# How csv.Error starts when a field passes csv.field_size_limit.
+_FIELD_LIMIT_MESSAGE = "field larger than field limit"
 # A block's line-end offsets: ends[0] is where its first line starts, ends[j] where line j ends.
 LineEnds = list[int]
 
@@ -74,10 +77,11 @@ class _Lines:
         field_limit = self._field_limit
         for base, block in self._blocks:
             # csv has one field size limit per process (131,072 characters unless set): a legal quoted
-            # field up to the record limit must be read, and a runaway one (an unclosed quote) stopped
-            # there. It is set for every block, so whatever another reader of the process set in
-            # between never holds for this one; nothing puts the old value back, as nothing here
-            # can know when the last reader is done (an abandoned one ends whenever it is collected).
+            # field up to the field limit (max_field_chars, or the record limit when lower) must be
+            # read, and a runaway one (an unclosed quote) stopped there. It is set for every block, so
+            # whatever another reader of the process set in between never holds for this one;
+            # nothing puts the old value back, as nothing here can know when the last reader is
+            # done (an abandoned one ends whenever it is collected).
             csv.field_size_limit(field_limit)
             if isinstance(block, OverlongLine):
                 raise SourceError(
@@ -93,6 +97,8 @@ class _Lines:
             except UnicodeDecodeError:
                 lines = self._lenient(raw_lines, base)
             ends = list(accumulate(map(len, raw_lines), initial=base))
+            # Not kept while csv.reader works through the block: the decoded lines are a copy.
+            del raw_lines
             self._spans.append((self._lines_before, ends, lines))
             self._lines_before += len(lines)
             yield lines
@@ -203,49 +209,59 @@ class DelimitedReader:
         self._spec = spec
         self._source = source
         self._cursor = cursor
+        # The encoding the file is read in, for messages: the spec's, or the one its BOM names.
+        self._encoding_name = spec.codec
 
-    def _parser(self, offset: int) -> _Parser:
+    @property
+    def _field_limit(self) -> int:
+        return min(self._spec.max_record_bytes, self._spec.max_field_chars)
+
+    def _parser(self, text: TextStream, offset: int) -> _Parser:
         spec = self._spec
         blocks = line_blocks(
-            self._stream, offset, chunk_bytes=spec.read_chunk_bytes, max_line_bytes=spec.max_record_bytes
+            text.stream, offset, chunk_bytes=spec.read_chunk_bytes, max_line_bytes=spec.max_record_bytes
         )
-        lines = _Lines(blocks, spec.codec, self._source, spec.max_record_bytes)
+        lines = _Lines(blocks, text.codec, self._source, self._field_limit)
         line_source = iter(lines)
         return _Parser(lines, line_source, _csv_reader(line_source, spec), offset)
 
     def read_header(self) -> tuple[tuple[str, ...], int]:
         """The column names and the offset where data rows begin."""
-        header, parser = self._read_header()
+        header, _, parser = self._read_header()
         return header, parser.start
 
-    def _read_header(self) -> tuple[tuple[str, ...], _Parser]:
-        """The header, and a parser standing on the first data row."""
-        data_start = skip_bom(self._stream, skips_utf8_bom=self._spec.skips_utf8_bom)
-        parser = self._parser(data_start)
+    def _read_header(self) -> tuple[tuple[str, ...], TextStream, _Parser]:
+        """The header, the file as text, and a parser standing on the first data row."""
+        text = open_text(
+            self._stream, self._spec.codec, line_ends=True, read_bytes=self._spec.read_chunk_bytes
+        )
+        self._encoding_name = text.encoding_name
+        parser = self._parser(text, text.data_start)
         if not self._spec.header:
             assert self._spec.columns is not None
-            return self._spec.columns, parser
+            return self._spec.columns, text, parser
         try:
             for cells in parser.reader:
                 if cells:
                     line_number = parser.reader.line_num
                     bad = parser.lines.take_bad(line_number)
                     if bad is not None:
-                        reason = f"the header has bytes that are not valid {self._spec.codec}"
+                        reason = f"the header has bytes that are not valid {text.encoding_name}"
                         raise SourceError(self._source, reason, row=0, offset=bad)
                     parser.start = parser.lines.end_of(line_number)
-                    return check_header(cells, self._source), parser
+                    return check_header(cells, self._source), text, parser
         except csv.Error as exc:
-            raise SourceError(self._source, f"the header row is not valid CSV: {exc}", row=0) from exc
-        return (), parser
+            reason = f"the header row is not valid CSV: {self._explain(str(exc))}"
+            raise SourceError(self._source, reason, row=0) from exc
+        return (), text, parser
 
     def rows(self, window: ReadWindow) -> Iterator[Row]:
-        header, parser = self._read_header()
+        header, text, parser = self._read_header()
         if not header:
             return iter(())
         if window.start_offset > parser.start:
-            self._stream.seek(window.start_offset)
-            parser = self._parser(window.start_offset)
+            text.stream.seek(window.start_offset)
+            parser = self._parser(text, window.start_offset)
         return self._rows(parser, header, window.start_row, window.end_offset)
 
     def _rows(
@@ -312,7 +328,8 @@ class DelimitedReader:
             cursor.row = row
             cursor.offset = end
             start = end
-            yield RejectedRow(position, [RowIssue(position, None, "malformed CSV", detail)])
+            reason = "field too long" if failure.startswith(_FIELD_LIMIT_MESSAGE) else "malformed CSV"
+            yield RejectedRow(position, [RowIssue(position, None, reason, detail)])
 
     def _record_end(self, parser: _Parser, start: int, failed_line: int) -> tuple[int, int]:
         """The last line of the record starting at byte ``start`` that csv.reader gave up on in line
@@ -340,13 +357,16 @@ class DelimitedReader:
         """csv's message in the terms of the file (csv's own speaks of its field limit and modes)."""
         if message.startswith("new-line character seen in unquoted field"):
             return "a carriage return inside a field that is not quoted"
-        if message.startswith("field larger than field limit"):
+        if message.startswith(_FIELD_LIMIT_MESSAGE):
+            if self._spec.max_field_chars < self._spec.max_record_bytes:
+                limit = self._spec.max_field_chars
+                return f"a field longer than the limit of {limit} characters (max_field_chars)"
             return f"a field longer than the record limit of {self._spec.max_record_bytes} characters"
         return message
 
     def _undecodable(self, row: int, start: int, bad_offset: int) -> RejectedRow:
         position = RowPosition(self._source, row, start)
-        detail = f"bytes not valid {self._spec.codec} at byte offset {bad_offset}"
+        detail = f"bytes not valid {self._encoding_name} at byte offset {bad_offset}"
         return RejectedRow(position, [RowIssue(position, None, "undecodable bytes", detail)])
 
     def _ragged(self, row: int, start: int, found: int, width: int) -> RejectedRow:

@@ -25,8 +25,8 @@ from typing import Any
 import orjson
 
 from cdpbridge.records import RejectedRow, RowIssue, RowPosition, SourceRow
-from cdpbridge.sources._blocks import skip_bom
 from cdpbridge.sources._io import ByteStream
+from cdpbridge.sources._text import open_text
 from cdpbridge.sources.cursor import ReadCursor, ReadWindow
 from cdpbridge.sources.errors import SourceError
 from cdpbridge.sources.jsonlines import json_type_name
@@ -45,17 +45,26 @@ _STRING_REST = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _CLOSERS = {"[": "]", "{": "}"}
 
 
+# Inside brackets a separator does not end the element: only quotes and brackets matter there.
+_NESTED_STRUCTURE = re.compile(r'["\[\]{}]')
+# No parser reads JSON nested this deep (Python's stops near 1,000 levels), so the element is
+# refused whatever it holds; finding its end through many millions of brackets would take minutes.
+MAX_SCANNED_DEPTH = 1_000_000
+
+
 class _Unbalanced(Exception):
-    """The brackets of a refused element do not match, so where it ends cannot be known."""
+    """Where a refused element ends cannot be known: its brackets do not match, or they nest
+    deeper than MAX_SCANNED_DEPTH."""
 
 
 def _element_end(text: str, at: int) -> int:
     """The index of the "," or "]" that ends the array element starting at ``text[at]``, or -1
-    when ``text`` ends first. Raises _Unbalanced when a bracket closes one it does not match."""
+    when ``text`` ends first. Raises _Unbalanced when a bracket closes one it does not match, or
+    when brackets nest deeper than MAX_SCANNED_DEPTH."""
     open_brackets: list[str] = []
     position = at
     while True:
-        found = _STRUCTURE.search(text, position)
+        found = (_NESTED_STRUCTURE if open_brackets else _STRUCTURE).search(text, position)
         if found is None:
             return -1
         index = found.start()
@@ -68,6 +77,8 @@ def _element_end(text: str, at: int) -> int:
             continue
         if char in _CLOSERS:
             open_brackets.append(_CLOSERS[char])
+            if len(open_brackets) > MAX_SCANNED_DEPTH:
+                raise _Unbalanced
         elif char != ",":
             if open_brackets:
                 if open_brackets.pop() != char:
@@ -83,6 +94,10 @@ def _element_end(text: str, at: int) -> int:
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _no_value(literal: str) -> None:
+    return None
 
 
 def _finite_float(literal: str) -> float:
@@ -172,20 +187,26 @@ class JsonArrayReader:
         self._source = source
         self._cursor = cursor
         self._decoder = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+        # Only ever asked where a refused element ends; its values are thrown away.
+        self._lenient_decoder = json.JSONDecoder(
+            strict=False, parse_constant=_no_value, parse_float=_no_value
+        )
 
     def _fail(self, reason: str, row: int, window: _TextWindow, index: int) -> SourceError:
         return SourceError(self._source, reason, row=row, offset=window.byte_offset(index))
 
     def rows(self, read_window: ReadWindow) -> Iterator[Row]:  # noqa: PLR0912, PLR0915 - the streaming parser's state machine: one loop over the text, one branch per token
         spec = self._spec
-        data_start = skip_bom(self._stream, skips_utf8_bom=spec.skips_utf8_bom)
+        text_stream = open_text(self._stream, spec.codec, line_ends=False, read_bytes=spec.read_chunk_bytes)
+        data_start = text_stream.data_start
         # A resume point sits just after an element: the parser picks up expecting "," or "]".
         resuming = read_window.start_row > 1 and read_window.start_offset > data_start
         start = read_window.start_offset if resuming else data_start
-        self._stream.seek(start)
+        text_stream.stream.seek(start)
         state = _State.AFTER_ELEMENT if resuming else _State.EXPECT_ARRAY
-        window = _TextWindow(self._stream, start, spec.codec, spec.read_chunk_bytes)
+        window = _TextWindow(text_stream.stream, start, text_stream.codec, spec.read_chunk_bytes)
         raw_decode = self._decoder.raw_decode
+        lenient_decode = self._lenient_decoder.raw_decode
         source = self._source
         cursor = self._cursor
         row = read_window.start_row
@@ -213,11 +234,22 @@ class JsonArrayReader:
                     refused = str(exc)
                 if refused is not None:
                     try:
-                        end = _element_end(text, at)
+                        # A value the parser refuses for what it holds (NaN, 1e999, a raw control
+                        # character) is valid to a lenient one, which finds its end at C speed.
+                        _, end = lenient_decode(text, at)
+                    except json.JSONDecodeError as exc:
+                        # Cut by the end of the window: read on rather than scan what is there.
+                        end = -1 if exc.pos >= len(text) else -2
+                    except (ValueError, RecursionError):
+                        end = -2
+                    try:
+                        if end == -2:
+                            end = _element_end(text, at)
                     except _Unbalanced:
                         raise self._fail(
                             f"invalid JSON in the array ({refused}), and the element's brackets do not "
-                            "match, so where it ends is unknown",
+                            f"match or nest deeper than {MAX_SCANNED_DEPTH} levels, so where it ends "
+                            "is unknown",
                             row,
                             window,
                             at,
@@ -258,9 +290,8 @@ class JsonArrayReader:
                 escaped = _ESCAPED_BYTE.search(text, at, end) if window.dirty else None
                 position = RowPosition(source, row, element_start)
                 if escaped is not None:
-                    detail = (
-                        f"bytes not valid {spec.codec} at byte offset {window.byte_offset(escaped.start())}"
-                    )
+                    bad_offset = window.byte_offset(escaped.start())
+                    detail = f"bytes not valid {text_stream.encoding_name} at byte offset {bad_offset}"
                     item: Row = RejectedRow(position, [RowIssue(position, None, "undecodable bytes", detail)])
                 elif text.find("\\u", at, end) >= 0 and _has_unpaired_surrogate(value):
                     reason = "unpaired surrogate escape in a string"

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import orjson
 
 from cdpbridge.records import RejectedRow, RowIssue, RowPosition, SourceRow
-from cdpbridge.sources._blocks import OverlongLine, line_blocks, skip_bom
+from cdpbridge.sources._blocks import OverlongLine, line_blocks
 from cdpbridge.sources._io import ByteStream
 from cdpbridge.sources._rows import make_row
+from cdpbridge.sources._text import open_text
 from cdpbridge.sources.cursor import ReadCursor, ReadWindow
 from cdpbridge.sources.spec import SourceSpec
 
@@ -55,18 +56,18 @@ class JsonLinesReader:
 
     def rows(self, window: ReadWindow) -> Iterator[Row]:
         spec = self._spec
-        data_start = skip_bom(self._stream, skips_utf8_bom=spec.skips_utf8_bom)
-        start = max(window.start_offset, data_start)
-        self._stream.seek(start)
+        text = open_text(self._stream, spec.codec, line_ends=True, read_bytes=spec.read_chunk_bytes)
+        start = max(window.start_offset, text.data_start)
+        text.stream.seek(start)
         blocks = line_blocks(
-            self._stream, start, chunk_bytes=spec.read_chunk_bytes, max_line_bytes=spec.max_record_bytes
+            text.stream, start, chunk_bytes=spec.read_chunk_bytes, max_line_bytes=spec.max_record_bytes
         )
         source = self._source
         cursor = self._cursor
         row = window.start_row
         limit = window.end_offset if window.end_offset is not None else 1 << 62
         loads = orjson.loads
-        codec = spec.codec
+        codec = text.codec
         utf8 = codec == "utf-8"
         for base, block in blocks:
             if isinstance(block, OverlongLine):
@@ -88,7 +89,7 @@ class JsonLinesReader:
                 except (orjson.JSONDecodeError, UnicodeDecodeError):
                     if not line.strip(JSON_WHITESPACE):
                         continue
-                    value = self._parse_slowly(line, line_start)
+                    value = _parse_slowly(line, line_start, codec, text.encoding_name)
                 if line_start >= limit:
                     return
                 if value.__class__ is dict:
@@ -105,16 +106,16 @@ class JsonLinesReader:
                 cursor.offset = end
                 yield item
 
-    def _parse_slowly(self, line: bytes, line_start: int) -> LineProblem:
-        """Why orjson refused a line: undecodable bytes (with their offset) or invalid JSON."""
-        codec = self._spec.codec
-        try:
-            text = line.decode(codec)
-        except UnicodeDecodeError as exc:
-            detail = f"bytes not valid {codec} at byte offset {line_start + exc.start}"
-            return LineProblem("undecodable bytes", detail)
-        try:
-            orjson.loads(text)
-        except orjson.JSONDecodeError as exc:
-            return LineProblem("invalid JSON", f"{exc.msg} at column {exc.colno}")
-        return LineProblem("invalid JSON", "refused by the parser")
+
+def _parse_slowly(line: bytes, line_start: int, codec: str, encoding_name: str) -> LineProblem:
+    """Why orjson refused a line: undecodable bytes (with their offset) or invalid JSON."""
+    try:
+        text = line.decode(codec)
+    except UnicodeDecodeError as exc:
+        detail = f"bytes not valid {encoding_name} at byte offset {line_start + exc.start}"
+        return LineProblem("undecodable bytes", detail)
+    try:
+        orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        return LineProblem("invalid JSON", f"{exc.msg} at column {exc.colno}")
+    return LineProblem("invalid JSON", "refused by the parser")

@@ -10,6 +10,7 @@ from pathlib import PurePosixPath
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MIB = 1024 * 1024
+GIB = 1024 * MIB
 
 # Every byte below 0x80 must decode to the same character and back: the readers split lines and the
 # planner counts quotes and newlines on raw bytes, which is only sound for ASCII-compatible codecs.
@@ -131,6 +132,15 @@ class SourceSpec(BaseModel):
     s3_range_bytes: int = Field(default=8 * MIB, ge=1, le=1024 * MIB)
     # A JSON-lines line or JSON array element longer than this is refused instead of buffered.
     max_record_bytes: int = Field(default=64 * MIB, ge=1)
+    # CSV family: a field longer than this many characters makes its row a reject. csv holds the
+    # field being read as 4 bytes a character in a buffer that doubles, so this bounds memory:
+    # a 5 MB field cost 32 MB there. Braze takes no value near 1 Mi characters long.
+    max_field_chars: int = Field(default=1 * MIB, ge=1)
+    # gzip and zip: reading stops with an error once the decompressed bytes pass this many, or
+    # once they are more than this many times the compressed bytes read (a decompression bomb:
+    # deflate reaches about 1,000 times; CSV and JSON exports rarely pass 20).
+    max_decompressed_bytes: int = Field(default=16 * GIB, ge=1)
+    max_compression_ratio: float = Field(default=200.0, ge=1.0)
 
     @field_validator("delimiter", "quotechar")
     @classmethod

@@ -134,7 +134,7 @@ def _reader(
         from cdpbridge.sources.parquet import ParquetReader  # noqa: PLC0415
 
         return ParquetReader(stream, source, cursor)
-    return AvroReader(stream, source, cursor)
+    return AvroReader(stream, spec, source, cursor)
 
 
 def open_rows(

@@ -12,6 +12,8 @@ from cdpbridge.mapping.pii import scrub_personal_data
 from cdpbridge.records import RowIssue
 
 if TYPE_CHECKING:
+    from _csv import Writer
+
     from mypy_boto3_s3 import S3Client
 
 
@@ -93,6 +95,16 @@ class S3ArtifactStore:
 
 
 REJECTS_HEADER = ("source", "row", "byte_offset", "column", "reason", "detail")
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets, which a
+# rejects file is opened in; file names, column names and details come from the customer's file
+# (a header cell "=cmd|' /C calc'!A0" is data). Such a cell is written with a leading apostrophe,
+# which spreadsheets read as "text" and do not show (OWASP's advice on CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """``cell`` as a spreadsheet will show it, never run it."""
+    return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
 
 
 class RejectsWriter:
@@ -107,7 +119,7 @@ class RejectsWriter:
         self.segment_keys: list[str] = []
         self.count = 0
         self._buffer = io.StringIO()
-        self._writer = csv.writer(self._buffer, lineterminator="\n")
+        self._writer = _rejects_writer(self._buffer)
 
     def add(self, issue: RowIssue) -> None:
         position = issue.position
@@ -115,12 +127,12 @@ class RejectsWriter:
         # input in their messages: every free-text field is scrubbed once more on the way out.
         self._writer.writerow(
             (
-                position.source,
+                spreadsheet_safe(position.source),
                 position.row,
                 "" if position.offset is None else position.offset,
-                issue.column or "",
-                scrub_personal_data(issue.reason),
-                scrub_personal_data(issue.detail),
+                spreadsheet_safe(issue.column or ""),
+                spreadsheet_safe(scrub_personal_data(issue.reason)),
+                spreadsheet_safe(scrub_personal_data(issue.detail)),
             )
         )
         self.count += 1
@@ -135,7 +147,14 @@ class RejectsWriter:
         self.store.put(key, data.encode("utf-8"), "text/csv")
         self.segment_keys.append(key)
         self._buffer = io.StringIO()
-        self._writer = csv.writer(self._buffer, lineterminator="\n")
+        self._writer = _rejects_writer(self._buffer)
+
+
+def _rejects_writer(buffer: io.StringIO) -> Writer:
+    # CRLF line ends, as RFC 4180 and spreadsheets have them: csv quotes a cell holding a character
+    # of its line terminator, so a CR in a cell (a file name, a detail) is quoted too; with LF line
+    # ends it was written bare, and every reader took it for a line end.
+    return csv.writer(buffer, lineterminator="\r\n")
 
 
 def merge_rejects(store: ArtifactStore, segment_keys: list[str], final_key: str) -> str | None:
@@ -150,7 +169,7 @@ def merge_rejects(store: ArtifactStore, segment_keys: list[str], final_key: str)
             # completion is being repeated), and merging what is left would lose rejects.
             return store.put(final_key, merged, "text/csv")
     header = io.StringIO()
-    csv.writer(header, lineterminator="\n").writerow(REJECTS_HEADER)
+    _rejects_writer(header).writerow(REJECTS_HEADER)
     chunks = [header.getvalue().encode("utf-8")]
     chunks.extend(segment or b"" for segment in segments)
     location = store.put(final_key, b"".join(chunks), "text/csv")
@@ -164,4 +183,5 @@ def iter_rejects(data: bytes) -> Iterator[dict[str, Any]]:
     # The field size limit is process-wide and a source reader may have left a small one: no field
     # of this file is longer than the file.
     csv.field_size_limit(max(csv.field_size_limit(), len(data)))
-    yield from csv.DictReader(io.StringIO(data.decode("utf-8")))
+    # newline="": a CR inside a quoted cell (a file name or detail holding one) is data, not a line end.
+    yield from csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""))
