@@ -97,7 +97,7 @@ class SqliteEngagementStore:
         for start in range(0, len(user_ids), _KEYS_PER_QUERY):
             part = user_ids[start : start + _KEYS_PER_QUERY]
             placeholders = ",".join("?" * len(part))
-            query = f"SELECT user_id, obs, zone FROM engagement_profiles WHERE user_id IN ({placeholders})"  # noqa: S608 - placeholders only
+            query = f"SELECT user_id, obs, zone FROM engagement_profiles WHERE user_id IN ({placeholders})"  # nosec B608 # noqa: S608 - placeholders only
             found.update((row[0], (bytes(row[1]), row[2])) for row in connection.execute(query, part))
         return found
 
