@@ -73,7 +73,8 @@ def outbound_lines(stack: LocalStack) -> list[dict]:
 
 def engagement_items(stack: LocalStack) -> int:
     table = stack.physical_id("EngagementProfileTable")
-    return sum(page["Count"] for page in stack.dynamodb_client.get_paginator("scan").paginate(TableName=table))
+    pages = stack.dynamodb_client.get_paginator("scan").paginate(TableName=table, Select="COUNT")
+    return sum(page["Count"] for page in pages)
 
 
 def test_the_template_wires_the_function_to_its_prefix_tables_and_secret(stack: LocalStack):
