@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,13 +63,16 @@ def parse_parameter_overrides(items: list[str]) -> dict[str, str]:
     return overrides
 
 
-def start_stack(args: argparse.Namespace, **options: Any) -> LocalStack:
+def start_stack(
+    args: argparse.Namespace, *, default_parameters: Mapping[str, str] | None = None, **options: Any
+) -> LocalStack:
+    """The stack of the command's options; ``default_parameters`` yield to --parameter-overrides."""
     from cdpbridge_local.stack import LocalStack, read_env_vars_file  # noqa: PLC0415
 
     env_vars = read_env_vars_file(args.env_vars) if args.env_vars else None
     return LocalStack.start(
         args.template,
-        parse_parameter_overrides(args.parameter_overrides),
+        {**(default_parameters or {}), **parse_parameter_overrides(args.parameter_overrides)},
         stack_name=args.stack_name,
         with_emulator=not args.no_emulator,
         env_vars=env_vars,

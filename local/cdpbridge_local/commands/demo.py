@@ -3,7 +3,9 @@
 It starts the local stack from template.yaml (moto server + the Braze emulator), drops realistic
 generated files for every implemented integration into the drop bucket, lets the template's routing
 run them (S3 notification -> SQS -> function -> Braze), prints what each run did, then drops the
-next day's files and shows what dedupe saved. Everything runs on loopback and stops at the end.
+next day's files and shows what dedupe saved, runs the BlueConic export, and routes a few Braze
+Currents files (files, Lytics sink, engagement profiles). Everything runs on loopback and stops at
+the end.
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from cdpbridge.integrations.registry import IntegrationEntry, get_integration
 from cdpbridge_local.demo_amperity import amperity_step
 from cdpbridge_local.demo_data import write_blueconic_delta, write_customers_csv, write_lytics_snapshot
+
+if TYPE_CHECKING:
+    from cdpbridge_local.sinks import LyticsSinkServer
 
 EXPORT_SEGMENT = "Gold and platinum"
 SEGMENT_WEBHOOK_SECRET = "demo-shared-secret"  # nosec B105 # noqa: S105 - the local stack's, signs the demo's calls
@@ -34,6 +39,22 @@ BLUECONIC_EXPORT_CONFIG = {
         {"braze": "custom_attributes.interests", "column": "interests"},
     ],
 }
+
+
+# Braze Currents: a few of Braze's event types, each as one file of events shaped like Braze's own
+# sample of that type (../shared/fixtures/currents/ beside the repository), routed by all three routes.
+CURRENTS_EVENTS = {
+    "users.messages.email.Open": 2_000,
+    "users.messages.email.Click": 500,
+    "users.behaviors.Purchase": 200,
+}
+CURRENTS_CONFIG = b"""version: 1
+routes:
+  files:      {enabled: true, event_types: ["*"], destinations: [amperity]}
+  lytics:     {enabled: true, event_types: ["users.messages.*"], stream: braze_engagement}
+  engagement: {enabled: true}
+"""
+LYTICS_STREAM = "braze_engagement"
 
 
 @dataclass(frozen=True)
@@ -97,7 +118,17 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--change-share", type=float, default=0.1, help="share of values changed on day 2")
     parser.add_argument("--latency-ms", type=int, default=50, help="emulated Braze latency per request")
     parser.add_argument("--template", type=Path, default=Path("template.yaml"))
+    parser.add_argument(
+        "--currents-fixtures",
+        type=Path,
+        help="Braze's Currents sample files (default: shared/fixtures/currents beside the repository); "
+        "the Currents step is skipped when they are absent",
+    )
     parser.set_defaults(handler=demo_command)
+
+
+def default_currents_fixtures(template: Path) -> Path:
+    return template.resolve().parent.parent / "shared" / "fixtures" / "currents"
 
 
 def _reports(stack: Any, integration: str) -> dict[str, dict[str, Any]]:
@@ -182,20 +213,98 @@ def _segment_webhook(stack: Any, admin: Any) -> None:
     )
 
 
+def _outbound_counts(stack: Any) -> dict[str, int]:
+    """Events per event type in the files route's JSON lines under outbound/amperity/currents/."""
+    import gzip  # noqa: PLC0415
+
+    counts: dict[str, int] = {}
+    pages = stack.s3_client.get_paginator("list_objects_v2").paginate(
+        Bucket=stack.drop_bucket, Prefix="outbound/amperity/currents/"
+    )
+    for page in pages:
+        for item in page.get("Contents", []):
+            event_type = item["Key"].split("/")[3]
+            body = stack.s3_client.get_object(Bucket=stack.drop_bucket, Key=item["Key"])["Body"].read()
+            counts[event_type] = counts.get(event_type, 0) + len(gzip.decompress(body).splitlines())
+    return counts
+
+
+def _engagement_profiles(stack: Any) -> int:
+    table = stack.physical_id("EngagementProfileTable")
+    pages = stack.dynamodb_client.get_paginator("scan").paginate(TableName=table, Select="COUNT")
+    return sum(int(page["Count"]) for page in pages)
+
+
+def currents_step(stack: Any, lytics: LyticsSinkServer, fixtures: Path) -> None:
+    """Braze Currents files under currents/, routed to outbound/, the Lytics sink and the profiles;
+    then one file delivered again, as Braze may, routes nothing new."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from cdpbridge.currents import currents_key  # noqa: PLC0415
+    from cdpbridge_local.currents_data import avro_bytes, load_sample, synthetic_events  # noqa: PLC0415
+
+    missing = [name for name in CURRENTS_EVENTS if not (fixtures / f"{name}.avro").is_file()]
+    if missing:
+        print(
+            f"== Braze Currents: skipped, Braze's sample files are not in {fixtures} "
+            f"(missing {', '.join(missing)}; pass --currents-fixtures)\n"
+        )
+        return
+    print(f"== Braze Currents: {len(CURRENTS_EVENTS)} files land under currents/ as Braze writes them")
+    stack.put_object("config/currents.yaml", CURRENTS_CONFIG)
+    hour = datetime(2026, 12, 7, 8, tzinfo=UTC)
+    started = time.monotonic()
+    landed: list[tuple[str, bytes]] = []
+    for seed, (event_type, count) in enumerate(CURRENTS_EVENTS.items()):
+        sample = load_sample(fixtures / f"{event_type}.avro")
+        data = avro_bytes(sample.schema, synthetic_events(sample.record, count, seed=seed))
+        key = currents_key(prefix="currents", event_type=event_type, hour=hour, name="demo-0.avro")
+        stack.put_object(key, data)
+        landed.append((key, data))
+        print(f"   s3://{stack.drop_bucket}/{key}: {count:,} events")
+    stack.drain(timeout_s=300)
+    print(f"   routed in {time.monotonic() - started:.1f} s")
+    for event_type, lines in sorted(_outbound_counts(stack).items()):
+        print(f"   files route       outbound/amperity/currents/{event_type}/: {lines:,} events")
+    posted = len(lytics.sink.events(LYTICS_STREAM))
+    print(f"   lytics route      {posted:,} message events posted to stream {LYTICS_STREAM} ({lytics.url})")
+    print(f"   engagement route  {_engagement_profiles(stack):,} user profiles (opens, clicks, purchases)")
+    key, data = landed[0]
+    again = key.replace("demo-0.avro", "demo-1.avro")
+    before = sum(_outbound_counts(stack).values())
+    stack.put_object(again, data)
+    stack.drain(timeout_s=300)
+    new = sum(_outbound_counts(stack).values()) - before + len(lytics.sink.events(LYTICS_STREAM)) - posted
+    print(f"   the open file delivered again (as {again.rsplit('/', 1)[-1]}): {new:,} events routed anew\n")
+
+
 def demo_command(args: argparse.Namespace) -> int:
+    import secrets  # noqa: PLC0415
     import tempfile  # noqa: PLC0415
 
     import requests  # noqa: PLC0415
 
+    from cdpbridge_local.sinks import LyticsSinkServer  # noqa: PLC0415
     from cdpbridge_local.stack import LocalStack  # noqa: PLC0415 - keeps --help fast
 
     started = time.monotonic()
     feeds = demo_feeds(args.change_share)
+    lytics_token = secrets.token_urlsafe(24)
     with (
         tempfile.TemporaryDirectory(prefix="cdpbridge-demo-") as workdir,
+        LyticsSinkServer(lytics_token) as lytics,
         LocalStack.start(
             template=args.template,
-            parameters={"BlueConicExportSegment": EXPORT_SEGMENT},
+            parameters={
+                "BlueConicExportSegment": EXPORT_SEGMENT,
+                "EnableCurrents": "true",
+                "LyticsUrl": lytics.url,
+            },
+            # The Currents function reads the sink's token from the secret the stack creates.
+            secret_values={
+                "LyticsTokenSecretResource": lytics_token,
+                "SegmentWebhookSecret": SEGMENT_WEBHOOK_SECRET,
+            },
             # Braze takes minutes to export a segment, the emulator a second: poll accordingly.
             env_vars={
                 "BlueConicExportFunction": {
@@ -206,7 +315,6 @@ def demo_command(args: argparse.Namespace) -> int:
                 }
             },
             failed_message_visibility_s=0,
-            secret_values={"SegmentWebhookSecret": SEGMENT_WEBHOOK_SECRET},
         ) as stack,
     ):
         assert stack.emulator is not None
@@ -247,6 +355,7 @@ def demo_command(args: argparse.Namespace) -> int:
         _blueconic_export(stack, admin)
         _segment_webhook(stack, admin)
         amperity_step(stack, Path(workdir), args.users, _reports)
+        currents_step(stack, lytics, args.currents_fixtures or default_currents_fixtures(args.template))
         sample = admin.get(f"{stack.emulator.url}/_emulator/users/C00000042", timeout=10).json()
         print("One profile as Braze holds it (C00000042):")
         for name, value in sorted(sample.get("attributes", {}).items()):

@@ -1,10 +1,12 @@
-"""`cdpbridge local up`: the template's stack on this machine (moto, the Braze emulator, the functions)."""
+"""`cdpbridge local up`: the template's stack on this machine (moto, the Braze emulator, the functions,
+and a Lytics sink in place of Lytics when Currents is on)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -16,11 +18,13 @@ from cdpbridge_local.commands._stack_options import (
     add_stack_arguments,
     configuration_errors,
     describe_invocation,
+    parse_parameter_overrides,
     report_configuration_error,
     start_stack,
 )
 
 if TYPE_CHECKING:
+    from cdpbridge_local.sinks import LyticsSinkServer
     from cdpbridge_local.stack import InvocationRecord, LocalStack
 
 
@@ -68,6 +72,11 @@ def register(subparsers: Any) -> None:
         help="address moto and the emulator listen on (127.0.0.1; 0.0.0.0 lets containers reach them "
         "where host.docker.internal is not the loopback, as on Linux Docker Engine)",
     )
+    up.add_argument(
+        "--no-lytics-sink",
+        action="store_true",
+        help="with EnableCurrents=true, do not start the local Lytics sink that stands in for Lytics",
+    )
     up.set_defaults(handler=up_command)
 
 
@@ -94,6 +103,27 @@ def endpoints(stack: LocalStack) -> dict[str, Any]:
     }
 
 
+def lytics_sink_wanted(args: argparse.Namespace) -> bool:
+    """Currents is on and its Lytics API and token are left to the stack: a local sink stands in
+    for Lytics, so that the lytics route can be tried (real Lytics is not reachable locally)."""
+    if args.no_lytics_sink:
+        return False
+    from cdpbridge_local.stack import SamTemplate  # noqa: PLC0415 - loaded with the stack
+
+    overrides = parse_parameter_overrides(args.parameter_overrides)
+    if "LyticsUrl" in overrides or overrides.get("LyticsTokenSecret"):
+        return False
+    values = SamTemplate.load(args.template).parameter_values(overrides)
+    return str(values.get("EnableCurrents", "false")) == "true"
+
+
+def start_lytics_sink(host: str) -> LyticsSinkServer:
+    """A Lytics collect API on loopback with a fresh token (the stack's created secret holds it)."""
+    from cdpbridge_local.sinks import LyticsSinkServer  # noqa: PLC0415
+
+    return LyticsSinkServer(secrets.token_urlsafe(24), host=host).start()
+
+
 def write_json_file(path: Path, document: Any) -> None:
     """Written whole then renamed, so a reader never sees half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,11 +137,16 @@ def write_sam_env_vars(stack: LocalStack, path: Path, host: str) -> None:
     write_json_file(path, stack.sam_env_vars(host))
 
 
-def print_endpoints(stack: LocalStack) -> None:
+def print_endpoints(stack: LocalStack, lytics_sink: LyticsSinkServer | None = None) -> None:
     print(f"Local stack {stack.stack_name} is up ({stack.template.path.name}).")
     print(f"  AWS (moto):        {stack.moto_url}")
     if stack.emulator is not None:
         print(f"  Braze emulator:    {stack.emulator.url}")
+    if lytics_sink is not None:
+        print(
+            f"  Lytics sink:       {lytics_sink.url} (Currents' lytics route posts here with the token "
+            f"in LyticsTokenSecretResource; GET {lytics_sink.url}/_sink/received lists what came)"
+        )
     print(f"  Drop bucket:       s3://{stack.drop_bucket}/")
     for spec in stack.functions.values():
         triggers = [f"SQS {trigger.queue_url.rsplit('/', 1)[-1]}" for trigger in spec.sqs_triggers]
@@ -147,15 +182,25 @@ def up_command(args: argparse.Namespace) -> int:
             sys.stdout.write(record.logs if record.logs.endswith("\n") else record.logs + "\n")
             sys.stdout.flush()
 
+    lytics_sink: LyticsSinkServer | None = None
     try:
+        sink_parameters: dict[str, str] = {}
+        sink_secrets: dict[str, str] = {}
+        if lytics_sink_wanted(args):
+            lytics_sink = start_lytics_sink(args.bind)
+            sink_parameters = {"LyticsUrl": lytics_sink.url}
+            sink_secrets = {"LyticsTokenSecretResource": lytics_sink.sink.token}
         stack = start_stack(
             args,
+            default_parameters=sink_parameters,
+            secret_values={**sink_secrets, **secret_values_from_environment(os.environ)},
             on_invocation=on_invocation,
             failed_message_visibility_s=args.failed_message_visibility,
             host=args.bind,
-            secret_values=secret_values_from_environment(os.environ),
         )
     except configuration_errors() as error:
+        if lytics_sink is not None:
+            lytics_sink.stop()
         return report_configuration_error("local up", error)
     from cdpbridge_local.stack import DOCKER_HOST_ALIAS  # noqa: PLC0415 - loaded with the stack
 
@@ -166,6 +211,8 @@ def up_command(args: argparse.Namespace) -> int:
             write_json_file(args.endpoints_file, endpoints(stack))
     except OSError as error:
         stack.stop()
+        if lytics_sink is not None:
+            lytics_sink.stop()
         return report_configuration_error("local up", error)
     stop_requested = threading.Event()
 
@@ -176,10 +223,12 @@ def up_command(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     with stack:
-        print_endpoints(stack)
+        print_endpoints(stack, lytics_sink)
         if args.sam_env_vars is not None:
             print_sam_commands(stack, args.sam_env_vars)
         stack.start_background(dispatch=True, clock=not args.no_schedules)
         stop_requested.wait()
         print("\nStopping the local stack.", flush=True)
+    if lytics_sink is not None:
+        lytics_sink.stop()
     return 0

@@ -25,7 +25,6 @@ FIXTURES = ROOT / "tests" / "fixtures" / "events"
 SAMPLES = sorted((ROOT / "events").glob("*.json"))
 IMPORT_RUNTIME = ROOT / "layers" / "cdpbridge" / "cdpbridge" / "sync" / "runtime.py"
 CURRENTS_FIXTURES = ROOT / ".." / "shared" / "fixtures" / "currents"
-CURRENTS_IN_TEMPLATE = "functions/currents" in (ROOT / "template.yaml").read_text(encoding="utf-8")
 
 
 def s3_notifications(event: dict[str, Any]) -> list[dict[str, Any]]:
@@ -87,7 +86,7 @@ def stack() -> Iterator[LocalStack]:
     # The samples' bucket becomes the drop bucket; failing messages dead-letter at once, not after 90 min.
     with LocalStack.start(
         ROOT / "template.yaml",
-        {"DropBucketName": sample_bucket(), "MaxReceiveCount": 1},
+        {"DropBucketName": sample_bucket(), "MaxReceiveCount": 1, "EnableCurrents": "true"},
         stack_name="event-samples",
         failed_message_visibility_s=0,
     ) as running:
@@ -107,11 +106,6 @@ def stack() -> Iterator[LocalStack]:
                 pytest.mark.xfail(
                     condition=path.name.startswith("generic_import_") and not IMPORT_RUNTIME.exists(),
                     reason="cdpbridge/sync/runtime.py does not exist yet",
-                    strict=True,
-                ),
-                pytest.mark.xfail(
-                    condition=path.name.startswith("currents_") and not CURRENTS_IN_TEMPLATE,
-                    reason="template.yaml has no CurrentsFunction yet",
                     strict=True,
                 ),
             ],

@@ -87,14 +87,6 @@ def _handler_dirs() -> list[Path]:
     return sorted(path.parent for path in (ROOT / "functions").glob("*/app.py"))
 
 
-# functions/currents/ is written ahead of its template resources (added with the per-integration
-# template): until they land, the consistency check between functions/ and the template must fail.
-@pytest.mark.xfail(
-    condition=(ROOT / "functions" / "currents").is_dir()
-    and "functions/currents" not in (ROOT / "template.yaml").read_text(encoding="utf-8"),
-    reason="template.yaml has no CurrentsFunction yet",
-    strict=True,
-)
 def test_every_function_of_the_template_is_probed() -> None:
     # The expanded template: the import functions' CodeUri is written once, in a loop.
     template = SamTemplate.load(ROOT / "template.yaml")
