@@ -161,6 +161,12 @@ class _DecompressionLimit:
             raise SourceError(self._source, reason, offset=decompressed)
 
 
+def decompresses_as_read(stream: object) -> bool:
+    """Whether ``stream`` is a gzip or zip member decompressed as it is read (under its limits): such
+    a stream cannot seek from its end, which a reader of footers (Parquet) needs."""
+    return isinstance(stream, _DecompressionLimit | gzip.GzipFile | zipfile.ZipExtFile)
+
+
 def open_raw(location: str, *, s3_client: S3Client | None = None, range_bytes: int) -> ByteStream:
     """The undecoded bytes of ``location`` as a seekable binary file object."""
     if location.startswith("s3://"):

@@ -17,8 +17,6 @@ read Parquet keep their cold start.
 from __future__ import annotations
 
 import bisect
-import gzip
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -28,6 +26,7 @@ from cdpbridge.sources._io import ByteStream
 from cdpbridge.sources._rows import make_row
 from cdpbridge.sources.cursor import ReadCursor, ReadWindow
 from cdpbridge.sources.errors import SourceError
+from cdpbridge.sources.opening import decompresses_as_read
 from cdpbridge.sources.spec import first_bad_column_name
 
 if TYPE_CHECKING:
@@ -327,7 +326,7 @@ def _one_line(text: str) -> str:
 def seekable_copy(stream: ByteStream) -> Any:
     """A temporary copy of a gzip or zip member (their streams cannot seek from the end, which a
     Parquet footer needs), or None when ``stream`` is the file itself."""
-    if not isinstance(stream, gzip.GzipFile | zipfile.ZipExtFile):
+    if not decompresses_as_read(stream):
         return None
     import shutil  # noqa: PLC0415  (only wrapped Parquet files need them; kept off the import path)
     import tempfile  # noqa: PLC0415
