@@ -197,7 +197,7 @@ class Dispatcher:
                 row.program, row.external_id, send_id, row.local_time, valid_days=self.pixel.valid_days
             )
             properties[PIXEL_PROPERTY] = pixel_url(self.pixel.base_url, mint_token(self.pixel.key, claim))
-        return {"external_id": row.external_id, "trigger_properties": properties}
+        return {"external_user_id": row.external_id, "trigger_properties": properties}
 
 
 __all__ = [
