@@ -20,12 +20,23 @@ from cdpbridge.records import RowPosition, SourceRow
 REPOSITORY = Path(__file__).resolve().parents[3]
 
 
-def test_generic_and_blueconic_are_the_registered_integrations() -> None:
-    assert known_integrations() == ("generic", "blueconic")
-    assert [entry.name for entry in all_integrations()] == ["generic", "blueconic"]
+def test_generic_blueconic_and_notify_are_the_registered_integrations() -> None:
+    assert known_integrations() == ("generic", "blueconic", "notify")
+    assert [entry.name for entry in all_integrations()] == ["generic", "blueconic", "notify"]
 
 
-@pytest.mark.parametrize("name", known_integrations())
+def mapped_imports() -> list[str]:
+    """The integrations whose inbound files run through a mapping config (Notify's do not)."""
+    return [name for name in known_integrations() if get_integration(name).example_config is not None]
+
+
+def test_notify_ingests_its_inbound_files_itself() -> None:
+    entry = get_integration("notify")
+    assert entry.example_config is None and entry.samples == ()
+    assert entry.export("segment").name == "notify"
+
+
+@pytest.mark.parametrize("name", mapped_imports())
 def test_an_entry_names_its_inbound_prefix_and_builds_a_transformer_from_its_example(name: str) -> None:
     entry = get_integration(name)
     assert isinstance(entry, IntegrationEntry)
@@ -49,7 +60,7 @@ def test_blueconic_declares_its_segment_export_and_generic_none() -> None:
 
 def test_an_unknown_name_is_refused_with_the_known_ones() -> None:
     with pytest.raises(
-        UnknownIntegrationError, match=r"unknown integration 'lytics' \(known: generic, blueconic\)"
+        UnknownIntegrationError, match=r"unknown integration 'lytics' \(known: generic, blueconic, notify\)"
     ):
         get_integration("lytics")
 
@@ -57,7 +68,7 @@ def test_an_unknown_name_is_refused_with_the_known_ones() -> None:
 def test_a_config_naming_an_unregistered_integration_is_refused_at_load() -> None:
     with pytest.raises(MappingConfigError) as caught:
         load_mapping("version: 1\nintegration: amperity\nidentifier: {column: id}\n")
-    assert "integration: unknown integration 'amperity' (known: generic, blueconic)" in str(caught.value)
+    assert "integration: unknown integration 'amperity' (known: generic, blueconic, notify)" in str(caught.value)
 
 
 def test_the_schema_lists_only_registered_integrations() -> None:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 _ENTRY_MODULES: Mapping[str, str] = {
     "generic": "cdpbridge.integrations.generic",
     "blueconic": "cdpbridge.integrations.blueconic",
+    "notify": "cdpbridge.integrations.notify",
 }
 
 
