@@ -24,6 +24,7 @@ import orjson
 import yaml
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Field, ValidationError
 
 from cdpbridge.braze import BrazeClient
@@ -402,9 +403,11 @@ class DispatchFunctionSettings(EnvironmentSettings):
     drop_bucket: str = Field(min_length=3, alias="DROP_BUCKET")
     schedules_table: str = Field(min_length=3, alias="SCHEDULES_TABLE")
     programs_prefix: str = Field(default=PROGRAMS_PREFIX, alias="NOTIFY_PROGRAMS_PREFIX")
-    # The pixel's Function URL and key: each recipient gets a signed pixel URL (notify_pixel_url).
-    pixel_base_url: str = Field(default="", alias="NOTIFY_PIXEL_BASE_URL")
+    # The pixel's key and Function URL: each recipient gets a signed pixel URL (notify_pixel_url).
+    # The URL is given, or asked of Lambda for the pixel function (GetFunctionUrlConfig).
     pixel_key_secret: str = Field(default="", alias="NOTIFY_PIXEL_KEY_SECRET")
+    pixel_base_url: str = Field(default="", alias="NOTIFY_PIXEL_BASE_URL")
+    pixel_function: str = Field(default="", alias="NOTIFY_PIXEL_FUNCTION")
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,13 +419,27 @@ class DispatchRuntime:
     pixel: PixelSettings | None
 
 
+def pixel_function_url(function_name: str) -> str:
+    """The pixel function's URL; "" (sends go out without pixel URLs, said in the log) when there is
+    no function or its URL cannot be read."""
+    if not function_name:
+        return ""
+    try:
+        url: str = boto3.client("lambda").get_function_url_config(FunctionName=function_name)["FunctionUrl"]
+    except (BotoCoreError, ClientError) as error:
+        logger.warning("pixel URL unknown: sends carry no pixel URL", extra={"reason": str(error)})
+        return ""
+    return url
+
+
 @cache
 def _dispatch_runtime() -> DispatchRuntime:
     environment = read_function_environment(DispatchFunctionSettings)
     settings = environment.function
     pixel = None
-    if settings.pixel_base_url and settings.pixel_key_secret:
-        pixel = PixelSettings(settings.pixel_base_url, read_secret(settings.pixel_key_secret))
+    base_url = settings.pixel_base_url or pixel_function_url(settings.pixel_function)
+    if base_url and settings.pixel_key_secret:
+        pixel = PixelSettings(base_url, read_secret(settings.pixel_key_secret))
     return DispatchRuntime(
         settings,
         boto3.client("s3"),
