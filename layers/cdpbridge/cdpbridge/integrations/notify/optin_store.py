@@ -153,7 +153,7 @@ class SqliteOptinStore:
         for start in range(0, len(hashes), _KEYS_PER_QUERY):
             part = hashes[start : start + _KEYS_PER_QUERY]
             query = (
-                "SELECT email_sha256, segment, sub_segment, group_seen_at, events FROM notify_optin "  # noqa: S608 - placeholders only
+                "SELECT email_sha256, segment, sub_segment, group_seen_at, events FROM notify_optin "  # nosec B608 # noqa: S608 - placeholders only
                 f"WHERE email_sha256 IN ({','.join('?' * len(part))})"
             )
             for digest, segment, sub_segment, seen_at, events in connection.execute(query, part):

@@ -130,7 +130,7 @@ _COLUMNS: Final = (
     "program, send_date, external_id, send_at, local_time, basis, status, claim, send_id, reason, updated_at"
 )
 _INSERT: Final = (
-    f"INSERT INTO notify_schedules ({_COLUMNS}) "  # noqa: S608 - constant columns
+    f"INSERT INTO notify_schedules ({_COLUMNS}) "  # nosec B608 # noqa: S608 - constant columns
     "VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?)"
 )
 
@@ -190,7 +190,7 @@ class SqliteScheduleStore:
         return result
 
     def rows(self, program: str, send_date: date, status: SlotStatus | None = None) -> list[ScheduledSend]:
-        query = f"SELECT {_COLUMNS} FROM notify_schedules WHERE program = ? AND send_date = ?"  # noqa: S608 - constant columns
+        query = f"SELECT {_COLUMNS} FROM notify_schedules WHERE program = ? AND send_date = ?"  # nosec B608 # noqa: S608 - constant columns
         parameters: list[str] = [program, send_date.isoformat()]
         if status is not None:
             query += " AND status = ?"
@@ -207,7 +207,7 @@ class SqliteScheduleStore:
     ) -> bool:
         assignments = ", ".join(f"{column} = ?" for column in changes)
         query = (
-            f"UPDATE notify_schedules SET {assignments}, updated_at = ? "  # noqa: S608 - fixed column names
+            f"UPDATE notify_schedules SET {assignments}, updated_at = ? "  # nosec B608 # noqa: S608 - fixed column names
             "WHERE program = ? AND send_date = ? AND external_id = ? AND status = ?"
         )
         parameters: list[Any] = [
