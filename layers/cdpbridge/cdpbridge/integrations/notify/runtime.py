@@ -32,7 +32,7 @@ from cdpbridge.currents.notification import created_objects
 from cdpbridge.engagement import DynamoDbEngagementStore
 from cdpbridge.environment import EnvironmentSettings, read_environment, read_function_environment
 from cdpbridge.exports import runtime as export_runtime
-from cdpbridge.exports.segment import ExportJobStore
+from cdpbridge.exports.segment import ExportJobStore, SegmentExportError
 from cdpbridge.integrations.notify.dispatcher import (
     Dispatcher,
     DispatchReport,
@@ -326,7 +326,15 @@ def start_plans(event: Any, context: LambdaContext | None, metrics: Metrics | No
             },
             "run_id": f"notify-{program.program}-{send_date:%Y%m%d}-{datetime.now(UTC):%H%M%S}",
         }
-        step = export_runtime.start_export(trigger, NOTIFY_EXPORT, lambda_context=context, metrics=metrics)
+        try:
+            step = export_runtime.start_export(
+                trigger, NOTIFY_EXPORT, lambda_context=context, metrics=metrics
+            )
+        except SegmentExportError as error:
+            # This program's segment cannot be exported (unknown, no permission): the others still are.
+            logger.error("program not planned", extra={"program": program.program, "reason": str(error)})
+            results[program.program] = {"status": "failed", "reason": str(error)}
+            continue
         results[program.program] = _after_export(runtime, step, metrics)
     return {"send_date": send_date.isoformat(), "programs": results}
 
@@ -350,8 +358,13 @@ def _exported_users(s3: S3Client, files: list[str]) -> Iterator[PlanUser]:
 
 
 def _after_export(runtime: PlannerRuntime, step: dict[str, Any], metrics: Metrics | None) -> dict[str, Any]:
+    if step.get("status") == "failed":
+        job = runtime.jobs.load(str(step["run_id"]))
+        reason = job.failure if job is not None else None
+        logger.error("program not planned: its segment export failed", extra={"reason": reason})
+        return {**step, "reason": reason}
     if step.get("status") not in ("completed", "done") or not step.get("report"):
-        return step  # still waiting (a continuation is queued), or failed (its report says why)
+        return step  # still waiting: a continuation is queued
     report = orjson.loads(_read_s3_url(runtime.s3, step["report"]))
     job = runtime.jobs.load(str(step["run_id"]))
     config = job.config if job is not None else {}
