@@ -19,6 +19,7 @@ import orjson
 
 from cdpbridge.integrations.registry import IntegrationEntry, get_integration
 from cdpbridge_local.demo_data import write_blueconic_delta, write_customers_csv
+from cdpbridge_local.notify_demo import run_notify_step
 
 EXPORT_SEGMENT = "Gold and platinum"
 BLUECONIC_EXPORT_CONFIG = {
@@ -169,7 +170,13 @@ def demo_command(args: argparse.Namespace) -> int:
                     "EXPORT_POLL_MAX_S": "1",
                     "EXPORT_QUIET_PERIOD_S": "0.5",
                     "EXPORT_INLINE_WAIT_MAX_S": "5",
-                }
+                },
+                "NotifyPlannerFunction": {
+                    "EXPORT_POLL_INITIAL_S": "0.5",
+                    "EXPORT_POLL_MAX_S": "1",
+                    "EXPORT_QUIET_PERIOD_S": "0.5",
+                    "EXPORT_INLINE_WAIT_MAX_S": "5",
+                },
             },
             failed_message_visibility_s=0,
         ) as stack,
@@ -210,6 +217,7 @@ def demo_command(args: argparse.Namespace) -> int:
                 f"billed so far, {stats['unchanged_writes']:,} of them for values that did not change\n"
             )
         _blueconic_export(stack, admin)
+        run_notify_step(stack, admin)
         sample = admin.get(f"{stack.emulator.url}/_emulator/users/C00000042", timeout=10).json()
         print("One profile as Braze holds it (C00000042):")
         for name, value in sorted(sample.get("attributes", {}).items()):
