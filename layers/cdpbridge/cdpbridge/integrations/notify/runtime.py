@@ -296,7 +296,7 @@ def _planner_runtime() -> PlannerRuntime:
     )
 
 
-def _planned_date(event: Any) -> date:
+def planned_date(event: Any) -> date:
     if isinstance(event, dict) and isinstance(event.get("send_date"), str):
         return date.fromisoformat(event["send_date"])
     return (_event_time(event) + timedelta(days=1)).date()
@@ -305,7 +305,7 @@ def _planned_date(event: Any) -> date:
 def start_plans(event: Any, context: LambdaContext | None, metrics: Metrics | None) -> dict[str, Any]:
     """The daily schedule: a segment export per program found (or per program the event names)."""
     runtime = _planner_runtime()
-    send_date = _planned_date(event)
+    send_date = planned_date(event)
     wanted = event.get("programs") if isinstance(event, dict) else None
     results: dict[str, Any] = {}
     for key in program_keys(runtime.s3, runtime.settings.drop_bucket, runtime.settings.programs_prefix):
@@ -509,6 +509,7 @@ __all__ = [
     "handle_pixel_request",
     "ingest_optin_file",
     "load_bucket_program",
+    "planned_date",
     "program_keys",
     "start_plans",
 ]
