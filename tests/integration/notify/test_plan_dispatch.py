@@ -211,3 +211,22 @@ def test_a_replan_keeps_what_was_sent(
     again = dispatch(program_path, plan_csv, first, workspace, state, capsys)
     assert again["sent"] == 0 and again["due"] == 0
     assert CAMPAIGN_ID in {call["campaign_id"] for call in workspace.dispatches()}
+
+
+def test_slots_beyond_brazes_send_id_cap_still_go_out(
+    tmp_path: Path, workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    workspace.braze.configure(custom_send_ids_per_campaign_per_day=1)
+    program_path, plan_csv = plan(tmp_path, workspace, capsys)
+    planned = plan_rows(plan_csv)
+    slots = sorted({row["send_at"] for row in planned.values()})
+    assert len(slots) >= 2
+    state = tmp_path / "dispatch.sqlite3"
+    first = dispatch(program_path, plan_csv, datetime.fromisoformat(slots[0]), workspace, state, capsys)
+    second = dispatch(program_path, plan_csv, datetime.fromisoformat(slots[1]), workspace, state, capsys)
+    assert first["send_ids"] and not first["send_ids_not_created"]
+    assert second["send_ids_not_created"] and not second["send_ids"]
+    calls = workspace.dispatches()
+    assert {call["send_id"] for call in calls} == {first["send_ids"][0], None}
+    sent = Counter(recipient["external_id"] for _, recipient in sent_recipients(workspace))
+    assert sum(sent.values()) == first["sent"] + second["sent"] == len(sent)

@@ -26,7 +26,7 @@ from typing import Any, Final
 from aws_lambda_powertools import Logger
 
 from cdpbridge.braze import BrazeClient
-from cdpbridge.braze.errors import BrazePermanentError, BrazeRequestError
+from cdpbridge.braze.errors import BrazeError, BrazePermanentError, BrazeRequestError
 from cdpbridge.integrations.notify.pixel import claim_for_slot, mint_token, pixel_url
 from cdpbridge.integrations.notify.program import ProgramConfig
 from cdpbridge.integrations.notify.schedules import ScheduledSend, ScheduleStore, SlotStatus
@@ -74,6 +74,8 @@ class DispatchReport:
     sent: int = 0
     calls: int = 0
     send_ids: list[str] = field(default_factory=list)
+    # Slots sent without their own send id (Braze refused to create it; see _create_send_id).
+    send_ids_not_created: list[str] = field(default_factory=list)
     # Claimed by another dispatcher between our read and our claim.
     taken_by_others: int = 0
     # (external_id, send_at) of slots older than the grace period: not sent.
@@ -92,6 +94,7 @@ class DispatchReport:
             "sent": self.sent,
             "calls": self.calls,
             "send_ids": self.send_ids,
+            "send_ids_not_created": self.send_ids_not_created,
             "taken_by_others": self.taken_by_others,
             "skipped_late": [{"external_id": user, "send_at": at} for user, at in self.skipped_late],
             "failed": [{"external_id": user, "reason": reason} for user, reason in self.failed],
@@ -161,15 +164,16 @@ class Dispatcher:
             report.taken_by_others += len(chunk) - len(claimed)
             if not claimed:
                 continue
-            try:
-                if not send_id_created:
-                    self.client.create_send_id(program.campaign_id, send_id)
-                    send_id_created = True
+            if not send_id_created:
+                send_id_created = True
+                if self._create_send_id(send_id, report):
                     report.send_ids.append(send_id)
+            call_send_id = send_id if send_id in report.send_ids else None
+            try:
                 self.client.trigger_send(
                     program.campaign_id,
                     recipients=[self._recipient(row, send_id) for row in claimed],
-                    send_id=send_id,
+                    send_id=call_send_id,
                 )
             except (BrazePermanentError, BrazeRequestError) as error:
                 # Refused: nothing was sent to these users.
@@ -188,6 +192,17 @@ class Dispatcher:
             for row in claimed:
                 self.store.finish(row, token, SlotStatus.SENT, send_id, None)
             report.sent += len(claimed)
+        return True
+
+    def _create_send_id(self, send_id: str, report: DispatchReport) -> bool:
+        """Creates the slot's send id; a refusal (the daily cap of 100, an id Braze already has)
+        costs the slot its own analytics, never its messages: they go out without a send id."""
+        try:
+            self.client.create_send_id(self.program.campaign_id, send_id)
+        except BrazeError as error:
+            report.send_ids_not_created.append(send_id)
+            logger.warning("send id not created", extra={"send_id": send_id, "reason": str(error)[:300]})
+            return False
         return True
 
     def _recipient(self, row: ScheduledSend, send_id: str) -> dict[str, Any]:
