@@ -151,7 +151,21 @@ class Dispatcher:
                 break
         if report.unconfirmed:
             logger.warning("rows claimed but never confirmed", extra={"count": len(report.unconfirmed)})
-        logger.info("notify dispatch", extra={k: v for k, v in report.to_dict().items() if k != "failed"})
+        logger.info(
+            "notify dispatch",
+            extra={
+                "program": report.program,
+                "now": report.now,
+                "due": report.due,
+                "sent": report.sent,
+                "calls": report.calls,
+                "slots": len(report.send_ids) + len(report.send_ids_not_created),
+                "taken_by_others": report.taken_by_others,
+                "skipped_late": len(report.skipped_late),
+                "failed": len(report.failed),
+                "unconfirmed": len(report.unconfirmed),
+            },
+        )
         return report
 
     def _send_slot(self, send_at: str, rows: list[ScheduledSend], report: DispatchReport) -> bool:
