@@ -119,7 +119,7 @@ def test_a_day_of_dispatches_sends_each_user_once_in_their_slot(stack: LocalStac
     }
     stack.put_object("config/notify/morning.yaml", yaml.safe_dump(program).encode())
     stack.put_object("inbound/notify/optin/optin-2026-12.csv", optin_csv())
-    stack.drain(timeout_s=120)
+    logs = [record.logs for record in stack.drain(timeout_s=120)]
     assert len(scan(stack, "NotifyOptinTable")) == 30
     report_keys = [
         item["Key"]
@@ -130,9 +130,9 @@ def test_a_day_of_dispatches_sends_each_user_once_in_their_slot(stack: LocalStac
     assert any(key.endswith(".rejects.csv") for key in report_keys)
 
     # When the planner runs for the send date and its export continuations are delivered
-    first = stack.invoke("NotifyPlannerFunction", {"send_date": SEND_DATE})
-    assert first["programs"]["morning"]["status"] in ("waiting", "planned"), first
-    stack.drain(timeout_s=120)
+    first = stack.invoke_record("NotifyPlannerFunction", {"send_date": SEND_DATE})
+    assert first.response["programs"]["morning"]["status"] in ("waiting", "planned"), first.response
+    logs += [first.logs, *(record.logs for record in stack.drain(timeout_s=120))]
 
     # Then every reader has a slot; the opt-in readers the one of their 11:xx opens
     schedules = {item["sk"]["S"]: item for item in scan(stack, "SchedulesTable")}
@@ -147,8 +147,9 @@ def test_a_day_of_dispatches_sends_each_user_once_in_their_slot(stack: LocalStac
     end = datetime.fromisoformat(slots[-1]) + timedelta(minutes=10)
     sent_when: dict[str, datetime] = {}
     while now <= end:
-        result = stack.invoke("NotifyDispatchFunction", {"now": now.strftime("%Y-%m-%dT%H:%M:%SZ")})
-        report = result["programs"]["morning"]
+        record = stack.invoke_record("NotifyDispatchFunction", {"now": now.strftime("%Y-%m-%dT%H:%M:%SZ")})
+        logs.append(record.logs)
+        report = record.response["programs"]["morning"]
         assert report["skipped_late"] == [] and report["failed"] == [], report
         for send_id in report["send_ids"]:
             sent_when[send_id] = now
@@ -175,3 +176,15 @@ def test_a_day_of_dispatches_sends_each_user_once_in_their_slot(stack: LocalStac
         emulator(stack, "GET", f"/_emulator/dispatches?campaign_id={CAMPAIGN_ID}")["dispatches"]
     ) == len(calls)
     assert orjson.dumps(again)  # the report is JSON
+
+    # And no e-mail address reached a log line, nor the users file the planner wrote
+    assert not any("@example.com" in text for text in logs)
+    (users_key,) = [
+        item["Key"]
+        for item in stack.s3_client.list_objects_v2(Bucket=stack.drop_bucket, Prefix="outbound/notify/")[
+            "Contents"
+        ]
+    ]
+    users_file = stack.s3_client.get_object(Bucket=stack.drop_bucket, Key=users_key)["Body"].read().decode()
+    assert users_file.startswith("external_id,email_sha256,time_zone")
+    assert "@" not in users_file
