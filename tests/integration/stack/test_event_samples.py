@@ -37,8 +37,17 @@ def s3_notifications(event: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+def is_function_url_request(event: dict[str, Any]) -> bool:
+    """A Function URL request (payload 2.0): Lambda hands it to the URL's function as it is."""
+    return event.get("version") == "2.0" and "http" in (event.get("requestContext") or {})
+
+
 def is_schedule_input(event: dict[str, Any]) -> bool:
-    return "Records" not in event and event.get("detail-type") != "Scheduled Event"
+    return (
+        "Records" not in event
+        and event.get("detail-type") != "Scheduled Event"
+        and not is_function_url_request(event)
+    )
 
 
 def sample_files_by_key(event: dict[str, Any]) -> dict[tuple[str, str], Path]:
@@ -118,7 +127,11 @@ def test_each_sample_reaches_the_handler_of_the_function_its_trigger_feeds(stack
         stack.put_object(key, fixture.read_bytes(), bucket=bucket)
     stack.drain(timeout_s=60)  # the landing's own notification
 
-    if is_schedule_input(event):
+    if is_function_url_request(event):
+        # When the function's URL is requested (Lambda invokes the function with the request)
+        first = stack.invoke_record(expected, event)
+        assert first.event == event
+    elif is_schedule_input(event):
         # When the schedule whose Input has the sample's shape fires it
         (schedule,) = [
             trigger
@@ -139,9 +152,13 @@ def test_each_sample_reaches_the_handler_of_the_function_its_trigger_feeds(stack
         assert records, f"{sample.name}: nothing was invoked"
         first = records[0]
         assert first.function_id == expected
-        assert [record["body"] for record in first.event["Records"]] == [
-            record["body"] for record in event["Records"]
-        ]
+        if "Records" in event:
+            assert [record["body"] for record in first.event["Records"]] == [
+                record["body"] for record in event["Records"]
+            ]
+        else:
+            # A scheduled event, delivered by its rule as it is
+            assert first.event == event
     # And the handler ran: the function's init and the runtime did not refuse it
     error_type = (first.error or {}).get("errorType", "")
     assert not error_type.startswith(("Runtime.", "Sandbox.")), f"{sample.name}: {first.error}"
