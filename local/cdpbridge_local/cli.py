@@ -9,7 +9,16 @@ from collections.abc import Sequence
 
 # Each module under cdpbridge_local.commands exposes register(subparsers); imported lazily so that
 # `cdpbridge --help` stays fast and one command's heavy imports never slow another down.
-COMMAND_MODULES: tuple[str, ...] = ("run", "demo", "emulator", "local", "invoke", "mapping", "currents")
+COMMAND_MODULES: tuple[str, ...] = (
+    "run",
+    "demo",
+    "emulator",
+    "local",
+    "invoke",
+    "mapping",
+    "currents",
+    "notify",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,6 +22,7 @@ import orjson
 from cdpbridge.integrations.registry import IntegrationEntry, get_integration
 from cdpbridge_local.demo_amperity import amperity_step
 from cdpbridge_local.demo_data import write_blueconic_delta, write_customers_csv, write_lytics_snapshot
+from cdpbridge_local.notify_demo import run_notify_step
 
 if TYPE_CHECKING:
     from cdpbridge_local.sinks import LyticsSinkServer
@@ -312,7 +313,13 @@ def demo_command(args: argparse.Namespace) -> int:
                     "EXPORT_POLL_MAX_S": "1",
                     "EXPORT_QUIET_PERIOD_S": "0.5",
                     "EXPORT_INLINE_WAIT_MAX_S": "5",
-                }
+                },
+                "NotifyPlannerFunction": {
+                    "EXPORT_POLL_INITIAL_S": "0.5",
+                    "EXPORT_POLL_MAX_S": "1",
+                    "EXPORT_QUIET_PERIOD_S": "0.5",
+                    "EXPORT_INLINE_WAIT_MAX_S": "5",
+                },
             },
             failed_message_visibility_s=0,
         ) as stack,
@@ -356,6 +363,7 @@ def demo_command(args: argparse.Namespace) -> int:
         _segment_webhook(stack, admin)
         amperity_step(stack, Path(workdir), args.users, _reports)
         currents_step(stack, lytics, args.currents_fixtures or default_currents_fixtures(args.template))
+        run_notify_step(stack, admin)
         sample = admin.get(f"{stack.emulator.url}/_emulator/users/C00000042", timeout=10).json()
         print("One profile as Braze holds it (C00000042):")
         for name, value in sorted(sample.get("attributes", {}).items()):

@@ -24,10 +24,22 @@ def test_generic_and_blueconic_are_the_registered_integrations() -> None:
     assert known_integrations()[:2] == ("generic", "blueconic")
     assert "lytics" in known_integrations()
     assert "amperity" in known_integrations()
+    assert "notify" in known_integrations()
     assert [entry.name for entry in all_integrations()] == list(known_integrations())
 
 
-@pytest.mark.parametrize("name", known_integrations())
+def mapped_imports() -> list[str]:
+    """The integrations whose inbound files run through a mapping config (Notify's do not)."""
+    return [name for name in known_integrations() if get_integration(name).example_config is not None]
+
+
+def test_notify_ingests_its_inbound_files_itself() -> None:
+    entry = get_integration("notify")
+    assert entry.example_config is None and entry.samples == ()
+    assert entry.export("segment").name == "notify"
+
+
+@pytest.mark.parametrize("name", mapped_imports())
 def test_an_entry_names_its_inbound_prefix_and_builds_a_transformer_from_its_example(name: str) -> None:
     entry = get_integration(name)
     assert isinstance(entry, IntegrationEntry)

@@ -31,6 +31,7 @@ _ENTRY_MODULES: Mapping[str, str] = {
     "segment": "cdpbridge.integrations.segment",
     "lytics": "cdpbridge.integrations.lytics",
     "amperity": "cdpbridge.integrations.amperity",
+    "notify": "cdpbridge.integrations.notify",
 }
 
 # Integrations whose records carry their own identity (a mapping config names no identifier column).

@@ -9,3 +9,36 @@
 - ``program``: PROGRAM.yaml.
 - ``planner``: users and their history into plan rows (external_id, send_at, local_time, basis).
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Final
+
+from cdpbridge.integrations.registry import IntegrationEntry
+from cdpbridge.mapping import Mapper
+
+if TYPE_CHECKING:
+    from cdpbridge.exports.segment import ExportIntegration
+
+# Opt-in exports land here; NotifyOptinFunction ingests them (they are history, not profile updates).
+OPTIN_INBOUND_PREFIX: Final = "inbound/notify/optin/"
+
+
+def segment_export() -> ExportIntegration:
+    """The planner's segment export (loaded by the planner function on its first event)."""
+    export: ExportIntegration = importlib.import_module(f"{__name__}.export").NOTIFY_EXPORT
+    return export
+
+
+INTEGRATION: Final = IntegrationEntry(
+    name="notify",
+    summary="Notify: opt-in history in, each user's campaign sent at their best local hour",
+    # Notify has no mapping-config import: its inbound files (inbound/notify/optin/) are opt-in
+    # history, ingested by NotifyOptinFunction into the opt-in store. The field is required of
+    # every entry; a mapping config naming notify would run column-mapped like generic.
+    transformer=Mapper,
+    exports={"segment": segment_export},
+)
+
+__all__ = ["INTEGRATION", "OPTIN_INBOUND_PREFIX", "segment_export"]
