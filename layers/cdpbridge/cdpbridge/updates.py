@@ -55,3 +55,6 @@ class UserUpdate:
     # True when the row must not be sent at all: an issue under on_invalid=reject_row, or no usable
     # identifier (under skip_field too). With skip_field the invalid values are simply left out.
     rejected: bool = False
+    # The digest of the source record this update was mapped from (``Mapper.record_digest``), when
+    # the record can be recognised by it: stored once Braze acknowledged all of the record.
+    record_digest: bytes | None = None

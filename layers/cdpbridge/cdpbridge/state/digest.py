@@ -81,3 +81,9 @@ def value_digests(values: Mapping[str, Any]) -> dict[str, bytes]:
 
 
 NULL_DIGEST: Final = value_digest(None)
+
+RECORD_DIGEST_KEY: Final = "$record"
+"""The entry of a user's field state that holds the digest of the whole source record last
+acknowledged for that user (raw values of the mapped columns, the identifier, and the mapping
+config it went through). Braze refuses attribute names starting with '$' and so does the mapping
+config, so no attribute digest ever shares this entry."""

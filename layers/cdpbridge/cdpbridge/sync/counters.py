@@ -57,6 +57,8 @@ class RunCounters:
     rows_read: int = 0
     rows_rejected: int = 0
     users: int = 0  # rows that mapped to a user update
+    # Rows skipped unmapped: their record is the one Braze acknowledged last for the user.
+    records_unchanged: int = 0
     users_written: int = 0  # attribute objects sent (users with at least one changed attribute)
     attributes_sent: int = 0
     attributes_unchanged: int = 0

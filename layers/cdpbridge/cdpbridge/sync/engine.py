@@ -35,7 +35,7 @@ from cdpbridge.braze import (
 )
 from cdpbridge.braze.track import TRACK_KINDS
 from cdpbridge.records import RejectedRow, RowIssue, RowPosition, SourceRow
-from cdpbridge.state import FieldStateSnapshot, FieldStateStore, SendLedger
+from cdpbridge.state import RECORD_DIGEST_KEY, FieldStateSnapshot, FieldStateStore, SendLedger
 from cdpbridge.state.contracts import merge_user_state
 from cdpbridge.sync.artifacts import RejectsWriter
 from cdpbridge.sync.counters import RunCounters, attribute_data_points, event_data_points
@@ -254,26 +254,37 @@ class SyncEngine:
 
     def _process_chunk(self, chunk: list[SourceRow | RejectedRow], mapper: RowMapper) -> None:
         counters = self.counters
-        updates: list[UserUpdate] = []
+        record_digest: Callable[[SourceRow], tuple[str, bytes] | None] | None = getattr(
+            mapper, "record_digest", None
+        )
+        # Rows that can be recognised by their digest are only read here; the others are mapped.
+        slots: list[UserUpdate | tuple[SourceRow, str, bytes]] = []
+        keys: set[str] = set()
         for item in chunk:
             counters.rows_read += 1
             if isinstance(item, RejectedRow):
                 self._reject_issues(item.issues, row_rejected=True)
                 continue
-            update = mapper.map_row(item)
-            if update.issues:
-                # With on_invalid=skip_field the mapper keeps the row and only reports the fields.
-                self._reject_issues(update.issues, row_rejected=update.rejected)
-            if not update.rejected:
-                updates.append(update)
-        if not updates:
+            recognised = record_digest(item) if record_digest is not None else None
+            if recognised is not None:
+                slots.append((item, *recognised))
+                keys.add(recognised[0])
+                continue
+            update = self._map(item, mapper)
+            if update is not None:
+                slots.append(update)
+                keys.add(update.user_key)
+        if not slots:
             return
-        counters.users += len(updates)
 
         self._forget_settled_users()
         self._forget_settled_plans()
-        known = self.field_state.get_many(self.options.workspace, {u.user_key for u in updates})
+        known = self.field_state.get_many(self.options.workspace, keys)
         self._known.absorb(known)
+        updates = self._unchanged_records_skipped(slots, known, mapper)
+        if not updates:
+            return
+        counters.users += len(updates)
         planned = self._plan(updates, known)
         needing_lookup = [p for p in planned if p.pending_lookups]
         if needing_lookup:
@@ -285,6 +296,60 @@ class SyncEngine:
             counters.data_points_saved += plan.unchanged_data_points
             counters.attributes_set_if_empty_skipped += plan.set_if_empty_skipped
             self._emit_user(plan, sent_before)
+
+    def _map(self, row: SourceRow, mapper: RowMapper) -> UserUpdate | None:
+        """The row's update, its issues rejected; None when the whole row is rejected."""
+        update = mapper.map_row(row)
+        if update.issues:
+            # With on_invalid=skip_field the mapper keeps the row and only reports the fields.
+            self._reject_issues(update.issues, row_rejected=update.rejected)
+        return None if update.rejected else update
+
+    def _unchanged_records_skipped(
+        self,
+        slots: list[UserUpdate | tuple[SourceRow, str, bytes]],
+        known: FieldStateSnapshot,
+        mapper: RowMapper,
+    ) -> list[UserUpdate]:
+        """The chunk's updates in file order: a record whose digest is the one acknowledged last for
+        its user is skipped unmapped, the others are mapped now.
+
+        A record is skipped only when what Braze holds for the user is what the store says: no
+        earlier row of this run may still change it (none planned and unsettled, none earlier in
+        this chunk), no object of the user waits in a retry file, and no full refresh was asked."""
+        updates: list[UserUpdate] = []
+        full_refresh = self.options.full_refresh
+        planned_by_user = self._planned
+        held_users = self.held_users
+        mapped_users: set[str] = set()
+        skipped = 0
+        for slot in slots:
+            if slot.__class__ is not tuple:
+                update: UserUpdate = slot  # type: ignore[assignment]  # the class was just checked
+                mapped_users.add(update.user_key)
+                updates.append(update)
+                continue
+            row, user_key, digest = slot  # type: ignore[misc]  # the class was just checked
+            if (
+                not full_refresh
+                and user_key not in mapped_users
+                and user_key not in planned_by_user
+                and user_key not in held_users
+            ):
+                state = known.get(user_key)
+                if state is not None and state.get(RECORD_DIGEST_KEY) == digest:
+                    skipped += 1
+                    continue
+            mapped_users.add(user_key)
+            mapped = self._map(row, mapper)
+            if mapped is None:
+                continue
+            if not mapped.issues:
+                # A record whose fields had issues is mapped again each time, so they are reported.
+                mapped.record_digest = digest
+            updates.append(mapped)
+        self.counters.records_unchanged += skipped
+        return updates
 
     def _plan(self, updates: list[UserUpdate], known: FieldStateSnapshot) -> list[PlannedUser]:
         """Plans each update against what Braze will hold once the earlier rows of the run are
@@ -306,6 +371,13 @@ class SyncEngine:
                 state = merge_user_state(state or {}, earlier)
             plan = plan_user(update, state, full_refresh)
             planned.append(plan)
+            stored = known.get(user_key)
+            _note_record(
+                plan,
+                against_store=earlier is None and user_key not in held_users,
+                record_known=(stored is not None and RECORD_DIGEST_KEY in stored)
+                or (earlier is not None and RECORD_DIGEST_KEY in earlier),
+            )
             if not plan.digests and not plan.pending_lookups:
                 continue
             if earlier is None and not plan.pending_lookups:
@@ -396,7 +468,7 @@ class SyncEngine:
                 increments_id = None
         if writes:
             body = plan.attributes_object(writes)
-            digests = plan.digests if writes is plan.writes else {n: plan.digests[n] for n in writes}
+            digests = plan.digests if writes is plan.writes else _digests_of(plan, writes)
             self._add_object(
                 ObjectRef(
                     update.position,
@@ -408,6 +480,10 @@ class SyncEngine:
                     data_points,
                 )
             )
+        elif plan.digests.get(RECORD_DIGEST_KEY) is not None:
+            # Nothing to send, yet the record was not known by its digest (the first run since a
+            # mapping change, or cells that map alike): noted, so the next run skips it unmapped.
+            self._pending_state.setdefault(update.user_key, {}).update(plan.digests)
         if not update.events and not update.purchases:
             return
         for kind, items in (("events", update.events), ("purchases", update.purchases)):
@@ -587,7 +663,8 @@ class SyncEngine:
         counters.data_points_sent += ref.data_points
         if ref.kind == "attributes":
             counters.users_written += 1
-            counters.attributes_sent += len(ref.digests or ())
+            digests = ref.digests or {}
+            counters.attributes_sent += len(digests) - (RECORD_DIGEST_KEY in digests)
         elif ref.kind == "events":
             counters.events_sent += 1
         else:
@@ -697,6 +774,35 @@ def _until_unreadable(rows: Iterable[Any], failure: list[Exception]) -> Iterator
             failure.append(error)
             return
         yield item
+
+
+def _note_record(plan: PlannedUser, *, against_store: bool, record_known: bool) -> None:
+    """Adds to what ``plan`` commits on acknowledgement the digest of its record, or forgets the one
+    stored or planned (``record_known``) when the plan changes attributes without one.
+
+    The digest is committed only when, once Braze acknowledged the plan, Braze holds exactly what
+    the record maps to: the plan was made against the stored state alone (no earlier row of the run
+    unsettled, no object in a retry file), every write is a plain value (none whose effect is
+    unknown: add, remove, increment, merge), and no lookup decides part of it."""
+    digests = plan.digests
+    record = plan.update.record_digest
+    if (
+        record is not None
+        and against_store
+        and not plan.pending_lookups
+        and None not in digests.values()
+    ):
+        digests[RECORD_DIGEST_KEY] = record
+    elif record_known and (digests or plan.pending_lookups):
+        digests[RECORD_DIGEST_KEY] = None
+
+
+def _digests_of(plan: PlannedUser, writes: dict[str, Any]) -> dict[str, bytes | None]:
+    """The digests ``plan`` commits for ``writes`` (some of its writes), the record entry kept."""
+    digests = {name: plan.digests[name] for name in writes}
+    if RECORD_DIGEST_KEY in plan.digests:
+        digests[RECORD_DIGEST_KEY] = plan.digests[RECORD_DIGEST_KEY]
+    return digests
 
 
 def _resolved_lookups(
