@@ -786,12 +786,7 @@ def _note_record(plan: PlannedUser, *, against_store: bool, record_known: bool) 
     unknown: add, remove, increment, merge), and no lookup decides part of it."""
     digests = plan.digests
     record = plan.update.record_digest
-    if (
-        record is not None
-        and against_store
-        and not plan.pending_lookups
-        and None not in digests.values()
-    ):
+    if record is not None and against_store and not plan.pending_lookups and None not in digests.values():
         digests[RECORD_DIGEST_KEY] = record
     elif record_known and (digests or plan.pending_lookups):
         digests[RECORD_DIGEST_KEY] = None
