@@ -329,7 +329,7 @@ class SyncEngine:
                 mapped_users.add(update.user_key)
                 updates.append(update)
                 continue
-            row, user_key, digest = slot  # type: ignore[misc]  # the class was just checked
+            row, user_key, digest = slot
             if (
                 not full_refresh
                 and user_key not in mapped_users
