@@ -151,7 +151,7 @@ def main() -> int:
                     "changed_values": changed,
                     "data_points": data_points,
                     "data_points_per_changed_value": round(data_points / changed, 4) if changed else None,
-                    "records_unchanged": daily["counters"]["records_unchanged"],
+                    "records_unchanged": daily["counters"].get("records_unchanged", 0),
                 }
             )
             results["daily"] = daily
@@ -205,7 +205,8 @@ def main() -> int:
                 f"peak RSS {parquet['peak_rss_mb']:.0f} MB"
             )
     write_json(args.json, results)
-    runs = [results[name] for name in ("full", "daily", "delta", "full_parts", "full_parquet") if name in results]
+    names = ("full", "daily", "delta", "full_parts", "full_parquet")
+    runs = [results[name] for name in names if name in results]
     return 0 if all(result["finished"] for result in runs) else 1
 
 

@@ -217,3 +217,23 @@ def test_a_dry_run_skips_unchanged_records_too(setup: Setup) -> None:
     result, mapper, store = run(setup, None, FILE)
     assert mapper.mapped == 0 and store.writes == 0
     assert result.counters.records_unchanged == 2
+
+
+def test_a_list_sent_again_costs_only_its_new_elements(setup: Setup) -> None:
+    """Lists as sets: add writes are deduped per element against what Braze acknowledged."""
+    config = """
+version: 1
+identifier: {column: id, as: external_id}
+fields:
+  - {column: tags, attribute: tags, strategy: add, separator: ","}
+"""
+    braze = FakeBraze()
+    run(setup, braze, [("u1", {"tags": "a,b"})], CountingMapper(config))
+    result, _, _ = run(setup, braze, [("u1", {"tags": "a,b,c"})], CountingMapper(config))
+    assert braze.objects[-1] == {"external_id": "u1", "tags": {"add": ["c"]}}
+    assert result.counters.data_points_sent == 1
+    assert result.counters.data_points_saved == 2
+    sent = len(braze.objects)
+    result, _, _ = run(setup, braze, [("u1", {"tags": "a,b,c"})], CountingMapper(config))
+    assert len(braze.objects) == sent
+    assert result.counters.requests == 0

@@ -82,6 +82,15 @@ def value_digests(values: Mapping[str, Any]) -> dict[str, bytes]:
 
 NULL_DIGEST: Final = value_digest(None)
 
+LIST_ELEMENT_PREFIX: Final = "$e:"
+"""Entries ``$e:<attribute>:<element digest, hex>`` of a user's field state say whether one element
+is in the array attribute (LIST_ELEMENT_PRESENT, after an acknowledged add) or not in it
+(LIST_ELEMENT_ABSENT, after an acknowledged remove). They count only while the attribute's own
+entry is LIST_TRACKED: any other write to the attribute replaces that entry, and so voids them."""
+LIST_TRACKED: Final = b"\xff$list\x00\x00"
+LIST_ELEMENT_PRESENT: Final = b"\xff$in\x00\x00\x00\x00"
+LIST_ELEMENT_ABSENT: Final = b"\xff$out\x00\x00\x00"
+
 RECORD_DIGEST_KEY: Final = "$record"
 """The entry of a user's field state that holds the digest of the whole source record last
 acknowledged for that user (raw values of the mapped columns, the identifier, and the mapping

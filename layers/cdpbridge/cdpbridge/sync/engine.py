@@ -39,7 +39,13 @@ from cdpbridge.state import RECORD_DIGEST_KEY, FieldStateSnapshot, FieldStateSto
 from cdpbridge.state.contracts import merge_user_state
 from cdpbridge.sync.artifacts import RejectsWriter
 from cdpbridge.sync.counters import RunCounters, attribute_data_points, event_data_points
-from cdpbridge.sync.dedupe import LOOKUP_PENDING, PlannedUser, plan_user, resolve_lookup
+from cdpbridge.sync.dedupe import (
+    LIST_ELEMENTS_TRACKED,
+    LOOKUP_PENDING,
+    PlannedUser,
+    plan_user,
+    resolve_lookup,
+)
 from cdpbridge.sync.lookup import BrazeProfileLookup
 from cdpbridge.sync.objects import Kind, ObjectRef
 from cdpbridge.sync.retry import RetryEntry
@@ -71,6 +77,9 @@ class EngineOptions:
     checkpoint_interval_s: float = 60.0
     # Field-state commits are written in groups of at least this many users (and at every drain).
     state_flush_users: int = 1000
+    # Elements of one array attribute whose acknowledged add/remove is kept, so that a list sent
+    # again costs only its new elements: the workspace's array maximum (Braze's default is 25).
+    list_elements_tracked: int = LIST_ELEMENTS_TRACKED
 
 
 @dataclass(slots=True)
@@ -356,6 +365,7 @@ class SyncEngine:
         applied (Braze applies one user's writes in file order): the stored state, read before any
         of them was committed, overlaid with what they planned."""
         full_refresh = self.options.full_refresh
+        list_elements_tracked = self.options.list_elements_tracked
         planned_by_user = self._planned
         held_users = self.held_users
         planned: list[PlannedUser] = []
@@ -369,7 +379,7 @@ class SyncEngine:
                 state = earlier = None
             elif earlier is not None:
                 state = merge_user_state(state or {}, earlier)
-            plan = plan_user(update, state, full_refresh)
+            plan = plan_user(update, state, full_refresh, list_elements_tracked)
             planned.append(plan)
             stored = known.get(user_key)
             _note_record(
@@ -478,6 +488,7 @@ class SyncEngine:
                     digests,
                     increments_id,
                     data_points,
+                    len(writes),
                 )
             )
         elif plan.digests.get(RECORD_DIGEST_KEY) is not None:
@@ -663,8 +674,7 @@ class SyncEngine:
         counters.data_points_sent += ref.data_points
         if ref.kind == "attributes":
             counters.users_written += 1
-            digests = ref.digests or {}
-            counters.attributes_sent += len(digests) - (RECORD_DIGEST_KEY in digests)
+            counters.attributes_sent += ref.attribute_count
         elif ref.kind == "events":
             counters.events_sent += 1
         else:
@@ -786,18 +796,22 @@ def _note_record(plan: PlannedUser, *, against_store: bool, record_known: bool) 
     unknown: add, remove, increment, merge), and no lookup decides part of it."""
     digests = plan.digests
     record = plan.update.record_digest
-    if record is not None and against_store and not plan.pending_lookups and None not in digests.values():
+    if (
+        record is not None
+        and against_store
+        and not plan.pending_lookups
+        and not plan.has_list_write
+        and None not in digests.values()
+    ):
         digests[RECORD_DIGEST_KEY] = record
     elif record_known and (digests or plan.pending_lookups):
         digests[RECORD_DIGEST_KEY] = None
 
 
 def _digests_of(plan: PlannedUser, writes: dict[str, Any]) -> dict[str, bytes | None]:
-    """The digests ``plan`` commits for ``writes`` (some of its writes), the record entry kept."""
-    digests = {name: plan.digests[name] for name in writes}
-    if RECORD_DIGEST_KEY in plan.digests:
-        digests[RECORD_DIGEST_KEY] = plan.digests[RECORD_DIGEST_KEY]
-    return digests
+    """The digests ``plan`` commits for ``writes`` (some of its writes), with the reserved entries
+    (record, list elements: their names start with '$', as no attribute's can)."""
+    return {name: digest for name, digest in plan.digests.items() if name in writes or name[0] == "$"}
 
 
 def _resolved_lookups(
