@@ -130,6 +130,10 @@ def main() -> int:
 
         full = run(full_file, "full")
         print(
+            f"  AWS per million rows: ${full['aws_cost']['usd_per_million_rows']['total']:.3f}",
+            file=sys.stderr,
+        )
+        print(
             f"full file: {full['rows']:,} rows in {full['seconds']:.1f} s = "
             f"{full['rows_per_s']:,.0f} rows/s; "
             f"{full['requests']:,} requests, fill {full['fill_ratio']:.2%}; "
@@ -158,7 +162,8 @@ def main() -> int:
             print(
                 f"daily full file ({args.daily_share:.0%} of rows changed): {changed:,} values changed, "
                 f"{data_points:,} data points ({daily['data_points_per_changed_value']}x); "
-                f"{daily['rows_per_s']:,.0f} rows/s; {daily['cpu_s_per_million']} CPU-s per million rows"
+                f"{daily['rows_per_s']:,.0f} rows/s; {daily['cpu_s_per_million']} CPU-s per million rows; "
+                f"AWS ${daily['aws_cost']['usd_per_million_rows']['total']:.3f} per million rows"
             )
         if delta_file is not None:
             delta = run(delta_file, "delta")

@@ -36,13 +36,18 @@ from harness import API_KEY, DEFAULT_IN_FLIGHT, TrackLimit, rate, write_json
 
 from cdpbridge.braze import BrazeClient, BrazeSettings, RateLimit
 from cdpbridge.mapping import load_mapping
+from cdpbridge.sources.s3 import DEFAULT_RANGE_BYTES
 from cdpbridge.state import SqliteCheckpointStore, SqliteFieldStateStore, SqliteSendLedger
 from cdpbridge.sync.artifacts import LocalArtifactStore
+from cdpbridge.sync.aws_cost import aws_cost
 from cdpbridge.sync.counters import RunCounters
 from cdpbridge.sync.engine import EngineOptions
 from cdpbridge.sync.job import JobRequest, JobServices, PartOutcome, run_part
 from cdpbridge_local.demo_data import CUSTOMER_MAPPING_YAML, CUSTOMER_PARQUET_MAPPING_YAML
 from cdpbridge_local.parts import run_parts, split
+
+# The functions' MemorySize in template.yaml (Globals): what the run's GB-seconds are priced at.
+FUNCTION_MEMORY_MB = 1024
 
 
 class Progress:
@@ -155,6 +160,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             services.client.close()
     counters = outcome.counters
     rows = counters.rows_read
+    # Read from S3 as deployed, the file would take one ranged GET per range.
+    priced = RunCounters.from_dict(counters.to_dict())
+    priced.s3_get_requests += -(-stat.st_size // DEFAULT_RANGE_BYTES)
     return {
         "label": args.label,
         "file": path.name,
@@ -179,6 +187,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "requests": counters.requests,
         "fill_ratio": counters.fill_ratio,
         "counters": counters.to_dict(),
+        "aws_cost": aws_cost(priced, FUNCTION_MEMORY_MB),
     }
 
 

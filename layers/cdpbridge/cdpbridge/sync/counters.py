@@ -80,6 +80,20 @@ class RunCounters:
     lookup_requests: int = 0
     lookup_users: int = 0
     lookup_seconds: float = 0.0
+    # What the run asked of AWS (priced by cdpbridge.sync.aws_cost): invocations and their seconds,
+    # field-state users read and written (with the write units their items take), send-ledger and
+    # checkpoint requests, S3 requests by price class.
+    invocations: int = 0
+    invocation_seconds: float = 0.0
+    state_users_read: int = 0
+    state_users_written: int = 0
+    state_write_units: int = 0
+    ledger_reads: int = 0
+    ledger_writes: int = 0
+    checkpoint_reads: int = 0
+    checkpoint_writes: int = 0
+    s3_get_requests: int = 0
+    s3_put_requests: int = 0
     # The users.track cap the run was lowered to after "Max Input Length Exceeded"; 0: never lowered.
     track_cap_lowered_to: int = 0
     rejects_by_reason: Counter[str] = field(default_factory=Counter)

@@ -21,7 +21,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from aws_lambda_powertools import Logger
 
@@ -289,6 +289,7 @@ class SyncEngine:
         self._forget_settled_users()
         self._forget_settled_plans()
         known = self.field_state.get_many(self.options.workspace, keys)
+        counters.state_users_read += len(keys)
         self._known.absorb(known)
         updates = self._unchanged_records_skipped(slots, known, mapper)
         if not updates:
@@ -458,6 +459,7 @@ class SyncEngine:
                     ids.extend(ledger_id(update.position, kind, index) for index in range(len(items)))
         if not ids:
             return set()
+        self.counters.ledger_reads += _ledger_items(len(ids))
         return self.ledger.already_sent(self._scope, ids)
 
     def _emit_user(self, plan: PlannedUser, sent_before: set[str]) -> None:
@@ -648,6 +650,7 @@ class SyncEngine:
         if acknowledged_ledger_ids:
             # Written at once, not batched: a crash right after must not make a resume resend these.
             self.ledger.mark_sent(self._scope, acknowledged_ledger_ids)
+            counters.ledger_writes += _ledger_items(len(acknowledged_ledger_ids))
 
     def _forget_planned(self, ref: ObjectRef) -> None:
         """Braze did not take ``ref``: for the attributes whose planned value is still the one ``ref``
@@ -708,10 +711,23 @@ class SyncEngine:
     def _flush_state(self) -> None:
         if self._pending_state and not self.options.dry_run:
             self.field_state.apply(self.options.workspace, self._pending_state, known=self._known)
+            self._count_state_written(self._pending_state)
         self._pending_state = {}
         if len(self._known.covered) > _KNOWN_USERS_KEPT and not self._in_flight:
             # Bounded memory: users not covered are simply read again before their next commit.
             self._known = FieldStateSnapshot()
+
+    def _count_state_written(self, written: dict[str, dict[str, bytes | None]]) -> None:
+        """Users written and the write units of their items (1 KB each), sized from the snapshot
+        ``apply`` kept in step: a user's item holds a key and one digest and name per entry."""
+        counters = self.counters
+        counters.state_users_written += len(written)
+        known = self._known
+        units = 0
+        for user_key in written:
+            entries = len(known.get(user_key, ()))
+            units += 1 + (_ITEM_BASE_BYTES + entries * _ENTRY_BYTES) // 1024
+        counters.state_write_units += units
 
     def _forget_settled_users(self) -> None:
         """Bounds the snapshot between chunks, while requests are in flight (they always are in a
@@ -744,6 +760,18 @@ class SyncEngine:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+
+
+# Sizes of a field-state item for write units: key and attribute names of the item, then per entry
+# an 8-byte digest and a name (about 16 characters on average).
+_ITEM_BASE_BYTES: Final = 80
+_ENTRY_BYTES: Final = 25
+# The send ledger keeps the ids of 64 consecutive rows in one item.
+_LEDGER_ROWS_PER_ITEM: Final = 64
+
+
+def _ledger_items(ids: int) -> int:
+    return -(-ids // _LEDGER_ROWS_PER_ITEM)
 
 
 HELD_BEHIND_RETRY = "held: an earlier object of this user awaits retry"
