@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -228,6 +229,8 @@ class Mapper:
         self._purchase_steps = tuple(self._compile_purchase(rule) for rule in config.purchases)
         self._record_hasher = _record_hasher(config)
         self._record_columns = tuple(sorted(config.named_columns))
+        # One C call for the cells of a row (a tuple, or the one cell when the config names one).
+        self._record_cells = operator.itemgetter(*self._record_columns)
 
     @property
     def config(self) -> MappingConfig:
@@ -302,8 +305,12 @@ class Mapper:
         if identity_problem is not None:
             return None
         if self._config.remaining is None:
-            get = values.get
-            cells: Any = [get(column) for column in self._record_columns]
+            try:
+                cells: Any = self._record_cells(values)
+            except KeyError:
+                # A row without some of the columns (JSON sources): they read as missing.
+                get = values.get
+                cells = [get(column) for column in self._record_columns]
         else:
             # Every column is read (the remaining ones by name): names and values both count.
             cells = list(values.items())
