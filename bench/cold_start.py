@@ -256,13 +256,13 @@ def main() -> int:
         if figures.get("ms") is None:
             print(f"{figures['function']}: does not import: {figures.get('error')}")
         else:
-            deployed = figures.get("ms_deployed")
+            deployed_ms = figures.get("ms_deployed")
             print(
                 f"{figures['function']}: import {figures['ms']:.0f} ms (median of {args.repeats}), "
                 f"{figures['ms_no_pyc']:.0f} ms without .pyc, "
                 + (
-                    f"{deployed:.0f} ms as deployed (sam build artifact, read-only bytecode)"
-                    if deployed is not None
+                    f"{deployed_ms:.0f} ms as deployed (sam build artifact, read-only bytecode)"
+                    if deployed_ms is not None
                     else f"as deployed: {figures.get('deployed_error', 'no sam build artifact')}"
                 )
             )

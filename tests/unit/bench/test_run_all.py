@@ -215,3 +215,27 @@ def test_an_unknown_step_is_refused_before_anything_runs(tmp_path: Path, capsys:
     assert stop.value.code == 2
     assert "warp_drive" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_the_daily_file_is_judged_against_its_own_targets_and_the_baseline() -> None:
+    daily = {
+        "rows": 100_000,
+        "rows_per_s": 48_000.0,
+        "cpu_s_per_million": 22.1,
+        "requests": 13,
+        "changed_values": 3923,
+        "data_points": 3923,
+        "data_points_per_changed_value": 1.0,
+        "records_unchanged": 99_032,
+        "changed_rows_share": 0.01,
+        "aws_cost": {"usd_per_million_rows": {"total": 0.133}},
+    }
+    measured = figures()
+    measured["full_and_delta"]["daily"] = daily
+    results = assemble(outcomes(measured), "quick", MACHINE)
+    assert results["daily"]["aws_usd_per_million_rows"] == 0.133
+    assert results["ratio_daily_vs_baseline"] == 12.0
+    verdicts = {(check.row, check.figure): check.met for check in evaluate_targets(results)}
+    assert verdicts[("daily", "cpu_s_per_million")] is False
+    assert verdicts[("daily", "ratio_vs_baseline")] is True
+    assert verdicts[("daily", "data_points_per_changed_value")] is True
