@@ -96,6 +96,8 @@ class RunCounters:
     s3_put_requests: int = 0
     # The users.track cap the run was lowered to after "Max Input Length Exceeded"; 0: never lowered.
     track_cap_lowered_to: int = 0
+    # The most requests in flight the engine's window reached (parts: the largest of them).
+    in_flight_peak: int = 0
     rejects_by_reason: Counter[str] = field(default_factory=Counter)
 
     def to_dict(self) -> dict[str, Any]:
@@ -127,6 +129,8 @@ class RunCounters:
         for name in self.__slots__:
             if name == "rejects_by_reason":
                 self.rejects_by_reason.update(other.rejects_by_reason)
+            elif name == "in_flight_peak":
+                self.in_flight_peak = max(self.in_flight_peak, other.in_flight_peak)
             elif name == "track_cap_lowered_to":
                 lowered = [
                     value for value in (self.track_cap_lowered_to, other.track_cap_lowered_to) if value

@@ -38,6 +38,7 @@ from cdpbridge.records import RejectedRow, RowIssue, RowPosition, SourceRow
 from cdpbridge.state import RECORD_DIGEST_KEY, FieldStateSnapshot, FieldStateStore, SendLedger
 from cdpbridge.state.contracts import merge_user_state
 from cdpbridge.sync.artifacts import RejectsWriter
+from cdpbridge.sync.concurrency import InFlightWindow
 from cdpbridge.sync.counters import RunCounters, attribute_data_points, event_data_points
 from cdpbridge.sync.dedupe import (
     LIST_ELEMENTS_TRACKED,
@@ -68,7 +69,8 @@ class ResumableRows(Protocol):
 class EngineOptions:
     workspace: str
     track_cap: TrackCap = field(default_factory=TrackCap)
-    in_flight: int = 16
+    # The ceiling of requests in flight: the window finds its own level under it (sync/concurrency.py).
+    in_flight: int = 256
     # Rows mapped and deduped together: one state read and one ledger read per chunk.
     chunk_rows: int = 1500
     full_refresh: bool = False
@@ -122,6 +124,12 @@ class SyncEngine:
         self._send_cap = AdaptiveTrackCap(options.track_cap)
         self._executor: ThreadPoolExecutor | None = None
         self._in_flight: dict[Future[TrackOutcome], TrackRequest] = {}
+        # Requests in flight find their own level under the configured ceiling (sync/concurrency.py).
+        self._window = InFlightWindow(options.in_flight)
+        # Per request in flight: when it was sent, and whether the window was full then.
+        self._sent_at: dict[Future[TrackOutcome], tuple[float, bool]] = {}
+        # When each answered request's answer came (set by the worker thread that got it).
+        self._answered_at: dict[Future[TrackOutcome], float] = {}
         self._users_in_flight: dict[str, int] = {}
         self._pending_state: dict[str, dict[str, bytes | None]] = {}
         # What the chunks read, kept in step by apply(), so committing needs no second read.
@@ -538,7 +546,7 @@ class SyncEngine:
         # Keep per-user order: wait while an earlier request naming one of these users is in flight.
         while any(key in self._users_in_flight for key in user_keys):
             self._wait_for_completions()
-        while len(self._in_flight) >= self.options.in_flight:
+        while len(self._in_flight) >= self._window.size:
             self._wait_for_completions()
         if not user_keys.isdisjoint(self.held_users):
             # An earlier request of one of these users went to the retry file while this one was
@@ -553,7 +561,10 @@ class SyncEngine:
                 max_workers=self.options.in_flight, thread_name_prefix="track"
             )
         assert self.client is not None
+        window_full = len(self._in_flight) + 1 >= self._window.size
         future = self._executor.submit(self.client.track, request, self._send_cap)
+        self._sent_at[future] = (time.monotonic(), window_full)
+        future.add_done_callback(self._note_answer_time)
         self._in_flight[future] = request
         for key in user_keys:
             self._users_in_flight[key] = self._users_in_flight.get(key, 0) + 1
@@ -591,6 +602,7 @@ class SyncEngine:
         done, _ = wait(list(self._in_flight), return_when=FIRST_COMPLETED)
         for future in done:
             request = self._in_flight.pop(future)
+            self._adjust_window(future)
             for key in {ref.user_key for ref in _refs(request)}:
                 remaining = self._users_in_flight[key] - 1
                 if remaining:
@@ -600,6 +612,22 @@ class SyncEngine:
             self._handle_outcome(request, future.result())
         if len(self._pending_state) >= self.options.state_flush_users:
             self._flush_state()
+
+    def _note_answer_time(self, future: Future[TrackOutcome]) -> None:
+        self._answered_at[future] = time.monotonic()
+
+    def _adjust_window(self, future: Future[TrackOutcome]) -> None:
+        """Feeds one answer to the window: its latency, and whether Braze pushed back."""
+        sent_at, window_full = self._sent_at.pop(future)
+        answered_at = self._answered_at.pop(future, None) or time.monotonic()
+        if future.exception() is not None:
+            return
+        outcome = future.result()
+        congested = outcome.attempts > outcome.requests or outcome.status == "retries_exhausted"
+        self._window.answered(
+            latency_s=answered_at - sent_at, congested=congested, window_was_full=window_full, now=answered_at
+        )
+        self.counters.in_flight_peak = max(self.counters.in_flight_peak, self._window.peak)
 
     def _handle_outcome(self, request: TrackRequest, outcome: TrackOutcome) -> None:  # noqa: PLR0912 - one branch per outcome Braze can give a request
         counters = self.counters
