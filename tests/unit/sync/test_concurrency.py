@@ -49,11 +49,13 @@ def test_a_rate_limited_answer_halves_the_window_once_per_round_trip() -> None:
     assert window.size == 17
 
 
-def test_answers_much_slower_than_the_fastest_shrink_the_window() -> None:
+def test_answers_much_slower_than_the_fastest_stop_the_growth() -> None:
     window = InFlightWindow(ceiling=100, limit=40)
     answer(window, 0.3, now=1.0)
     answer(window, 0.9, now=2.0)
-    assert window.size == 32
+    answer(window, 3.0, now=5.0)
+    # Held at the bound: neither grown nor shrunk, and out of slow start
+    assert window.size == 41 and not window.slow_start
     # Noise on fast answers is not congestion
     fast = InFlightWindow(ceiling=100, limit=40)
     answer(fast, 0.001, now=1.0)

@@ -4,14 +4,16 @@ Additive increase, multiplicative decrease, as congestion control does. The wind
 doubles every round trip (one more request per answer) until the first sign of congestion, then
 grows by one request per window of answers. It grows only while it is what limits the engine (the
 requests in flight filled it when the answered one was sent): an engine bound by its CPU never fills
-the window, so it never grows it. It shrinks by half when Braze answered 429 (or the client had to
-retry), and by a fifth when answers take much longer than the fastest seen: Braze slowing down, or
-the client's rate limiter holding requests until Braze's window reopens (X-RateLimit-Remaining at
-0), which is the rate-limit bound reached. At most one decrease per round trip, as one burst of
-congestion shows in several answers. The configured BRAZE_MAX_CONCURRENCY is the ceiling.
+the window, so it never grows it. It stops growing while answers take more than twice as long as
+the fastest: Braze slowing down, or the client's rate limiter holding requests because Braze's
+window is spent (X-RateLimit-Remaining at 0), which is the rate-limit bound reached; shrinking then
+would only leave the next window unused (measured: at 300 ms a window shrunk on such waits fell to
+a fifth of the bound), since the limiter already paces what is sent. It halves when Braze answered
+429 or the client had to retry, at most once per round trip, as one burst shows in several answers.
+The configured BRAZE_MAX_CONCURRENCY is the ceiling.
 
-Parallel invocations sharing a workspace each run their own window; as each halves on the 429s
-and slowdowns the shared limit causes, they converge on fair shares of it.
+Parallel invocations sharing a workspace each run their own window; as each halves on the 429s the
+shared limit causes, they converge on fair shares of it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ LATENCY_RISE: Final = 2.0
 # ... and by at least this much: scheduling noise on fast answers is no congestion.
 MIN_LATENCY_RISE_S: Final = 0.05
 BACKOFF_ON_RATE_LIMIT: Final = 0.5
-BACKOFF_ON_LATENCY: Final = 0.8
 
 
 @dataclass(slots=True)
@@ -56,12 +57,15 @@ class InFlightWindow:
         if fastest is None or latency_s < fastest:
             self.fastest_s = fastest = latency_s
         slowed = latency_s > LATENCY_RISE * fastest and latency_s - fastest > MIN_LATENCY_RISE_S
-        if congested or slowed:
+        if congested:
             if now - self.last_decrease_at >= latency_s:
-                factor = BACKOFF_ON_RATE_LIMIT if congested else BACKOFF_ON_LATENCY
-                self.limit = max(1.0, self.limit * factor)
+                self.limit = max(1.0, self.limit * BACKOFF_ON_RATE_LIMIT)
                 self.slow_start = False
                 self.last_decrease_at = now
+            return
+        if slowed:
+            # At the bound (or Braze slower): more in flight would only wait longer.
+            self.slow_start = False
             return
         if not window_was_full:
             return
