@@ -15,8 +15,8 @@ class WriteMode(StrEnum):
     SET = "set"  # replace the value; dedupe compares the hash of the value
     UNSET = "unset"  # send null; dedupe compares against the hash of null
     SET_IF_EMPTY = "set_if_empty"  # only when Braze holds no value for the attribute
-    ADD = "add"  # {"add": [...]} on an array; never deduped, state invalidated after ack
-    REMOVE = "remove"  # {"remove": [...]} on an array; never deduped, state invalidated after ack
+    ADD = "add"  # {"add": [...]} on an array; deduped per element (sync/dedupe.py: _plan_list)
+    REMOVE = "remove"  # {"remove": [...]} on an array; deduped per element, like add
     INCREMENT = "increment"  # {"inc": n}; never deduped, state invalidated after ack
     MERGE = "merge"  # nested object merged with _merge_objects; never deduped, state invalidated
 
