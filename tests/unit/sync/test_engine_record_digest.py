@@ -97,6 +97,9 @@ def test_a_file_sent_again_costs_one_state_read_and_nothing_else(setup: Setup) -
     assert result.counters.records_unchanged == 2
     assert result.counters.requests == 0
     assert result.counters.users == 0
+    # And the report still counts what the skipped records were worth as saved
+    assert result.counters.attributes_unchanged == 4
+    assert result.counters.data_points_saved == 4
 
 
 def test_only_the_changed_record_is_mapped_and_only_its_changed_value_sent(setup: Setup) -> None:

@@ -101,7 +101,9 @@ _RECORD_DIGEST_STRATEGIES: Final = frozenset({Strategy.SET, Strategy.CLEAR})
 # Bumped whenever what a mapping makes of the same cells changes in a way the config does not show
 # (a converter fixed, a normalisation added): every stored record digest then stops matching.
 RECORD_DIGEST_VERSION: Final = 1
-RECORD_DIGEST_SIZE: Final = 8
+# 48 bits: a changed record is taken for unchanged with probability 2**-48; the state entry's other
+# two bytes hold what the record was worth (see cdpbridge.sync.engine).
+RECORD_DIGEST_SIZE: Final = 6
 _SHAREABLE_STANDARD: Final = frozenset(
     name for name, standard in STANDARD_FIELDS.items() if standard.natural_type in _SHAREABLE_TYPES
 )

@@ -340,7 +340,7 @@ class SyncEngine:
         planned_by_user = self._planned
         held_users = self.held_users
         mapped_users: set[str] = set()
-        skipped = 0
+        skipped = attributes_unchanged = data_points_saved = 0
         for slot in slots:
             if slot.__class__ is not tuple:
                 update: UserUpdate = slot  # type: ignore[assignment]  # the class was just checked
@@ -355,8 +355,13 @@ class SyncEngine:
                 and user_key not in held_users
             ):
                 state = known.get(user_key)
-                if state is not None and state.get(RECORD_DIGEST_KEY) == digest:
+                stored = state.get(RECORD_DIGEST_KEY) if state is not None else None
+                if stored is not None and stored[:_RECORD_HASH_BYTES] == digest:
+                    # The record is worth what it was when acknowledged: its attributes and data
+                    # points count as unchanged, as they would had it been mapped.
                     skipped += 1
+                    attributes_unchanged += stored[_RECORD_HASH_BYTES]
+                    data_points_saved += stored[_RECORD_HASH_BYTES + 1]
                     continue
             mapped_users.add(user_key)
             mapped = self._map(row, mapper)
@@ -366,7 +371,10 @@ class SyncEngine:
                 # A record whose fields had issues is mapped again each time, so they are reported.
                 mapped.record_digest = digest
             updates.append(mapped)
-        self.counters.records_unchanged += skipped
+        counters = self.counters
+        counters.records_unchanged += skipped
+        counters.attributes_unchanged += attributes_unchanged
+        counters.data_points_saved += data_points_saved
         return updates
 
     def _plan(self, updates: list[UserUpdate], known: FieldStateSnapshot) -> list[PlannedUser]:
@@ -790,6 +798,11 @@ class SyncEngine:
             self._executor = None
 
 
+# The record entry of a user's state: the record's digest (Mapper.record_digest, 6 bytes), then the
+# attributes and the data points the record is worth, a byte each (a record worth more is never
+# skipped: it is simply mapped each time).
+_RECORD_HASH_BYTES: Final = 6
+_RECORD_WORTH_MAX: Final = 255
 # Sizes of a field-state item for write units: key and attribute names of the item, then per entry
 # an 8-byte digest and a name (about 16 characters on average).
 _ITEM_BASE_BYTES: Final = 80
@@ -846,20 +859,24 @@ def _note_record(plan: PlannedUser, *, against_store: bool, record_known: bool) 
     """Adds to what ``plan`` commits on acknowledgement the digest of its record, or forgets the one
     stored or planned (``record_known``) when the plan changes attributes without one.
 
-    The digest is committed only when, once Braze acknowledged the plan, Braze holds exactly what
+    The entry is committed only when, once Braze acknowledged the plan, Braze holds exactly what
     the record maps to: the plan was made against the stored state alone (no earlier row of the run
     unsettled, no object in a retry file), every write is a plain value (none whose effect is
     unknown: add, remove, increment, merge), and no lookup decides part of it."""
     digests = plan.digests
     record = plan.update.record_digest
+    attributes = plan.unchanged + len(plan.writes)
+    data_points = plan.data_points + plan.unchanged_data_points
     if (
         record is not None
         and against_store
         and not plan.pending_lookups
         and not plan.has_list_write
+        and attributes <= _RECORD_WORTH_MAX
+        and data_points <= _RECORD_WORTH_MAX
         and None not in digests.values()
     ):
-        digests[RECORD_DIGEST_KEY] = record
+        digests[RECORD_DIGEST_KEY] = record + bytes((attributes, data_points))
     elif record_known and (digests or plan.pending_lookups):
         digests[RECORD_DIGEST_KEY] = None
 
