@@ -115,9 +115,12 @@ def build_services(args: argparse.Namespace, reports: Path) -> JobServices:
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     path: Path = args.file
-    mapping = load_mapping(
-        CUSTOMER_PARQUET_MAPPING_YAML if path.suffix == ".parquet" else CUSTOMER_MAPPING_YAML
-    )
+    if args.mapping is not None:
+        mapping = load_mapping(args.mapping.read_text(encoding="utf-8"))
+    else:
+        mapping = load_mapping(
+            CUSTOMER_PARQUET_MAPPING_YAML if path.suffix == ".parquet" else CUSTOMER_MAPPING_YAML
+        )
     stat = path.stat()
     with tempfile.TemporaryDirectory(prefix="cdpbridge-bench-reports-") as reports:
         services = build_services(args, Path(reports))
@@ -201,6 +204,7 @@ def main() -> int:
     parser.add_argument("--in-flight", type=int, default=DEFAULT_IN_FLIGHT)
     parser.add_argument("--client-track-limit", type=TrackLimit.parse, default=TrackLimit(3000, 3.0))
     parser.add_argument("--full-refresh", action="store_true")
+    parser.add_argument("--mapping", type=Path, help="mapping config (default: the customers file's)")
     parser.add_argument("--label", default="run")
     parser.add_argument("--progress-s", type=float, default=0.0, help="progress line interval (0: none)")
     parser.add_argument("--expected-rows", type=int, help="rows in the file, for the progress share")

@@ -388,6 +388,8 @@ class EngineRun:
     profile: Path | None = None
     # Byte-range parts run by that many processes, as the deployed stack fans a large file out.
     workers: int = 1
+    # The mapping config's file; None: the customers file's mapping.
+    mapping: Path | None = None
 
     def command(self, result_path: Path) -> list[str]:
         command = [
@@ -415,6 +417,8 @@ class EngineRun:
             command += ["--expected-rows", str(self.expected_rows)]
         if self.profile is not None:
             command += ["--profile", str(self.profile)]
+        if self.mapping is not None:
+            command += ["--mapping", str(self.mapping)]
         return command
 
 

@@ -70,6 +70,7 @@ STEPS: tuple[Step, ...] = (
     ),
     Step("full_and_delta", "engine_full_and_delta.py", lambda s: ["--rows", str(s.rows)]),
     Step("baseline", "baseline_sender.py", lambda s: ["--rows", str(s.rows)]),
+    Step("lists_delta", "lists_delta.py", lambda s: ["--profiles", str(max(10_000, s.rows // 50))]),
     Step("bound", "rate_limit_bound.py", lambda s: ["--rows", str(s.bound_rows)]),
     Step("memory", "engine_memory.py", lambda s: ["--megabytes", str(s.memory_mb)]),
     # Braze's largest Currents file is 100,000 events; the quick mode routes a fifth of that.
@@ -200,6 +201,16 @@ def assemble(outcomes: Sequence[StepOutcome], mode: str, machine: dict[str, Any]
         results["ratio_vs_baseline"] = round(full["rows_per_s"] / baseline["rows_per_s"], 2)
     if parts and baseline and baseline["rows_per_s"]:
         results["ratio_vs_baseline_parts"] = round(parts["rows_per_s"] / baseline["rows_per_s"], 2)
+    lists_delta = figures.get("lists_delta")
+    if lists_delta:
+        results["lists_delta"] = _picked(
+            lists_delta,
+            "data_points",
+            "changed_values_and_new_elements",
+            "list_elements_resent",
+            "data_points_per_change",
+            "aws_usd_per_million_rows",
+        )
     bound = figures.get("bound")
     if bound:
         results["bound"] = _picked(
@@ -454,6 +465,15 @@ def render_table(results: dict[str, Any], previous: dict[str, Any] | None) -> st
             "daily/data_points_per_changed_value",
         ),
         ("", "AWS $ per million rows (us-east-1 list)", "daily.aws_usd_per_million_rows", _dollars, ""),
+        (
+            "3b BlueConic-style delta (lists resent whole)",
+            "list elements resent",
+            "lists_delta.list_elements_resent",
+            _number,
+            "",
+        ),
+        ("", "values and new elements changed", "lists_delta.changed_values_and_new_elements", _number, ""),
+        ("", "data points / change", "lists_delta.data_points_per_change", lambda v: _number(v, 3, "x"), ""),
         ("3 daily delta (10% changed)", "values changed", "delta.changed_values", _number, ""),
         ("", "data points written", "delta.data_points", _number, ""),
         (
