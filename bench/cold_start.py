@@ -8,19 +8,27 @@ fresh interpreters is reported, with bytecode caches as they are (warm) and, as 
 with no usable .pyc at all (every module compiled from source, as on a deployment without them).
 A handler whose module does not import is reported with its error, not crashed on.
 
+As deployed (``ms_deployed``): the same import from the ``sam build`` artifact (.aws-sam/build, its
+built template, the layer's python/ folder), with no bytecode written (Lambda's file system is
+read-only, so whatever .pyc the artifact lacks is compiled again by every cold start): the
+artifact's own __pycache__ folders are all there is (``make build`` compiles them into it).
+
     .venv/bin/python bench/cold_start.py [--repeats 5] [--template template.yaml] [--json out.json]
+        [--built .aws-sam/build]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
+import platform
 import statistics
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +63,7 @@ class HandlerModule:
     environment: dict[str, str]
 
 
-def handler_modules(template_path: Path) -> list[HandlerModule]:
+def handler_modules(template_path: Path, *, built: bool = False) -> list[HandlerModule]:
     template = SamTemplate.load(template_path)
     # Resolves parameters and mappings (an import function's CodeUri is an Fn::FindInMap of its folder).
     resolver = template.parameters_resolver(template.parameter_values({}), pseudo={})
@@ -67,11 +75,13 @@ def handler_modules(template_path: Path) -> list[HandlerModule]:
         handler = str(properties.get("Handler", ""))
         module = handler.rsplit(".", 1)[0].replace("/", ".")
         layers = tuple(
-            template.base_dir / str(template.resources[layer["Ref"]]["Properties"]["ContentUri"])
+            # A built layer holds its packages under python/, which Lambda puts on sys.path.
+            template.base_dir / str(template.resources[layer["Ref"]]["Properties"]["ContentUri"]) / subdir
             for layer in properties.get("Layers", [])
             if isinstance(layer, dict)
             and "Ref" in layer
             and template.resources.get(layer["Ref"], {}).get("Type") == LAYER_VERSION
+            for subdir in (("python",) if built else ("",))
         )
         found.append(
             HandlerModule(
@@ -119,11 +129,16 @@ def _variable_value(template: SamTemplate, name: str, value: Any, resolver: Intr
     return f"bench-{name.lower().replace('_', '-')}"
 
 
-def time_import(handler: HandlerModule, *, warm_bytecode: bool, pycache: Path) -> dict[str, Any]:
+def time_import(
+    handler: HandlerModule, *, warm_bytecode: bool, pycache: Path | None, write_bytecode: bool = True
+) -> dict[str, Any]:
     command = [sys.executable, "-I"]
     if not warm_bytecode:
         # An empty cache directory and no writing: every module is compiled from source.
         command += ["-B", "-X", f"pycache_prefix={pycache}"]
+    elif not write_bytecode:
+        # The files' own __pycache__ folders, read but never written: a read-only deployment.
+        command += ["-B"]
     command += ["-c", IMPORT_TIMER, str(handler.code_dir), handler.module, *map(str, handler.layer_dirs)]
     completed = subprocess.run(
         command, capture_output=True, text=True, env=handler.environment, cwd=handler.code_dir, check=False
@@ -158,6 +173,46 @@ def measure(handler: HandlerModule, repeats: int) -> dict[str, Any]:
     return figures
 
 
+def host_loadable_layer(layer_dir: Path, into: Path) -> tuple[Path, list[str]]:
+    """``layer_dir`` as this machine can import it: the artifact's packages as they are, except those
+    whose compiled extensions are built for Lambda's arm64 and not for this machine, which are taken
+    from the virtualenv (same pinned versions, their bytecode already compiled, as the artifact's is).
+    Returns the folder to import from and the packages taken from the virtualenv."""
+    machine = platform.machine()
+    if not layer_dir.is_dir() or machine in ("aarch64", "arm64"):
+        return layer_dir, []
+    into.mkdir(parents=True, exist_ok=True)
+    substituted = []
+    for entry in sorted(layer_dir.iterdir()):
+        target = entry
+        foreign = entry.is_dir() and any(
+            machine not in library.name for library in entry.rglob("*.so") if "aarch64" in library.name
+        )
+        if foreign:
+            spec = importlib.util.find_spec(entry.name)
+            if spec is not None and spec.submodule_search_locations:
+                target = Path(next(iter(spec.submodule_search_locations)))
+                substituted.append(entry.name)
+        (into / entry.name).symlink_to(target)
+    return into, substituted
+
+
+def measure_deployed(handler: HandlerModule, repeats: int) -> dict[str, Any]:
+    """Imports from the built artifact, writing no bytecode."""
+    if not handler.code_dir.is_dir():
+        return {"function": handler.function, "ms_deployed": None, "error": f"{handler.code_dir} missing"}
+    samples = [
+        time_import(handler, warm_bytecode=True, pycache=None, write_bytecode=False) for _ in range(repeats)
+    ]
+    errors = [sample["error"] for sample in samples if sample["error"]]
+    if errors:
+        return {"function": handler.function, "ms_deployed": None, "error": errors[0]}
+    return {
+        "function": handler.function,
+        "ms_deployed": round(statistics.median(sample["ms"] for sample in samples), 1),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -166,22 +221,58 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--rows", type=int, help="accepted for symmetry with the other scripts; unused")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--built",
+        type=Path,
+        default=REPO_ROOT / ".aws-sam" / "build",
+        help="the sam build artifact measured as deployed (skipped when it has no template.yaml)",
+    )
     args = parser.parse_args()
 
     results = [measure(handler, args.repeats) for handler in handler_modules(args.template)]
+    built_template = args.built / "template.yaml"
+    substituted: set[str] = set()
+    if built_template.is_file():
+        with tempfile.TemporaryDirectory(prefix="cdpbridge-bench-layer-") as layers_root:
+            built_handlers = []
+            for handler in handler_modules(built_template, built=True):
+                layer_dirs = []
+                for layer_dir in handler.layer_dirs:
+                    into = Path(layers_root) / layer_dir.parent.name
+                    loadable, taken = (into, []) if into.exists() else host_loadable_layer(layer_dir, into)
+                    substituted.update(taken)
+                    layer_dirs.append(loadable)
+                built_handlers.append(replace(handler, layer_dirs=tuple(layer_dirs)))
+            deployed = {
+                figures["function"]: figures
+                for figures in (measure_deployed(handler, args.repeats) for handler in built_handlers)
+            }
+        for figures in results:
+            found = deployed.get(figures["function"], {})
+            figures["ms_deployed"] = found.get("ms_deployed")
+            if found.get("error"):
+                figures["deployed_error"] = found["error"]
     for figures in results:
         if figures.get("ms") is None:
             print(f"{figures['function']}: does not import: {figures.get('error')}")
         else:
+            deployed_ms = figures.get("ms_deployed")
             print(
                 f"{figures['function']}: import {figures['ms']:.0f} ms (median of {args.repeats}), "
-                f"{figures['ms_no_pyc']:.0f} ms without .pyc"
+                f"{figures['ms_no_pyc']:.0f} ms without .pyc, "
+                + (
+                    f"{deployed_ms:.0f} ms as deployed (sam build artifact, read-only bytecode)"
+                    if deployed_ms is not None
+                    else f"as deployed: {figures.get('deployed_error', 'no sam build artifact')}"
+                )
             )
     write_json(
         args.json,
         {
             "parameters": {"repeats": args.repeats, "template": args.template.name},
             "import_ms": {figures["function"]: figures.get("ms") for figures in results},
+            "import_ms_deployed": {figures["function"]: figures.get("ms_deployed") for figures in results},
+            "deployed_packages_from_virtualenv": sorted(substituted),
             "handlers": results,
         },
     )

@@ -9,6 +9,9 @@ request fill, CPU seconds per million rows, peak RSS.
 Delta: the same users with about 10% of the values changed (write_customers_csv(generation=1,
 change_share=0.1)): data points Braze billed (emulator stats) against the values that changed
 (counted by diffing the two files).
+Daily full file: the full file a day later with about 1% of its rows changed (``--daily-share``),
+run against a copy of the full file's state: CPU seconds per million rows, rows/s, and data
+points Braze billed against the values that changed.
 Full file in parts: the full file again, with fresh state, split into byte ranges run by one
 process per core (``--workers``, default the CPU count), as the deployed stack fans a large file
 out to parallel invocations; CPU seconds are those of every part process.
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,6 +41,7 @@ from harness import (
     changed_values,
     customers_file,
     customers_parquet_file,
+    daily_customers_file,
     rate,
     run_engine,
     temporary_state,
@@ -67,6 +72,12 @@ def main() -> int:
     parser.add_argument("--change-share", type=float, default=0.1)
     parser.add_argument("--skip-delta", action="store_true")
     parser.add_argument(
+        "--daily-share",
+        type=float,
+        default=0.01,
+        help="share of the rows changed in the daily full file (0 leaves that run out)",
+    )
+    parser.add_argument(
         "--skip-parquet", action="store_true", help="leave out the Parquet run of the full file"
     )
     parser.add_argument(
@@ -84,6 +95,7 @@ def main() -> int:
     delta_file = (
         None if args.skip_delta else customers_file(args.rows, generation=1, change_share=args.change_share)
     )
+    daily_file = daily_customers_file(args.rows, args.daily_share) if args.daily_share > 0 else None
     parquet_file = None if args.skip_parquet else customers_parquet_file(args.rows)
     if args.profile_dir:
         args.profile_dir.mkdir(parents=True, exist_ok=True)
@@ -118,12 +130,41 @@ def main() -> int:
 
         full = run(full_file, "full")
         print(
+            f"  AWS per million rows: ${full['aws_cost']['usd_per_million_rows']['total']:.3f}",
+            file=sys.stderr,
+        )
+        print(
             f"full file: {full['rows']:,} rows in {full['seconds']:.1f} s = "
             f"{full['rows_per_s']:,.0f} rows/s; "
             f"{full['requests']:,} requests, fill {full['fill_ratio']:.2%}; "
             f"{full['cpu_s_per_million']} CPU-s per million rows; peak RSS {full['peak_rss_mb']:.0f} MB"
         )
         results: dict[str, Any] = {"parameters": parameters, "full": full}
+        if daily_file is not None:
+            with temporary_state() as daily_state:
+                # The day after the full file, on a copy of its state: the delta keeps the original.
+                for suffix in ("", "-wal"):
+                    if Path(f"{state}{suffix}").exists():
+                        shutil.copyfile(f"{state}{suffix}", f"{daily_state}{suffix}")
+                daily = run(daily_file, "daily", state=daily_state)
+            changed = changed_values(full_file, daily_file)
+            data_points = daily["emulator"]["data_points"]
+            daily.update(
+                {
+                    "changed_rows_share": args.daily_share,
+                    "changed_values": changed,
+                    "data_points": data_points,
+                    "data_points_per_changed_value": round(data_points / changed, 4) if changed else None,
+                    "records_unchanged": daily["counters"].get("records_unchanged", 0),
+                }
+            )
+            results["daily"] = daily
+            print(
+                f"daily full file ({args.daily_share:.0%} of rows changed): {changed:,} values changed, "
+                f"{data_points:,} data points ({daily['data_points_per_changed_value']}x); "
+                f"{daily['rows_per_s']:,.0f} rows/s; {daily['cpu_s_per_million']} CPU-s per million rows; "
+                f"AWS ${daily['aws_cost']['usd_per_million_rows']['total']:.3f} per million rows"
+            )
         if delta_file is not None:
             delta = run(delta_file, "delta")
             changed = changed_values(full_file, delta_file)
@@ -169,7 +210,8 @@ def main() -> int:
                 f"peak RSS {parquet['peak_rss_mb']:.0f} MB"
             )
     write_json(args.json, results)
-    runs = [results[name] for name in ("full", "delta", "full_parts", "full_parquet") if name in results]
+    names = ("full", "daily", "delta", "full_parts", "full_parquet")
+    runs = [results[name] for name in names if name in results]
     return 0 if all(result["finished"] for result in runs) else 1
 
 

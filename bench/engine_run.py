@@ -36,13 +36,18 @@ from harness import API_KEY, DEFAULT_IN_FLIGHT, TrackLimit, rate, write_json
 
 from cdpbridge.braze import BrazeClient, BrazeSettings, RateLimit
 from cdpbridge.mapping import load_mapping
+from cdpbridge.sources.s3 import DEFAULT_RANGE_BYTES
 from cdpbridge.state import SqliteCheckpointStore, SqliteFieldStateStore, SqliteSendLedger
 from cdpbridge.sync.artifacts import LocalArtifactStore
+from cdpbridge.sync.aws_cost import aws_cost
 from cdpbridge.sync.counters import RunCounters
 from cdpbridge.sync.engine import EngineOptions
 from cdpbridge.sync.job import JobRequest, JobServices, PartOutcome, run_part
 from cdpbridge_local.demo_data import CUSTOMER_MAPPING_YAML, CUSTOMER_PARQUET_MAPPING_YAML
 from cdpbridge_local.parts import run_parts, split
+
+# The functions' MemorySize in template.yaml (Globals): what the run's GB-seconds are priced at.
+FUNCTION_MEMORY_MB = 1024
 
 
 class Progress:
@@ -110,9 +115,12 @@ def build_services(args: argparse.Namespace, reports: Path) -> JobServices:
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     path: Path = args.file
-    mapping = load_mapping(
-        CUSTOMER_PARQUET_MAPPING_YAML if path.suffix == ".parquet" else CUSTOMER_MAPPING_YAML
-    )
+    if args.mapping is not None:
+        mapping = load_mapping(args.mapping.read_text(encoding="utf-8"))
+    else:
+        mapping = load_mapping(
+            CUSTOMER_PARQUET_MAPPING_YAML if path.suffix == ".parquet" else CUSTOMER_MAPPING_YAML
+        )
     stat = path.stat()
     with tempfile.TemporaryDirectory(prefix="cdpbridge-bench-reports-") as reports:
         services = build_services(args, Path(reports))
@@ -155,6 +163,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             services.client.close()
     counters = outcome.counters
     rows = counters.rows_read
+    # Read from S3 as deployed, the file would take one ranged GET per range.
+    priced = RunCounters.from_dict(counters.to_dict())
+    priced.s3_get_requests += -(-stat.st_size // DEFAULT_RANGE_BYTES)
     return {
         "label": args.label,
         "file": path.name,
@@ -179,6 +190,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "requests": counters.requests,
         "fill_ratio": counters.fill_ratio,
         "counters": counters.to_dict(),
+        "aws_cost": aws_cost(priced, FUNCTION_MEMORY_MB),
     }
 
 
@@ -192,6 +204,7 @@ def main() -> int:
     parser.add_argument("--in-flight", type=int, default=DEFAULT_IN_FLIGHT)
     parser.add_argument("--client-track-limit", type=TrackLimit.parse, default=TrackLimit(3000, 3.0))
     parser.add_argument("--full-refresh", action="store_true")
+    parser.add_argument("--mapping", type=Path, help="mapping config (default: the customers file's)")
     parser.add_argument("--label", default="run")
     parser.add_argument("--progress-s", type=float, default=0.0, help="progress line interval (0: none)")
     parser.add_argument("--expected-rows", type=int, help="rows in the file, for the progress share")

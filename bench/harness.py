@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import platform
+import random
 import signal
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from typing import Any
 
 from cdpbridge_local.demo_data import (
     CUSTOMER_COLUMNS,
+    customer_row,
     customer_rows,
     write_customers_csv,
     write_customers_parquet,
@@ -286,6 +288,30 @@ def customers_file(rows: int, *, generation: int = 0, change_share: float = 0.0)
     return path
 
 
+# The share of a changed row's changeable values that change in the daily file: almost every
+# changeable column (see demo_data.customer_row), so nearly every chosen row differs.
+_DAILY_CHANGE_SHARE = 0.2
+
+
+def daily_customers_file(rows: int, changed_rows_share: float) -> Path:
+    """The customers of customers_file(rows) a day later, as a CRM exports its whole table: about
+    ``changed_rows_share`` of the rows (chosen by a seeded draw per row) have new values, every
+    other row is exactly yesterday's. In bench/data/, written once and reused."""
+    path = DATA_DIR / f"customers-{rows}-daily{changed_rows_share:g}.csv"
+    if not path.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        print(f"writing {path.name} ({rows:,} rows, once) ...", file=sys.stderr, flush=True)
+        partial = path.with_suffix(".partial")
+        with partial.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(CUSTOMER_COLUMNS)
+            for index in range(rows):
+                changed = random.Random(index * 15_485_863 + 2).random() < changed_rows_share
+                writer.writerow(customer_row(index, 2 if changed else 0, _DAILY_CHANGE_SHARE))
+        partial.replace(path)
+    return path
+
+
 # Rows per row group of the benchmark's Parquet files: several groups per file, so that the file
 # splits into parts, each group a few megabytes as warehouse exports write them.
 PARQUET_GROUP_ROWS = 50_000
@@ -362,6 +388,8 @@ class EngineRun:
     profile: Path | None = None
     # Byte-range parts run by that many processes, as the deployed stack fans a large file out.
     workers: int = 1
+    # The mapping config's file; None: the customers file's mapping.
+    mapping: Path | None = None
 
     def command(self, result_path: Path) -> list[str]:
         command = [
@@ -389,6 +417,8 @@ class EngineRun:
             command += ["--expected-rows", str(self.expected_rows)]
         if self.profile is not None:
             command += ["--profile", str(self.profile)]
+        if self.mapping is not None:
+            command += ["--mapping", str(self.mapping)]
         return command
 
 

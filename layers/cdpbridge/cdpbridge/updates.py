@@ -15,8 +15,8 @@ class WriteMode(StrEnum):
     SET = "set"  # replace the value; dedupe compares the hash of the value
     UNSET = "unset"  # send null; dedupe compares against the hash of null
     SET_IF_EMPTY = "set_if_empty"  # only when Braze holds no value for the attribute
-    ADD = "add"  # {"add": [...]} on an array; never deduped, state invalidated after ack
-    REMOVE = "remove"  # {"remove": [...]} on an array; never deduped, state invalidated after ack
+    ADD = "add"  # {"add": [...]} on an array; deduped per element (sync/dedupe.py: _plan_list)
+    REMOVE = "remove"  # {"remove": [...]} on an array; deduped per element, like add
     INCREMENT = "increment"  # {"inc": n}; never deduped, state invalidated after ack
     MERGE = "merge"  # nested object merged with _merge_objects; never deduped, state invalidated
     # A change of the members one scope (a partner's feed) holds in an array attribute: the value
@@ -85,3 +85,6 @@ class UserUpdate:
     # Why a usable record asks for nothing on purpose (a call kind the config does not map, a
     # record delivered twice): counted by reason in the report, neither sent nor rejected.
     skipped: str | None = None
+    # The digest of the source record this update was mapped from (``Mapper.record_digest``), when
+    # the record can be recognised by it: stored once Braze acknowledged all of the record.
+    record_digest: bytes | None = None

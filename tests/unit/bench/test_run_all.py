@@ -254,3 +254,27 @@ def test_the_notify_evaluation_has_its_figures_targets_and_lines() -> None:
     assert "IT 1.08-1.30x, oracle 0.75-0.90x" in table
     # And a run without it has no notify targets at all
     assert all(c.row != "notify" for c in evaluate_targets(assemble(outcomes(figures()), "quick", MACHINE)))
+
+
+def test_the_daily_file_is_judged_against_its_own_targets_and_the_baseline() -> None:
+    daily = {
+        "rows": 100_000,
+        "rows_per_s": 48_000.0,
+        "cpu_s_per_million": 22.1,
+        "requests": 13,
+        "changed_values": 3923,
+        "data_points": 3923,
+        "data_points_per_changed_value": 1.0,
+        "records_unchanged": 99_032,
+        "changed_rows_share": 0.01,
+        "aws_cost": {"usd_per_million_rows": {"total": 0.133}},
+    }
+    measured = figures()
+    measured["full_and_delta"]["daily"] = daily
+    results = assemble(outcomes(measured), "quick", MACHINE)
+    assert results["daily"]["aws_usd_per_million_rows"] == 0.133
+    assert results["ratio_daily_vs_baseline"] == 12.0
+    verdicts = {(check.row, check.figure): check.met for check in evaluate_targets(results)}
+    assert verdicts[("daily", "cpu_s_per_million")] is False
+    assert verdicts[("daily", "ratio_vs_baseline")] is True
+    assert verdicts[("daily", "data_points_per_changed_value")] is True

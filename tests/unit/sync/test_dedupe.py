@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from cdpbridge.records import RowPosition
 from cdpbridge.state import NULL_DIGEST, value_digest
+from cdpbridge.state.contracts import merge_user_state
+from cdpbridge.state.digest import (
+    LIST_ELEMENT_ABSENT,
+    LIST_ELEMENT_PREFIX,
+    LIST_ELEMENT_PRESENT,
+    LIST_TRACKED,
+)
 from cdpbridge.sync.dedupe import braze_value, plan_user, resolve_lookup
 from cdpbridge.updates import AttributeWrite, UserUpdate, WriteMode
 
@@ -45,7 +52,8 @@ def test_unset_compares_against_null_state() -> None:
     assert braze_value(plan.writes["tier"]) is None
 
 
-def test_add_remove_and_increment_are_never_deduped_and_forget_state() -> None:
+def test_increments_are_never_deduped_and_untracked_lists_are_sent_whole() -> None:
+    # The stored digests of tags and points are values, not what add/remove did per element
     known = {"tags": value_digest(["a"]), "points": value_digest(5)}
     writes = {
         "tags": AttributeWrite(["a"], WriteMode.ADD),
@@ -54,7 +62,12 @@ def test_add_remove_and_increment_are_never_deduped_and_forget_state() -> None:
     }
     plan = plan_user(update(**writes), known, full_refresh=False)
     assert set(plan.writes) == {"tags", "old_tags", "points"}
-    assert plan.digests == {"tags": None, "old_tags": None, "points": None}
+    # The increment forgets the value; the lists keep, once acknowledged, what each element became
+    element = f"{LIST_ELEMENT_PREFIX}tags:{value_digest('a').hex()}"
+    assert plan.digests["points"] is None
+    assert plan.digests["tags"] == plan.digests["old_tags"] == LIST_TRACKED
+    assert plan.digests[element] == LIST_ELEMENT_PRESENT
+    assert plan.digests[f"{LIST_ELEMENT_PREFIX}old_tags:{value_digest('c').hex()}"] == LIST_ELEMENT_ABSENT
     # add/remove bill one data point per value
     assert plan.data_points == 1 + 2 + 1
     assert braze_value(writes["tags"]) == {"add": ["a"]}
@@ -110,3 +123,68 @@ def test_remembered_digests_keep_equal_values_of_different_types_apart() -> None
         # Then each digest is the digest of its own encoding
         assert plan.digests == {name: value_digest(value) for name, value in values.items()}
     assert len(set(plan.digests.values())) == len(values)
+
+
+def _acknowledged(state: dict[str, bytes], *writes: AttributeWrite, name: str = "tags") -> dict[str, bytes]:
+    """The state after Braze acknowledged ``writes`` of ``name`` one after the other."""
+    for write in writes:
+        plan = plan_user(update(**{name: write}), state, full_refresh=False)
+        state = merge_user_state(state, plan.digests)
+    return state
+
+
+def test_a_list_added_again_costs_only_its_new_elements() -> None:
+    state = _acknowledged({}, AttributeWrite(["a", "b"], WriteMode.ADD))
+    plan = plan_user(update(tags=AttributeWrite(["a", "b", "c"], WriteMode.ADD)), state, False)
+    assert braze_value(plan.writes["tags"]) == {"add": ["c"]}
+    assert plan.data_points == 1
+    assert plan.unchanged_data_points == 2
+    # And the whole list again, once acknowledged, costs nothing
+    state = merge_user_state(state, plan.digests)
+    plan = plan_user(update(tags=AttributeWrite(["a", "b", "c"], WriteMode.ADD)), state, False)
+    assert plan.writes == {} and plan.unchanged == 1 and plan.unchanged_data_points == 3
+
+
+def test_a_removed_element_is_removed_again_only_after_it_was_added_back() -> None:
+    state = _acknowledged(
+        {}, AttributeWrite(["a", "b"], WriteMode.ADD), AttributeWrite(["a", "x"], WriteMode.REMOVE)
+    )
+    plan = plan_user(update(tags=AttributeWrite(["a", "x"], WriteMode.REMOVE)), state, False)
+    assert plan.writes == {}
+    plan = plan_user(update(tags=AttributeWrite(["a", "b"], WriteMode.ADD)), state, False)
+    assert braze_value(plan.writes["tags"]) == {"add": ["a"]}
+    state = merge_user_state(state, plan.digests)
+    plan = plan_user(update(tags=AttributeWrite(["a"], WriteMode.REMOVE)), state, False)
+    assert braze_value(plan.writes["tags"]) == {"remove": ["a"]}
+
+
+def test_a_whole_value_written_in_between_voids_what_elements_were_known() -> None:
+    state = _acknowledged({}, AttributeWrite(["a", "b"], WriteMode.ADD))
+    state = _acknowledged(state, AttributeWrite(["z"], WriteMode.SET))
+    plan = plan_user(update(tags=AttributeWrite(["a", "b"], WriteMode.ADD)), state, False)
+    assert braze_value(plan.writes["tags"]) == {"add": ["a", "b"]}
+    # The stale element entries are forgotten along with the new ones being kept
+    assert plan.digests["tags"] == LIST_TRACKED
+
+
+def test_a_full_refresh_sends_the_whole_list() -> None:
+    state = _acknowledged({}, AttributeWrite(["a", "b"], WriteMode.ADD))
+    plan = plan_user(update(tags=AttributeWrite(["a", "b"], WriteMode.ADD)), state, full_refresh=True)
+    assert braze_value(plan.writes["tags"]) == {"add": ["a", "b"]}
+
+
+def test_a_list_past_the_tracked_maximum_is_sent_whole_and_its_elements_forgotten() -> None:
+    state = _acknowledged({}, AttributeWrite(["a", "b"], WriteMode.ADD))
+    plan = plan_user(
+        update(tags=AttributeWrite(["a", "b", "c"], WriteMode.ADD)), state, False, list_elements_tracked=2
+    )
+    assert braze_value(plan.writes["tags"]) == {"add": ["a", "b", "c"]}
+    state = merge_user_state(state, plan.digests)
+    assert not [name for name in state if name.startswith(LIST_ELEMENT_PREFIX)]
+    assert "tags" not in state
+
+
+def test_set_if_empty_after_list_writes_asks_braze() -> None:
+    state = _acknowledged({}, AttributeWrite(["a"], WriteMode.REMOVE))
+    plan = plan_user(update(tags=AttributeWrite(["q"], WriteMode.SET_IF_EMPTY)), state, False)
+    assert list(plan.pending_lookups) == ["tags"]

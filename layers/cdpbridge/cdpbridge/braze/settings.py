@@ -89,7 +89,9 @@ class BrazeSettings(BaseModel):
     instance: str | None = None
     timeout_s: float = Field(default=30.0, gt=0, le=900)
     connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
-    max_concurrency: int = Field(default=16, ge=1, le=MAX_CONCURRENCY_LIMIT)
+    # A ceiling: the engine's window of requests in flight finds its own level under it
+    # (cdpbridge.sync.concurrency), so the default is the highest the environment allows.
+    max_concurrency: int = Field(default=MAX_CONCURRENCY_LIMIT, ge=1, le=MAX_CONCURRENCY_LIMIT)
     rate_limits: dict[str, RateLimit] = Field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     track_cap: TrackCap = Field(default_factory=TrackCap)

@@ -9,10 +9,15 @@ dates and tiers repeat; e-mail addresses do not), which is where most of the spe
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
+import orjson
+
+from cdpbridge import __version__ as layer_version
 from cdpbridge.mapping.coerce import (
     MAX_STRING_LENGTH,
     Converter,
@@ -96,6 +101,15 @@ _SHAREABLE_TYPES: Final = frozenset(
         FieldType.VARCHAR,
     }
 )
+# Strategies whose writes are plain values: a record mapped only through these means the same writes
+# whatever Braze holds, so an unchanged record can be recognised by its digest alone.
+_RECORD_DIGEST_STRATEGIES: Final = frozenset({Strategy.SET, Strategy.CLEAR})
+# Bumped whenever what a mapping makes of the same cells changes in a way the config does not show
+# (a converter fixed, a normalisation added): every stored record digest then stops matching.
+RECORD_DIGEST_VERSION: Final = 1
+# 48 bits: a changed record is taken for unchanged with probability 2**-48; the state entry's other
+# two bytes hold what the record was worth (see cdpbridge.sync.engine).
+RECORD_DIGEST_SIZE: Final = 6
 _SHAREABLE_STANDARD: Final = frozenset(
     name for name, standard in STANDARD_FIELDS.items() if standard.natural_type in _SHAREABLE_TYPES
 )
@@ -125,6 +139,21 @@ def _write_constructor() -> Callable[[Any, WriteMode, str | None], AttributeWrit
 
 
 new_write: Final = _write_constructor()
+
+
+def _record_hasher(config: MappingConfig) -> Any:
+    """A hasher keyed by the config and the mapping code, or None when the config's records are
+    never recognised by digest (see ``Mapper.record_digest``)."""
+    if config.events or config.purchases:
+        return None
+    if any(spec.strategy not in _RECORD_DIGEST_STRATEGIES or spec.merge_objects for spec in config.fields):
+        return None
+    if config.remaining is not None and config.remaining.strategy not in _RECORD_DIGEST_STRATEGIES:
+        return None
+    hasher = hashlib.blake2b(digest_size=RECORD_DIGEST_SIZE)
+    hasher.update(f"{RECORD_DIGEST_VERSION}\x00{layer_version}\x00".encode())
+    hasher.update(config.model_dump_json().encode())
+    return hasher
 
 
 def _unseen_column(raw: Any, attributes: dict[str, AttributeWrite]) -> Problem | None:
@@ -206,6 +235,10 @@ class Mapper:
         self._remaining_steps: dict[str, FieldApply | None] = dict.fromkeys(self._columns)
         self._event_steps = tuple(self._compile_event(rule) for rule in config.events)
         self._purchase_steps = tuple(self._compile_purchase(rule) for rule in config.purchases)
+        self._record_hasher = _record_hasher(config)
+        self._record_columns = tuple(sorted(config.named_columns))
+        # One C call for the cells of a row (a tuple, or the one cell when the config names one).
+        self._record_cells = operator.itemgetter(*self._record_columns)
 
     @property
     def config(self) -> MappingConfig:
@@ -269,6 +302,39 @@ class Mapper:
         return Mapper(self._config.model_copy(update={"fields": fields}))
 
     # ------------------------------------------------------------------------------------ per row
+
+    def record_digest(self, row: SourceRow) -> tuple[str, bytes] | None:
+        """The row's user key and a digest of everything its mapping depends on (the raw values of
+        the columns it reads, under this config and mapping code), read without mapping the row.
+
+        None when the row cannot be recognised by its digest: the config writes events, purchases
+        or anything but plain values (add, remove, sum, set_if_empty mean a different write
+        depending on what Braze holds, and events are sent again for each file), the identifier is
+        unusable, or a cell JSON cannot carry (the row is then simply mapped)."""
+        hasher = self._record_hasher
+        if hasher is None:
+            return None
+        values = row.values
+        user_key, _, identity_problem = self._identify(values)
+        if identity_problem is not None:
+            return None
+        if self._config.remaining is None:
+            try:
+                cells: Any = self._record_cells(values)
+            except KeyError:
+                # A row without some of the columns (JSON sources): they read as missing.
+                get = values.get
+                cells = [get(column) for column in self._record_columns]
+        else:
+            # Every column is read (the remaining ones by name): names and values both count.
+            cells = list(values.items())
+        try:
+            encoded = orjson.dumps(cells)
+        except orjson.JSONEncodeError:
+            return None
+        digest = hasher.copy()
+        digest.update(encoded)
+        return user_key, digest.digest()
 
     def map_row(self, row: SourceRow) -> UserUpdate:  # noqa: PLR0912 - the per-row hot path: one frame per row, its branches are the config's parts
         """Map one row. Bad data never raises: it becomes issues (and ``rejected``) on the update."""

@@ -21,7 +21,13 @@ from cdpbridge.state.contracts import (
     StateStoreError,
     StateStoreUnavailableError,
 )
-from cdpbridge.state.digest import DIGEST_SIZE, NULL_DIGEST, value_digest, value_digests
+from cdpbridge.state.digest import (
+    DIGEST_SIZE,
+    NULL_DIGEST,
+    RECORD_DIGEST_KEY,
+    value_digest,
+    value_digests,
+)
 from cdpbridge.state.dynamodb_field_state import DynamoDbFieldStateStore
 from cdpbridge.state.dynamodb_run_state import DynamoDbCheckpointStore, DynamoDbSendLedger
 from cdpbridge.state.snapshot_roster import (
@@ -56,6 +62,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "DIGEST_SIZE",
     "NULL_DIGEST",
+    "RECORD_DIGEST_KEY",
     "Backoff",
     "Checkpoint",
     "CheckpointStore",

@@ -81,3 +81,18 @@ def value_digests(values: Mapping[str, Any]) -> dict[str, bytes]:
 
 
 NULL_DIGEST: Final = value_digest(None)
+
+LIST_ELEMENT_PREFIX: Final = "$e:"
+"""Entries ``$e:<attribute>:<element digest, hex>`` of a user's field state say whether one element
+is in the array attribute (LIST_ELEMENT_PRESENT, after an acknowledged add) or not in it
+(LIST_ELEMENT_ABSENT, after an acknowledged remove). They count only while the attribute's own
+entry is LIST_TRACKED: any other write to the attribute replaces that entry, and so voids them."""
+LIST_TRACKED: Final = b"\xff$list\x00\x00"
+LIST_ELEMENT_PRESENT: Final = b"\xff$in\x00\x00\x00\x00"
+LIST_ELEMENT_ABSENT: Final = b"\xff$out\x00\x00\x00"
+
+RECORD_DIGEST_KEY: Final = "$record"
+"""The entry of a user's field state that holds the digest of the whole source record last
+acknowledged for that user (raw values of the mapped columns, the identifier, and the mapping
+config it went through). Braze refuses attribute names starting with '$' and so does the mapping
+config, so no attribute digest ever shares this entry."""

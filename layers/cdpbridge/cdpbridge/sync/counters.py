@@ -63,6 +63,8 @@ class RunCounters:
     rows_read: int = 0
     rows_rejected: int = 0
     users: int = 0  # rows that mapped to a user update
+    # Rows skipped unmapped: their record is the one Braze acknowledged last for the user.
+    records_unchanged: int = 0
     users_written: int = 0  # attribute objects sent (users with at least one changed attribute)
     attributes_sent: int = 0
     attributes_unchanged: int = 0
@@ -86,10 +88,26 @@ class RunCounters:
     lookup_requests: int = 0
     lookup_users: int = 0
     lookup_seconds: float = 0.0
-    # Snapshot feeds: (user, member) pairs the previous snapshots held and this one left out.
-    snapshot_members_absent: int = 0
+    # What the run asked of AWS (priced by cdpbridge.sync.aws_cost): invocations and their seconds,
+    # field-state users read and written (with the write units their items take), send-ledger and
+    # checkpoint requests, S3 requests by price class.
+    invocations: int = 0
+    invocation_seconds: float = 0.0
+    state_users_read: int = 0
+    state_users_written: int = 0
+    state_write_units: int = 0
+    ledger_reads: int = 0
+    ledger_writes: int = 0
+    checkpoint_reads: int = 0
+    checkpoint_writes: int = 0
+    s3_get_requests: int = 0
+    s3_put_requests: int = 0
     # The users.track cap the run was lowered to after "Max Input Length Exceeded"; 0: never lowered.
     track_cap_lowered_to: int = 0
+    # The most requests in flight the engine's window reached (parts: the largest of them).
+    in_flight_peak: int = 0
+    # Snapshot feeds: (user, member) pairs the previous snapshots held and this one left out.
+    snapshot_members_absent: int = 0
     # Writes older (by the source's own time) than the value already applied for the attribute.
     attributes_superseded: int = 0
     rejects_by_reason: Counter[str] = field(default_factory=Counter)
@@ -125,6 +143,8 @@ class RunCounters:
         for name in self.__slots__:
             if name in _REASON_COUNTERS:
                 getattr(self, name).update(getattr(other, name))
+            elif name == "in_flight_peak":
+                self.in_flight_peak = max(self.in_flight_peak, other.in_flight_peak)
             elif name == "track_cap_lowered_to":
                 lowered = [
                     value for value in (self.track_cap_lowered_to, other.track_cap_lowered_to) if value

@@ -8,12 +8,24 @@ from typing import Any, Final
 
 from cdpbridge.records import RowIssue
 from cdpbridge.state import NULL_DIGEST, value_digest
-from cdpbridge.state.digest import DIGEST_SIZE
+from cdpbridge.state.digest import (
+    DIGEST_SIZE,
+    LIST_ELEMENT_ABSENT,
+    LIST_ELEMENT_PREFIX,
+    LIST_ELEMENT_PRESENT,
+    LIST_TRACKED,
+)
 from cdpbridge.sync.counters import FREE_ATTRIBUTES, attribute_data_points, nested_key_count
 from cdpbridge.updates import AttributeWrite, MemberChange, UserUpdate, WriteMode
 
-# After these, the value Braze holds is not known to us: the digest is forgotten once Braze acknowledges.
+# After these, the value Braze holds is not known to us: the digest is forgotten once Braze acknowledges
+# (add and remove keep what they did to each element instead: see _plan_list).
 _STATE_UNKNOWN_AFTER = frozenset({WriteMode.ADD, WriteMode.REMOVE, WriteMode.INCREMENT, WriteMode.MERGE})
+_LIST_WRITES = frozenset({WriteMode.ADD, WriteMode.REMOVE})
+LIST_ELEMENTS_TRACKED: Final = 25
+"""Element entries kept per array attribute: Braze's default array maximum. A list that would need
+more is sent whole, as it comes, and its entries forgotten (Braze truncates arrays over the
+maximum, so beyond it which elements Braze holds is no longer known)."""
 _SET = WriteMode.SET
 _NO_STATE: dict[str, bytes] = {}
 
@@ -85,6 +97,8 @@ class PlannedUser:
     # needs _merge_objects): known here so the engine need not look through the writes again.
     has_increment: bool = False
     has_merge: bool = False
+    # An add or remove, sent or found unchanged element by element (see _plan_list).
+    has_list_write: bool = False
     # State learnt without a write (MEMBERS record_only): committed as it is, nothing is sent.
     recorded: dict[str, bytes] = field(default_factory=dict)
     # Problems found while planning (members over the array maximum): reported, the rest is sent.
@@ -95,7 +109,11 @@ class PlannedUser:
         digests, and the member entries of their MEMBERS writes."""
         if writes is self.writes:
             return self.digests
-        return {key: digest for key, digest in self.digests.items() if _written_by(key) in writes}
+        # Reserved entries (the record's digest, list elements: named with a leading "$", as no
+        # attribute is) go with any of the plan's writes.
+        return {
+            key: digest for key, digest in self.digests.items() if key[0] == "$" or _written_by(key) in writes
+        }
 
     def attributes_object(self, writes: Mapping[str, AttributeWrite]) -> dict[str, Any]:
         """The users.track attributes object that sends ``writes``: this plan's, or some of them."""
@@ -126,7 +144,12 @@ def braze_value(write: AttributeWrite) -> Any:
     return write.value
 
 
-def plan_user(update: UserUpdate, known: dict[str, bytes] | None, full_refresh: bool) -> PlannedUser:  # noqa: PLR0912, PLR0915 - runs once per user: one branch per kind of write
+def plan_user(  # noqa: PLR0912, PLR0915 - runs once per user: one branch per kind of write
+    update: UserUpdate,
+    known: dict[str, bytes] | None,
+    full_refresh: bool,
+    list_elements_tracked: int = LIST_ELEMENTS_TRACKED,
+) -> PlannedUser:
     """Drops the writes Braze already holds; ``known`` is what it holds for this user before this
     update: the acknowledged state, overlaid with what earlier rows of the same run planned."""
     planned = PlannedUser(update=update)
@@ -160,6 +183,9 @@ def plan_user(update: UserUpdate, known: dict[str, bytes] | None, full_refresh: 
             digests[name] = digest
             data_points += points
             continue
+        if mode in _LIST_WRITES and write.value.__class__ is list:
+            _plan_list(planned, name, write, state, full_refresh=full_refresh, limit=list_elements_tracked)
+            continue
         if mode in _STATE_UNKNOWN_AFTER:
             writes[name] = write
             values[name] = braze_value(write)
@@ -175,8 +201,9 @@ def plan_user(update: UserUpdate, known: dict[str, bytes] | None, full_refresh: 
             continue
         if mode is WriteMode.SET_IF_EMPTY:
             stored = state.get(name)
-            if stored is None:
-                # Nothing acknowledged by us: only Braze knows whether the attribute is empty.
+            if stored is None or stored == LIST_TRACKED:
+                # Nothing acknowledged by us (or only adds and removes, which may have emptied the
+                # array): only Braze knows whether the attribute is empty.
                 planned.pending_lookups[name] = write
             elif stored == NULL_DIGEST:
                 _keep_set(planned, name, write, value_digest(write.value))
@@ -258,6 +285,55 @@ def _plan_members(
     planned.digests.update({prefix + member: MEMBER_PRESENT for member in adds})
     planned.digests.update({prefix + member: MEMBER_ABSENT for member in removes})
     planned.data_points += len(adds) + len(removes)
+
+
+def _plan_list(
+    planned: PlannedUser,
+    name: str,
+    write: AttributeWrite,
+    state: dict[str, bytes],
+    *,
+    full_refresh: bool,
+    limit: int,
+) -> None:
+    """An add or remove sent for the elements whose acknowledged state is not already what it asks
+    (in the array for add, out of it for remove); nothing when every element is."""
+    planned.has_list_write = True
+    elements: list[Any] = write.value
+    prefix = f"{LIST_ELEMENT_PREFIX}{name}:"
+    tracked = not full_refresh and state.get(name) == LIST_TRACKED
+    entries = [key for key in state if key.startswith(prefix)] if state else []
+    wanted = LIST_ELEMENT_PRESENT if write.mode is WriteMode.ADD else LIST_ELEMENT_ABSENT
+    keys = [prefix + value_digest(element).hex() for element in elements]
+    changes: dict[str, bytes | None] = {}
+    if tracked:
+        sent = [element for element, key in zip(elements, keys, strict=True) if state.get(key) != wanted]
+        kept = len(entries) + len({key for key in keys if key not in state})
+    else:
+        # What earlier entries said no longer holds (another write replaced the array since).
+        changes = dict.fromkeys(entries)
+        sent = elements
+        kept = len(set(keys))
+    free = name in FREE_ATTRIBUTES
+    saved = len(elements) - len(sent)
+    if not sent:
+        planned.unchanged += 1
+        planned.unchanged_data_points += 0 if free else saved
+        return
+    if kept > limit:
+        # Past the array maximum: sent as it comes, and which elements Braze holds is unknown.
+        sent = elements
+        saved = 0
+        changes = dict.fromkeys(entries)
+        changes[name] = None
+    else:
+        changes.update(dict.fromkeys(keys, wanted))
+        changes[name] = LIST_TRACKED
+    planned.writes[name] = write if sent is elements else AttributeWrite(sent, write.mode, write.column)
+    planned.values[name] = {"add" if write.mode is WriteMode.ADD else "remove": sent}
+    planned.digests.update(changes)
+    planned.data_points += 0 if free else len(sent)
+    planned.unchanged_data_points += 0 if free else saved
 
 
 def _keep_set(planned: PlannedUser, name: str, write: AttributeWrite, digest: bytes) -> None:

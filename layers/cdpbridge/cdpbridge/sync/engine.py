@@ -21,7 +21,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from aws_lambda_powertools import Logger
 
@@ -35,11 +35,18 @@ from cdpbridge.braze import (
 )
 from cdpbridge.braze.track import TRACK_KINDS, names_missing_user
 from cdpbridge.records import RejectedRow, RowIssue, RowPosition, SourceRow
-from cdpbridge.state import FieldStateSnapshot, FieldStateStore, SendLedger
+from cdpbridge.state import RECORD_DIGEST_KEY, FieldStateSnapshot, FieldStateStore, SendLedger
 from cdpbridge.state.contracts import merge_user_state
 from cdpbridge.sync.artifacts import RejectsWriter
+from cdpbridge.sync.concurrency import InFlightWindow
 from cdpbridge.sync.counters import RunCounters, attribute_data_points, event_data_points
-from cdpbridge.sync.dedupe import APPLIED_AT_PREFIX, LOOKUP_PENDING, PlannedUser, plan_user, resolve_lookup
+from cdpbridge.sync.dedupe import (
+    LIST_ELEMENTS_TRACKED,
+    LOOKUP_PENDING,
+    PlannedUser,
+    plan_user,
+    resolve_lookup,
+)
 from cdpbridge.sync.lookup import BrazeProfileLookup
 from cdpbridge.sync.objects import Kind, ObjectRef
 from cdpbridge.sync.retry import RetryEntry
@@ -62,7 +69,8 @@ class ResumableRows(Protocol):
 class EngineOptions:
     workspace: str
     track_cap: TrackCap = field(default_factory=TrackCap)
-    in_flight: int = 16
+    # The ceiling of requests in flight: the window finds its own level under it (sync/concurrency.py).
+    in_flight: int = 256
     # Rows mapped and deduped together: one state read and one ledger read per chunk.
     chunk_rows: int = 1500
     full_refresh: bool = False
@@ -71,6 +79,9 @@ class EngineOptions:
     checkpoint_interval_s: float = 60.0
     # Field-state commits are written in groups of at least this many users (and at every drain).
     state_flush_users: int = 1000
+    # Elements of one array attribute whose acknowledged add/remove is kept, so that a list sent
+    # again costs only its new elements: the workspace's array maximum (Braze's default is 25).
+    list_elements_tracked: int = LIST_ELEMENTS_TRACKED
 
 
 @dataclass(slots=True)
@@ -113,6 +124,12 @@ class SyncEngine:
         self._send_cap = AdaptiveTrackCap(options.track_cap)
         self._executor: ThreadPoolExecutor | None = None
         self._in_flight: dict[Future[TrackOutcome], TrackRequest] = {}
+        # Requests in flight find their own level under the configured ceiling (sync/concurrency.py).
+        self._window = InFlightWindow(options.in_flight)
+        # Per request in flight: when it was sent, and whether the window was full then.
+        self._sent_at: dict[Future[TrackOutcome], tuple[float, bool]] = {}
+        # When each answered request's answer came (set by the worker thread that got it).
+        self._answered_at: dict[Future[TrackOutcome], float] = {}
         self._users_in_flight: dict[str, int] = {}
         self._pending_state: dict[str, dict[str, bytes | None]] = {}
         # What the chunks read, kept in step by apply(), so committing needs no second read.
@@ -254,29 +271,38 @@ class SyncEngine:
 
     def _process_chunk(self, chunk: list[SourceRow | RejectedRow], mapper: RowMapper) -> None:
         counters = self.counters
-        updates: list[UserUpdate] = []
+        record_digest: Callable[[SourceRow], tuple[str, bytes] | None] | None = getattr(
+            mapper, "record_digest", None
+        )
+        # Rows that can be recognised by their digest are only read here; the others are mapped.
+        slots: list[UserUpdate | tuple[SourceRow, str, bytes]] = []
+        keys: set[str] = set()
         for item in chunk:
             counters.rows_read += 1
             if isinstance(item, RejectedRow):
                 self._reject_issues(item.issues, row_rejected=True)
                 continue
-            update = mapper.map_row(item)
-            if update.skipped is not None:
-                counters.skipped_by_reason[update.skipped] += 1
+            recognised = record_digest(item) if record_digest is not None else None
+            if recognised is not None:
+                slots.append((item, *recognised))
+                keys.add(recognised[0])
                 continue
-            if update.issues:
-                # With on_invalid=skip_field the mapper keeps the row and only reports the fields.
-                self._reject_issues(update.issues, row_rejected=update.rejected)
-            if not update.rejected:
-                updates.append(update)
-        if not updates:
+            update = self._map(item, mapper)
+            if update is not None:
+                slots.append(update)
+                keys.add(update.user_key)
+        if not slots:
             return
-        counters.users += len(updates)
 
         self._forget_settled_users()
         self._forget_settled_plans()
-        known = self.field_state.get_many(self.options.workspace, {u.user_key for u in updates})
+        known = self.field_state.get_many(self.options.workspace, keys)
+        counters.state_users_read += len(keys)
         self._known.absorb(known)
+        updates = self._unchanged_records_skipped(slots, known, mapper)
+        if not updates:
+            return
+        counters.users += len(updates)
         planned = self._plan(updates, known)
         needing_lookup = [p for p in planned if p.pending_lookups]
         if needing_lookup:
@@ -296,11 +322,78 @@ class SyncEngine:
                 self._pending_state.setdefault(plan.update.user_key, {}).update(plan.recorded)
             self._emit_user(plan, sent_before)
 
+    def _map(self, row: SourceRow, mapper: RowMapper) -> UserUpdate | None:
+        """The row's update, its issues rejected; None when the whole row is rejected or the record
+        asks for nothing on purpose (counted by its reason)."""
+        update = mapper.map_row(row)
+        if update.skipped is not None:
+            self.counters.skipped_by_reason[update.skipped] += 1
+            return None
+        if update.issues:
+            # With on_invalid=skip_field the mapper keeps the row and only reports the fields.
+            self._reject_issues(update.issues, row_rejected=update.rejected)
+        return None if update.rejected else update
+
+    def _unchanged_records_skipped(
+        self,
+        slots: list[UserUpdate | tuple[SourceRow, str, bytes]],
+        known: FieldStateSnapshot,
+        mapper: RowMapper,
+    ) -> list[UserUpdate]:
+        """The chunk's updates in file order: a record whose digest is the one acknowledged last for
+        its user is skipped unmapped, the others are mapped now.
+
+        A record is skipped only when what Braze holds for the user is what the store says: no
+        earlier row of this run may still change it (none planned and unsettled, none earlier in
+        this chunk), no object of the user waits in a retry file, and no full refresh was asked."""
+        updates: list[UserUpdate] = []
+        full_refresh = self.options.full_refresh
+        planned_by_user = self._planned
+        held_users = self.held_users
+        mapped_users: set[str] = set()
+        skipped = attributes_unchanged = data_points_saved = 0
+        for slot in slots:
+            if slot.__class__ is not tuple:
+                update: UserUpdate = slot  # type: ignore[assignment]  # the class was just checked
+                mapped_users.add(update.user_key)
+                updates.append(update)
+                continue
+            row, user_key, digest = slot
+            if (
+                not full_refresh
+                and user_key not in mapped_users
+                and user_key not in planned_by_user
+                and user_key not in held_users
+            ):
+                state = known.get(user_key)
+                stored = state.get(RECORD_DIGEST_KEY) if state is not None else None
+                if stored is not None and stored[:_RECORD_HASH_BYTES] == digest:
+                    # The record is worth what it was when acknowledged: its attributes and data
+                    # points count as unchanged, as they would had it been mapped.
+                    skipped += 1
+                    attributes_unchanged += stored[_RECORD_HASH_BYTES]
+                    data_points_saved += stored[_RECORD_HASH_BYTES + 1]
+                    continue
+            mapped_users.add(user_key)
+            mapped = self._map(row, mapper)
+            if mapped is None:
+                continue
+            if not mapped.issues:
+                # A record whose fields had issues is mapped again each time, so they are reported.
+                mapped.record_digest = digest
+            updates.append(mapped)
+        counters = self.counters
+        counters.records_unchanged += skipped
+        counters.attributes_unchanged += attributes_unchanged
+        counters.data_points_saved += data_points_saved
+        return updates
+
     def _plan(self, updates: list[UserUpdate], known: FieldStateSnapshot) -> list[PlannedUser]:
         """Plans each update against what Braze will hold once the earlier rows of the run are
         applied (Braze applies one user's writes in file order): the stored state, read before any
         of them was committed, overlaid with what they planned."""
         full_refresh = self.options.full_refresh
+        list_elements_tracked = self.options.list_elements_tracked
         planned_by_user = self._planned
         held_users = self.held_users
         planned: list[PlannedUser] = []
@@ -314,8 +407,15 @@ class SyncEngine:
                 state = earlier = None
             elif earlier is not None:
                 state = merge_user_state(state or {}, earlier)
-            plan = plan_user(update, state, full_refresh)
+            plan = plan_user(update, state, full_refresh, list_elements_tracked)
             planned.append(plan)
+            stored = known.get(user_key)
+            _note_record(
+                plan,
+                against_store=earlier is None and user_key not in held_users,
+                record_known=(stored is not None and RECORD_DIGEST_KEY in stored)
+                or (earlier is not None and RECORD_DIGEST_KEY in earlier),
+            )
             digests = {**plan.recorded, **plan.digests} if plan.recorded else plan.digests
             if not digests and not plan.pending_lookups:
                 continue
@@ -387,6 +487,7 @@ class SyncEngine:
                     ids.extend(ledger_id(update.position, kind, index) for index in range(len(items)))
         if not ids:
             return set()
+        self.counters.ledger_reads += _ledger_items(len(ids))
         return self.ledger.already_sent(self._scope, ids)
 
     def _emit_user(self, plan: PlannedUser, sent_before: set[str]) -> None:
@@ -417,8 +518,13 @@ class SyncEngine:
                     digests,
                     increments_id,
                     data_points,
+                    len(writes),
                 )
             )
+        elif plan.digests.get(RECORD_DIGEST_KEY) is not None:
+            # Nothing to send, yet the record was not known by its digest (the first run since a
+            # mapping change, or cells that map alike): noted, so the next run skips it unmapped.
+            self._pending_state.setdefault(update.user_key, {}).update(plan.digests)
         if not update.events and not update.purchases:
             return
         for kind, items in (("events", update.events), ("purchases", update.purchases)):
@@ -462,7 +568,7 @@ class SyncEngine:
         # Keep per-user order: wait while an earlier request naming one of these users is in flight.
         while any(key in self._users_in_flight for key in user_keys):
             self._wait_for_completions()
-        while len(self._in_flight) >= self.options.in_flight:
+        while len(self._in_flight) >= self._window.size:
             self._wait_for_completions()
         if not user_keys.isdisjoint(self.held_users):
             # An earlier request of one of these users went to the retry file while this one was
@@ -477,7 +583,10 @@ class SyncEngine:
                 max_workers=self.options.in_flight, thread_name_prefix="track"
             )
         assert self.client is not None
+        window_full = len(self._in_flight) + 1 >= self._window.size
         future = self._executor.submit(self.client.track, request, self._send_cap)
+        self._sent_at[future] = (time.monotonic(), window_full)
+        future.add_done_callback(self._note_answer_time)
         self._in_flight[future] = request
         for key in user_keys:
             self._users_in_flight[key] = self._users_in_flight.get(key, 0) + 1
@@ -515,6 +624,7 @@ class SyncEngine:
         done, _ = wait(list(self._in_flight), return_when=FIRST_COMPLETED)
         for future in done:
             request = self._in_flight.pop(future)
+            self._adjust_window(future)
             for key in {ref.user_key for ref in _refs(request)}:
                 remaining = self._users_in_flight[key] - 1
                 if remaining:
@@ -524,6 +634,22 @@ class SyncEngine:
             self._handle_outcome(request, future.result())
         if len(self._pending_state) >= self.options.state_flush_users:
             self._flush_state()
+
+    def _note_answer_time(self, future: Future[TrackOutcome]) -> None:
+        self._answered_at[future] = time.monotonic()
+
+    def _adjust_window(self, future: Future[TrackOutcome]) -> None:
+        """Feeds one answer to the window: its latency, and whether Braze pushed back."""
+        sent_at, window_full = self._sent_at.pop(future)
+        answered_at = self._answered_at.pop(future, None) or time.monotonic()
+        if future.exception() is not None:
+            return
+        outcome = future.result()
+        congested = outcome.attempts > outcome.requests or outcome.status == "retries_exhausted"
+        self._window.answered(
+            latency_s=answered_at - sent_at, congested=congested, window_was_full=window_full, now=answered_at
+        )
+        self.counters.in_flight_peak = max(self.counters.in_flight_peak, self._window.peak)
 
     def _handle_outcome(self, request: TrackRequest, outcome: TrackOutcome) -> None:  # noqa: PLR0912 - one branch per outcome Braze can give a request
         counters = self.counters
@@ -576,6 +702,7 @@ class SyncEngine:
         if acknowledged_ledger_ids:
             # Written at once, not batched: a crash right after must not make a resume resend these.
             self.ledger.mark_sent(self._scope, acknowledged_ledger_ids)
+            counters.ledger_writes += _ledger_items(len(acknowledged_ledger_ids))
 
     def _forget_planned(self, ref: ObjectRef) -> None:
         """Braze did not take ``ref``: for the attributes whose planned value is still the one ``ref``
@@ -602,9 +729,7 @@ class SyncEngine:
         counters.data_points_sent += ref.data_points
         if ref.kind == "attributes":
             counters.users_written += 1
-            counters.attributes_sent += sum(
-                1 for name in ref.digests or () if not name.startswith(APPLIED_AT_PREFIX)
-            )
+            counters.attributes_sent += ref.attribute_count
         elif ref.kind == "events":
             counters.events_sent += 1
         else:
@@ -638,10 +763,23 @@ class SyncEngine:
     def _flush_state(self) -> None:
         if self._pending_state and not self.options.dry_run:
             self.field_state.apply(self.options.workspace, self._pending_state, known=self._known)
+            self._count_state_written(self._pending_state)
         self._pending_state = {}
         if len(self._known.covered) > _KNOWN_USERS_KEPT and not self._in_flight:
             # Bounded memory: users not covered are simply read again before their next commit.
             self._known = FieldStateSnapshot()
+
+    def _count_state_written(self, written: dict[str, dict[str, bytes | None]]) -> None:
+        """Users written and the write units of their items (1 KB each), sized from the snapshot
+        ``apply`` kept in step: a user's item holds a key and one digest and name per entry."""
+        counters = self.counters
+        counters.state_users_written += len(written)
+        known = self._known
+        units = 0
+        for user_key in written:
+            entries = len(known.get(user_key, ()))
+            units += 1 + (_ITEM_BASE_BYTES + entries * _ENTRY_BYTES) // 1024
+        counters.state_write_units += units
 
     def _forget_settled_users(self) -> None:
         """Bounds the snapshot between chunks, while requests are in flight (they always are in a
@@ -674,6 +812,23 @@ class SyncEngine:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+
+
+# The record entry of a user's state: the record's digest (Mapper.record_digest, 6 bytes), then the
+# attributes and the data points the record is worth, a byte each (a record worth more is never
+# skipped: it is simply mapped each time).
+_RECORD_HASH_BYTES: Final = 6
+_RECORD_WORTH_MAX: Final = 255
+# Sizes of a field-state item for write units: key and attribute names of the item, then per entry
+# an 8-byte digest and a name (about 16 characters on average).
+_ITEM_BASE_BYTES: Final = 80
+_ENTRY_BYTES: Final = 25
+# The send ledger keeps the ids of 64 consecutive rows in one item.
+_LEDGER_ROWS_PER_ITEM: Final = 64
+
+
+def _ledger_items(ids: int) -> int:
+    return -(-ids // _LEDGER_ROWS_PER_ITEM)
 
 
 HELD_BEHIND_RETRY = "held: an earlier object of this user awaits retry"
@@ -714,6 +869,32 @@ def _until_unreadable(rows: Iterable[Any], failure: list[Exception]) -> Iterator
             failure.append(error)
             return
         yield item
+
+
+def _note_record(plan: PlannedUser, *, against_store: bool, record_known: bool) -> None:
+    """Adds to what ``plan`` commits on acknowledgement the digest of its record, or forgets the one
+    stored or planned (``record_known``) when the plan changes attributes without one.
+
+    The entry is committed only when, once Braze acknowledged the plan, Braze holds exactly what
+    the record maps to: the plan was made against the stored state alone (no earlier row of the run
+    unsettled, no object in a retry file), every write is a plain value (none whose effect is
+    unknown: add, remove, increment, merge), and no lookup decides part of it."""
+    digests = plan.digests
+    record = plan.update.record_digest
+    attributes = plan.unchanged + len(plan.writes)
+    data_points = plan.data_points + plan.unchanged_data_points
+    if (
+        record is not None
+        and against_store
+        and not plan.pending_lookups
+        and not plan.has_list_write
+        and attributes <= _RECORD_WORTH_MAX
+        and data_points <= _RECORD_WORTH_MAX
+        and None not in digests.values()
+    ):
+        digests[RECORD_DIGEST_KEY] = record + bytes((attributes, data_points))
+    elif record_known and (digests or plan.pending_lookups):
+        digests[RECORD_DIGEST_KEY] = None
 
 
 def _resolved_lookups(

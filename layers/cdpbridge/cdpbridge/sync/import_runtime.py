@@ -8,6 +8,7 @@ continuation resumes a part that stopped at a checkpoint near the deadline.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -293,6 +294,8 @@ def _runtime(integration: str) -> ImportRuntime:
         reports_prefix=settings.reports_prefix,
         retry_prefix=settings.retry_prefix,
         roster=DynamoDbSnapshotRoster(settings.run_state_table),
+        # Lambda sets this for every function; the report prices the run's GB-seconds with it.
+        function_memory_mb=int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")),
     )
     return ImportRuntime(settings, entry, services, s3, sqs)
 

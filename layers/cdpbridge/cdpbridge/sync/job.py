@@ -6,10 +6,11 @@ Shared by the Lambda runtime and the CLI, so a laptop run is the very run a func
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Any, Final, Self
 
 import orjson
 from aws_lambda_powertools import Logger
@@ -23,6 +24,7 @@ from cdpbridge.sources import ByteRange, ResumePoint, RowStream, SourceError, So
 from cdpbridge.sources.opening import OpenedSource
 from cdpbridge.state import Checkpoint, CheckpointStore, FieldStateStore, SendLedger, SnapshotRoster
 from cdpbridge.sync.artifacts import ArtifactStore, RejectsWriter, merge_rejects
+from cdpbridge.sync.aws_cost import aws_cost
 from cdpbridge.sync.columns import declared_columns
 from cdpbridge.sync.counters import RunCounters
 from cdpbridge.sync.engine import EngineOptions, RunResult, SyncEngine
@@ -79,6 +81,8 @@ class JobServices:
     retry_prefix: str = "retry/"
     # Which (user, member) pairs each snapshot of a feed named (cdpbridge.sync.snapshots).
     roster: SnapshotRoster | None = None
+    # The function's memory, for the GB-seconds the report prices (the template's MemorySize).
+    function_memory_mb: int = 1024
 
     def engine(
         self,
@@ -159,6 +163,8 @@ class _PartInvocation:
     replays: bool = False
     to_replay: list[str] = field(default_factory=list)
     next_retry_number: int = 0
+    # When the invocation's seconds were last added to the counters.
+    counted_until: float = field(default_factory=time.monotonic)
 
     @classmethod
     def begin(cls, request: JobRequest, services: JobServices, checkpoint: Checkpoint | None) -> Self:
@@ -174,6 +180,8 @@ class _PartInvocation:
             ResumePoint.from_dict(checkpoint.resume) if checkpoint and checkpoint.resume else None,
             next_retry_number=len(book.retry),
         )
+        invocation.counters.invocations += 1
+        invocation.counters.checkpoint_reads += 1
         # Part 0 replays first: in its first invocation, and in those after one that stopped replaying.
         invocation.replays = (
             request.part.part_id == "0"
@@ -199,7 +207,15 @@ class _PartInvocation:
         self.services.artifacts.put(key, encode_retry_file(entries), "application/x-ndjson")
         self.book.retry.append(key)
 
+    def count_seconds(self, counters: RunCounters) -> None:
+        """Adds the seconds this invocation ran since they were last counted."""
+        now = time.monotonic()
+        counters.invocation_seconds += now - self.counted_until
+        self.counted_until = now
+
     def save_checkpoint(self, resume_point: Any, counters: RunCounters, *, replaying: bool = False) -> None:
+        self.count_seconds(counters)
+        counters.checkpoint_writes += 1
         book = self.book.model_copy(
             update={"rejects": self.book.rejects + self.rejects.segment_keys, "replaying": replaying}
         )
@@ -243,6 +259,20 @@ def run_part(
         # everything sent, and its summary would replace the counters of the invocation that sent it.
         return _end_part_again(request, services, PartSummary.model_validate(checkpoint.summary or {}))
     invocation = _PartInvocation.begin(request, services, checkpoint)
+    with _s3_requests_counted(services.s3_client, invocation.counters):
+        return _run_invocation(
+            invocation, should_stop=should_stop, progress=progress, on_replayed=on_replayed
+        )
+
+
+def _run_invocation(
+    invocation: _PartInvocation,
+    *,
+    should_stop: Callable[[], bool],
+    progress: Callable[[RunCounters], None] | None,
+    on_replayed: Callable[[list[str]], None] | None,
+) -> PartOutcome:
+    request, services = invocation.request, invocation.services
     # Users with an undelivered object: of the retry files this part wrote in earlier invocations
     # and those of the run's replay; the replay and the run below add to it.
     held_users = _users_in_retry_files(services, [*invocation.book.retry, *request.part.held_from])
@@ -374,6 +404,9 @@ def _unreadable(invocation: _PartInvocation, engine: SyncEngine, error: SourceEr
 def _report_phase(invocation: _PartInvocation, read: _ReadOutcome) -> PartOutcome:
     """An ended part: alone, it writes the run's report; fanned out, the last part to end does."""
     request, services, book = invocation.request, invocation.services, invocation.book
+    invocation.count_seconds(read.result.counters)
+    if request.part.parts > 1:
+        read.result.counters.checkpoint_writes += 1  # mark_done
     summary = PartSummary(
         counters=read.result.counters.to_dict(),
         failure=read.failure,
@@ -666,6 +699,33 @@ def _replay_retry_files(
     return True
 
 
+# S3 operations billed as GET (class B); DeleteObject is free; every other one is billed as PUT.
+_S3_GET_OPERATIONS: Final = frozenset({"GetObject", "HeadObject", "SelectObjectContent", "GetObjectTagging"})
+_S3_FREE_OPERATIONS: Final = frozenset({"DeleteObject", "DeleteObjects"})
+
+
+@contextmanager
+def _s3_requests_counted(s3_client: Any, counters: RunCounters) -> Iterator[None]:
+    """Counts the S3 requests made through ``s3_client`` while the invocation runs, by price class."""
+    events = getattr(getattr(s3_client, "meta", None), "events", None)
+    if events is None:
+        yield
+        return
+
+    def count(model: Any, **_: Any) -> None:
+        if model.name in _S3_GET_OPERATIONS:
+            counters.s3_get_requests += 1
+        elif model.name not in _S3_FREE_OPERATIONS:
+            counters.s3_put_requests += 1
+
+    unique_id = f"cdpbridge-s3-requests-{id(counters)}"
+    events.register("after-call.s3", count, unique_id=unique_id)
+    try:
+        yield
+    finally:
+        events.unregister("after-call.s3", unique_id=unique_id)
+
+
 def _report_key(request: JobRequest, services: JobServices) -> str:
     return f"{services.reports_prefix}{request.report_stem}.json"
 
@@ -691,6 +751,7 @@ def _write_report(
         "full_refresh": services.options.full_refresh,
         "track_cap": {"mode": services.options.track_cap.mode, "limit": services.options.track_cap.limit},
         **counters.to_dict(),
+        "aws_cost": aws_cost(counters, services.function_memory_mb),
         "rejects_file": rejects_location,
         "retry_files": list(summary.retry),
         "missing_columns": summary.missing_columns,

@@ -21,3 +21,5 @@ class ObjectRef:
     digests: dict[str, bytes | None] | None = None
     ledger_id: str | None = None
     data_points: int = 0
+    # Attributes an attributes object writes (its digests may hold more entries: record, elements).
+    attribute_count: int = 0

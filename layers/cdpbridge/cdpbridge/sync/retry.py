@@ -38,6 +38,7 @@ class RetryEntry:
             else {name: None if digest is None else digest.hex() for name, digest in ref.digests.items()},
             "ledger_id": ref.ledger_id,
             "data_points": ref.data_points,
+            "attribute_count": ref.attribute_count,
             "reason": self.reason,
         }
         return orjson.dumps(record) + b"\n"
@@ -61,8 +62,15 @@ class RetryEntry:
             else {name: None if value is None else bytes.fromhex(value) for name, value in digests.items()},
             ledger_id=record.get("ledger_id"),
             data_points=int(record.get("data_points", 0)),
+            attribute_count=int(record.get("attribute_count", _written_attributes(digests))),
         )
         return cls(scope=str(record["scope"]), ref=ref, reason=str(record.get("reason", "")))
+
+
+def _written_attributes(digests: dict[str, Any] | None) -> int:
+    """Attributes of an entry written before entries carried their count: its digests, less the
+    reserved entries (record, list elements), whose names start with '$' as no attribute's can."""
+    return sum(1 for name in digests or () if not name.startswith("$"))
 
 
 def encode_retry_file(entries: list[RetryEntry]) -> bytes:

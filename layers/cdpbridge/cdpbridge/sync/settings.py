@@ -31,6 +31,9 @@ class ImportSettings(EnvironmentSettings):
     fanout_part_bytes: int = Field(default=128 * 1024 * 1024, ge=1024 * 1024, alias="FANOUT_PART_BYTES")
     # Stop reading this long before the Lambda deadline: enough to drain requests in flight.
     deadline_margin_ms: int = Field(default=120_000, ge=5_000, alias="DEADLINE_MARGIN_MS")
-    # The engine keeps as many requests in flight as the client has connections: one variable, one limit.
-    in_flight: int = Field(default=16, ge=1, le=MAX_CONCURRENCY_LIMIT, alias="BRAZE_MAX_CONCURRENCY")
+    # The most requests the engine keeps in flight, as many as the client has connections: one
+    # variable, one limit. A ceiling: the engine's window finds its own level under it.
+    in_flight: int = Field(
+        default=MAX_CONCURRENCY_LIMIT, ge=1, le=MAX_CONCURRENCY_LIMIT, alias="BRAZE_MAX_CONCURRENCY"
+    )
     full_refresh: bool = Field(default=False, alias="FULL_REFRESH")
