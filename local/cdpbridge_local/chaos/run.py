@@ -332,12 +332,20 @@ def run_chaos(
         stack.drain(timeout_s=settings.drain_timeout_s)
         stack.emulator.set_caller_hook(None)
         return _verify(
-            access, settings, chosen, traffic, expected, killer.kills, duplicates.delivered, started
+            access,
+            settings=settings,
+            scenarios=chosen,
+            traffic=traffic,
+            expected=expected,
+            kills=killer.kills,
+            delivered=duplicates.delivered,
+            started=started,
         )
 
 
 def _verify(
     access: StackAccess,
+    *,
     settings: ChaosSettings,
     scenarios: list[ChaosScenario],
     traffic: Mapping[str, ImportTraffic],
