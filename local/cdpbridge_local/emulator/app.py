@@ -118,6 +118,14 @@ def _fault_response(kind: FaultKind, limit: RateLimitDecision) -> web.Response:
     return web.Response(status=502, text=BAD_GATEWAY_HTML, content_type="text/html", headers=headers)
 
 
+async def _notice_closed_connections() -> None:
+    """Lets the loop read what arrived meanwhile: a connection whose peer died (a killed client)
+    is marked closing only once its read callback ran, one loop iteration after the selector saw
+    it, and the callback is queued behind this task's own wake-up; hence two iterations."""
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+
+
 async def _answer_lost(
     request: web.Request,
     emulator: Emulator,
@@ -132,6 +140,7 @@ async def _answer_lost(
     body, so a test can tell exactly which writes a client may have sent twice.
     """
     cause: str | None = None
+    await _notice_closed_connections()
     if failure is FaultKind.APPLY_THEN_DROP:
         emulator.stats.faults[failure.value] += 1
         cause = failure.value
@@ -209,6 +218,11 @@ def braze_route(
         if hook is not None and hook(CallerStage.RECEIVED, endpoint.name):
             record(endpoint.name, "caller_gone")
             return _drop_connection(request)
+        await _notice_closed_connections()
+        if request.transport is None or request.transport.is_closing():
+            # The client died while the request waited (e.g. its process was killed meanwhile).
+            record(endpoint.name, "abandoned")
+            return web.Response(status=499)
         try:
             status, body = await endpoint.handler(request, emulator)
         except ApiError as error:
