@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 import requests
 
+from cdpbridge_local.chaos.checkpoint_proxy import CheckpointKillProxy
 from cdpbridge_local.chaos.ledger import (
     ExpectedState,
     TrackObjects,
@@ -63,7 +64,8 @@ class ChaosSettings:
     slow_ms: float = 300.0
     kill_mid_request: float = 0.03
     kill_after_apply: float = 0.03
-    max_kills: int = 4
+    kill_during_checkpoint: float = 0.3
+    max_kills: int = 2  # per kill point
     duplicate_delivery: float = 0.4
     # Objects per users.track request: small, so that a small run makes many requests (each one a
     # draw of the faults and the kills).
@@ -87,28 +89,32 @@ class ChaosSettings:
         }
 
 
-SMALL = ChaosSettings(rows=300, max_kills=4)
-LARGE = ChaosSettings(rows=3000, max_kills=16, drain_timeout_s=1800.0)
+SMALL = ChaosSettings(rows=300, max_kills=2)
+LARGE = ChaosSettings(rows=3000, max_kills=6, drain_timeout_s=1800.0)
 
 
 class WorkerKiller:
-    """The emulator's caller hook: with the settings' probabilities, SIGKILLs the function that sent
-    the request, before the request is applied or after it was applied and before it is answered.
+    """SIGKILLs the function at the kill points, each with the settings' probability and at most
+    ``max_kills`` times per point: in the middle of a request (the emulator's caller hook, before
+    the request is applied), after Braze applied a request and before it is answered (the hook
+    again), and during a checkpoint write (the DynamoDB proxy, before or after the write).
 
-    Before killing it waits ``settle_s`` on the emulator's loop (no other answer leaves meanwhile),
-    so that answers already given are recorded by the function: the kill then strikes exactly the
-    one request the emulator counts. After a kill, ``cooldown`` requests go by unharmed so that one
-    message is not killed until it reaches its dead-letter queue.
+    At a request it first waits ``settle_s`` on the emulator's loop (no other answer leaves
+    meanwhile), so that answers already given are recorded by the function: the kill then strikes
+    exactly the request the emulator counts. After a kill, ``cooldown`` draws go by unharmed so
+    that one message is not killed until it reaches its dead-letter queue.
     """
 
     def __init__(
         self, stack: LocalStack, settings: ChaosSettings, *, settle_s: float = 0.1, cooldown: int = 8
-    ):
+    ) -> None:
         self._stack = stack
         self._random = random.Random(f"{settings.seed}/kills")
         self._probability = {
-            CallerStage.RECEIVED: settings.kill_mid_request,
-            CallerStage.APPLIED: settings.kill_after_apply,
+            "mid_request": settings.kill_mid_request,
+            "after_apply": settings.kill_after_apply,
+            "checkpoint_before_write": settings.kill_during_checkpoint / 2,
+            "checkpoint_after_write": settings.kill_during_checkpoint / 2,
         }
         self._max_kills = settings.max_kills
         self._settle_s = settle_s
@@ -118,17 +124,24 @@ class WorkerKiller:
         self.kills: Counter[str] = Counter()
 
     def __call__(self, stage: CallerStage, endpoint: str) -> bool:
+        """The emulator's caller hook."""
+        point = "mid_request" if stage is CallerStage.RECEIVED else "after_apply"
+        return self.strike(point, settle_s=self._settle_s)
+
+    def strike(self, point: str, *, settle_s: float = 0.0) -> bool:
+        """Kills the busy function with the point's probability; True when it did."""
         with self._lock:
             draw = self._random.random()
             if self._quiet > 0:
                 self._quiet -= 1
                 return False
-            if sum(self.kills.values()) >= self._max_kills or draw >= self._probability[stage]:
+            if self.kills[point] >= self._max_kills or draw >= self._probability[point]:
                 return False
-            time.sleep(self._settle_s)  # blocks the emulator's loop on purpose (see the class doc)
+            if settle_s:
+                time.sleep(settle_s)  # on the emulator's loop: blocks it on purpose (see the class doc)
             if self._stack.kill_busy_worker() is None:
                 return False
-            self.kills["mid_request" if stage is CallerStage.RECEIVED else "after_apply"] += 1
+            self.kills[point] += 1
             self._quiet = self._cooldown
             return True
 
@@ -295,14 +308,22 @@ def run_chaos(
     chosen = list(scenarios)
     parameters, environment = _merge_settings(chosen)
     started = time.monotonic()
-    with LocalStack.start(
-        template=template,
-        parameters=parameters,
-        stack_name="cdpbridge-chaos",
-        env_vars={"Parameters": _common_environment(settings), **environment},
-        failed_message_visibility_s=settings.visibility_timeout_s,
-        function_timeout_s=settings.function_timeout_s,
-    ) as stack:
+    killers: list[WorkerKiller] = []
+    with (
+        CheckpointKillProxy(lambda point: bool(killers) and killers[0].strike(point)) as proxy,
+        LocalStack.start(
+            template=template,
+            parameters=parameters,
+            stack_name="cdpbridge-chaos",
+            env_vars={
+                "Parameters": {**_common_environment(settings), "AWS_ENDPOINT_URL_DYNAMODB": proxy.url},
+                **environment,
+            },
+            failed_message_visibility_s=settings.visibility_timeout_s,
+            function_timeout_s=settings.function_timeout_s,
+        ) as stack,
+    ):
+        proxy.target = stack.moto_url
         access = StackAccess(stack)
         access.admin(
             "PUT",
@@ -315,6 +336,7 @@ def run_chaos(
         )
         assert isinstance(stack.emulator, EmulatorServer)
         killer = WorkerKiller(stack, settings)
+        killers.append(killer)
         stack.emulator.set_caller_hook(killer)
         duplicates = stack.arm_duplicate_deliveries(settings.duplicate_delivery, settings.seed)
 
@@ -331,6 +353,7 @@ def run_chaos(
         progress("imports drained; second phase")
         stack.drain(timeout_s=settings.drain_timeout_s)
         stack.emulator.set_caller_hook(None)
+        killers.clear()
         return _verify(
             access,
             settings=settings,
