@@ -27,6 +27,7 @@ def test_every_integration_survives_faults_kills_and_duplicate_deliveries(
     assert {"status_500", "status_503"} & set(report.faults)
     assert report.kills.get("mid_request", 0) > 0
     assert report.kills.get("after_apply", 0) > 0
+    assert any(point.startswith("checkpoint_") for point in report.kills)
     assert report.duplicates_delivered.get("s3_notification", 0) > 0
     assert sum(report.window_hits.values()) > 0
     assert report.rows_rejected > 0

@@ -48,6 +48,13 @@ class CheckpointKillProxy:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
+                try:
+                    self._relay()
+                except (OSError, requests.RequestException):
+                    # The function was killed while we read or answered: nobody waits any more.
+                    self.close_connection = True
+
+            def _relay(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 target = self.headers.get("X-Amz-Target", "")
