@@ -10,6 +10,7 @@ and the run must resume from what the store holds.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -42,21 +43,29 @@ class CheckpointKillProxy:
         self.target = ""
         self.decide = decide
         self.checkpoint_writes = 0
+        self._in_flight = 0
+        self._counter_lock = threading.Lock()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
+                proxy.count_in_flight(1)
                 try:
                     self._relay()
                 except (OSError, requests.RequestException):
                     # The function was killed while we read or answered: nobody waits any more.
                     self.close_connection = True
+                finally:
+                    proxy.count_in_flight(-1)
 
             def _relay(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                if len(body) < length:  # the caller died while sending: nothing to pass on
+                    self.close_connection = True
+                    return
                 target = self.headers.get("X-Amz-Target", "")
                 checkpoint = is_checkpoint_write(target, body)
                 if checkpoint:
@@ -87,6 +96,16 @@ class CheckpointKillProxy:
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="checkpoint-proxy", daemon=True
         )
+
+    def count_in_flight(self, change: int) -> None:
+        with self._counter_lock:
+            self._in_flight += change
+
+    def wait_idle(self, timeout_s: float) -> None:
+        """Waits until no DynamoDB call is in flight (e.g. ledger writes of answers already given)."""
+        deadline = time.monotonic() + timeout_s
+        while self._in_flight and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     @property
     def url(self) -> str:

@@ -100,15 +100,23 @@ class WorkerKiller:
     again), and during a checkpoint write (the DynamoDB proxy, before or after the write).
 
     At a request it first waits ``settle_s`` on the emulator's loop (no other answer leaves
-    meanwhile), so that answers already given are recorded by the function: the kill then strikes
-    exactly the request the emulator counts. After a kill, ``cooldown`` draws go by unharmed so
+    meanwhile), then until the function's DynamoDB calls in flight are done (``wait_idle``), so that
+    answers already given are recorded in the send ledger: the kill then strikes exactly the
+    request the emulator counts. After a kill, ``cooldown`` draws go by unharmed so
     that one message is not killed until it reaches its dead-letter queue.
     """
 
     def __init__(
-        self, stack: LocalStack, settings: ChaosSettings, *, settle_s: float = 0.1, cooldown: int = 8
+        self,
+        stack: LocalStack,
+        settings: ChaosSettings,
+        *,
+        wait_idle: Callable[[float], None] = lambda timeout_s: None,
+        settle_s: float = 0.1,
+        cooldown: int = 8,
     ) -> None:
         self._stack = stack
+        self._wait_idle = wait_idle
         self._random = random.Random(f"{settings.seed}/kills")
         self._probability = {
             "mid_request": settings.kill_mid_request,
@@ -139,6 +147,7 @@ class WorkerKiller:
                 return False
             if settle_s:
                 time.sleep(settle_s)  # on the emulator's loop: blocks it on purpose (see the class doc)
+                self._wait_idle(2.0)
             if self._stack.kill_busy_worker() is None:
                 return False
             self.kills[point] += 1
@@ -335,7 +344,7 @@ def run_chaos(
             },
         )
         assert isinstance(stack.emulator, EmulatorServer)
-        killer = WorkerKiller(stack, settings)
+        killer = WorkerKiller(stack, settings, wait_idle=proxy.wait_idle)
         killers.append(killer)
         stack.emulator.set_caller_hook(killer)
         duplicates = stack.arm_duplicate_deliveries(settings.duplicate_delivery, settings.seed)
