@@ -102,8 +102,9 @@ class WorkerKiller:
     At a request it first waits ``settle_s`` on the emulator's loop (no other answer leaves
     meanwhile), then until the function's DynamoDB calls in flight are done (``wait_idle``), so that
     answers already given are recorded in the send ledger: the kill then strikes exactly the
-    request the emulator counts. After a kill, ``cooldown`` draws go by unharmed so
-    that one message is not killed until it reaches its dead-letter queue.
+    request the emulator counts. After a kill, the invocation that follows it (the message again, or
+    an asynchronous retry) is spared, so that no message or event is killed until it reaches its
+    dead-letter queue or failure destination: the run must recover, not give up.
     """
 
     def __init__(
@@ -113,7 +114,6 @@ class WorkerKiller:
         *,
         wait_idle: Callable[[float], None] = lambda timeout_s: None,
         settle_s: float = 0.1,
-        cooldown: int = 8,
     ) -> None:
         self._stack = stack
         self._wait_idle = wait_idle
@@ -126,8 +126,8 @@ class WorkerKiller:
         }
         self._max_kills = settings.max_kills
         self._settle_s = settle_s
-        self._cooldown = cooldown
-        self._quiet = 0
+        # Kills are spared until the stack has recorded this many invocations.
+        self._spared_until = 0
         self._lock = threading.Lock()
         self.kills: Counter[str] = Counter()
 
@@ -140,8 +140,7 @@ class WorkerKiller:
         """Kills the busy function with the point's probability; True when it did."""
         with self._lock:
             draw = self._random.random()
-            if self._quiet > 0:
-                self._quiet -= 1
+            if len(self._stack.invocations) < self._spared_until:
                 return False
             if self.kills[point] >= self._max_kills or draw >= self._probability[point]:
                 return False
@@ -151,7 +150,8 @@ class WorkerKiller:
             if self._stack.kill_busy_worker() is None:
                 return False
             self.kills[point] += 1
-            self._quiet = self._cooldown
+            # The killed invocation and the one after it are recorded before kills resume.
+            self._spared_until = len(self._stack.invocations) + 2
             return True
 
 
