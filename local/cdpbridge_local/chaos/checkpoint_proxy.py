@@ -9,6 +9,7 @@ and the run must resume from what the store holds.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +34,13 @@ def is_checkpoint_write(target: str, body: bytes) -> bool:
         return False
     key = item.get("pk", {}).get("S", "") if isinstance(item, dict) else ""
     return isinstance(key, str) and key.startswith("run#") and "body" in item
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A caller killed mid-request resets its connection: expected here, not worth a trace."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class CheckpointKillProxy:
@@ -91,7 +99,7 @@ class CheckpointKillProxy:
             def log_message(self, format: str, *args: Any) -> None:
                 return None
 
-        self._server = ThreadingHTTPServer((host, 0), Handler)
+        self._server = _QuietServer((host, 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="checkpoint-proxy", daemon=True
