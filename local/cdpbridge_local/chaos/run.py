@@ -90,7 +90,16 @@ class ChaosSettings:
 
 
 SMALL = ChaosSettings(rows=300, max_kills=2)
-LARGE = ChaosSettings(rows=3000, max_kills=6, drain_timeout_s=1800.0)
+# Full requests (75 objects) and a longer function timeout: a chunk of rows (1,500) must fit in one
+# invocation's working time (timeout minus the 5 s deadline margin), as it does in Lambda.
+LARGE = ChaosSettings(
+    rows=3000,
+    max_kills=4,
+    track_objects_per_request=75,
+    function_timeout_s=15,
+    visibility_timeout_s=16,
+    drain_timeout_s=1200.0,
+)
 
 
 class WorkerKiller:
