@@ -277,6 +277,10 @@ def _common_environment(settings: ChaosSettings) -> dict[str, str]:
         # The least margin the settings allow: runs pause at checkpoints and continue.
         "DEADLINE_MARGIN_MS": "5000",
         "BRAZE_TRACK_CAP_LIMIT": str(settings.track_objects_per_request),
+        # One request in flight: when a request reaches Braze, every earlier answer is in the send
+        # ledger (written by the sending thread before it sends the next), so a kill at a request
+        # strikes exactly the one request the emulator counts, however busy the machine is.
+        "BRAZE_MAX_CONCURRENCY": "1",
     }
 
 
