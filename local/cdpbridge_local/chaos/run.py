@@ -90,14 +90,15 @@ class ChaosSettings:
 
 
 SMALL = ChaosSettings(rows=300, max_kills=2)
-# Full requests (75 objects) and a longer function timeout: a chunk of rows (1,500) must fit in one
-# invocation's working time (timeout minus the 5 s deadline margin), as it does in Lambda.
+# Full requests (75 objects) and a longer function timeout: a chunk of rows (1,500, sent one request
+# at a time) must fit in one invocation's working time (timeout minus the 5 s deadline margin), as
+# it does in Lambda; otherwise every delivery times out before its checkpoint.
 LARGE = ChaosSettings(
     rows=3000,
     max_kills=4,
     track_objects_per_request=75,
-    function_timeout_s=15,
-    visibility_timeout_s=16,
+    function_timeout_s=25,
+    visibility_timeout_s=26,
     drain_timeout_s=1200.0,
 )
 
