@@ -97,6 +97,8 @@ STEPS: tuple[Step, ...] = (
         lambda s: ["--users", str(s.notify_users), "--plan-users", str(s.notify_plan_users)],
     ),
     Step("lytics_snapshot", "lytics_snapshot.py", lambda s: ["--users", str(s.bound_rows // 2)]),
+    # Every integration's traffic under faults, kills and duplicate deliveries; 0 mismatches or exit 1.
+    Step("chaos", "chaos.py", lambda s: ["--rows", "3000" if s.rows >= 1_000_000 else "1000"]),
 )
 STEP_NAMES = tuple(step.name for step in STEPS)
 
@@ -272,6 +274,20 @@ def assemble(outcomes: Sequence[StepOutcome], mode: str, machine: dict[str, Any]
             "ours_vs_oracle",
             "spread",
             "plan_cpu_s_per_million",
+        )
+    chaos = figures.get("chaos")
+    if chaos:
+        results["chaos"] = _picked(
+            chaos,
+            "rows",
+            "faults",
+            "kills",
+            "duplicates_delivered",
+            "window_hits",
+            "window_duplicate_objects",
+            "dead_letters",
+            "mismatches",
+            "seconds",
         )
     micro = {name: figures[name] for name in ("sources", "mapping", "state", "stages") if figures.get(name)}
     if micro:
@@ -598,6 +614,7 @@ def render_table(results: dict[str, Any], previous: dict[str, Any] | None) -> st
                 formatter(previous_value) if previous_value is not None else "",
             )
         )
+    lines += _chaos_lines(results, previous)
     deployed_imports = results.get("import_ms_deployed") or {}
     as_deployed = any(value is not None for value in deployed_imports.values())
     imports = deployed_imports if as_deployed else results.get("import_ms") or {}
@@ -705,6 +722,42 @@ def render_table(results: dict[str, Any], previous: dict[str, Any] | None) -> st
         if line is header:
             rendered.append("-" * len(rendered[0]))
     return "\n".join(rendered)
+
+
+def _chaos_lines(results: dict[str, Any], previous: dict[str, Any] | None) -> list[Line]:
+    """The chaos run's figures: what it survived, and the mismatches that must be 0."""
+    chaos = results.get("chaos")
+    if not chaos:
+        return []
+
+    def total(document: dict[str, Any] | None, name: str) -> Any:
+        value = _get(document, f"chaos.{name}")
+        return sum(value.values()) if isinstance(value, dict) else value
+
+    label = f"9 chaos ({_number(chaos.get('rows'))} rows, every integration)"
+    lines = []
+    for index, (figure, name) in enumerate(
+        (
+            ("faults injected", "faults"),
+            ("kills", "kills"),
+            ("duplicates delivered", "duplicates_delivered"),
+            ("lost-answer window hits", "window_hits"),
+            ("objects applied twice (window)", "window_duplicate_objects"),
+            ("mismatches", "mismatches"),
+        )
+    ):
+        before = total(previous, name)
+        lines.append(
+            Line(
+                label if index == 0 else "",
+                figure,
+                _number(total(results, name)),
+                "0" if name == "mismatches" else "",
+                ("met" if chaos.get("mismatches") == 0 else "MISSED") if name == "mismatches" else "",
+                _number(before) if before is not None else "",
+            )
+        )
+    return lines
 
 
 def notes(results: dict[str, Any]) -> str:

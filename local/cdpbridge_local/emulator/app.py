@@ -19,7 +19,7 @@ from aiohttp import web
 
 from cdpbridge_local.emulator import identity, subscriptions
 from cdpbridge_local.emulator.cohorts import CohortLock, PartnerDefinition
-from cdpbridge_local.emulator.core import Emulator
+from cdpbridge_local.emulator.core import CallerStage, Emulator, UnansweredRequest
 from cdpbridge_local.emulator.errors import ApiError, BadRequest
 from cdpbridge_local.emulator.exports import export_by_ids, parse_segment_export
 from cdpbridge_local.emulator.faults import FaultKind
@@ -118,6 +118,50 @@ def _fault_response(kind: FaultKind, limit: RateLimitDecision) -> web.Response:
     return web.Response(status=502, text=BAD_GATEWAY_HTML, content_type="text/html", headers=headers)
 
 
+async def _notice_closed_connections() -> None:
+    """Lets the loop read what arrived meanwhile: a connection whose peer died (a killed client)
+    is marked closing only once its read callback ran, one loop iteration after the selector saw
+    it, and the callback is queued behind this task's own wake-up; hence two iterations."""
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+
+
+async def _answer_lost(
+    request: web.Request,
+    emulator: Emulator,
+    endpoint: Endpoint,
+    failure: FaultKind | None,
+    *,
+    applied: bool,
+) -> str | None:
+    """Why the answer of a request just handled never reaches its caller (None: it will).
+
+    A request that was applied (even partly) and goes unanswered is kept in the stats, with its
+    body, so a test can tell exactly which writes a client may have sent twice.
+    """
+    cause: str | None = None
+    await _notice_closed_connections()
+    if failure is FaultKind.APPLY_THEN_DROP:
+        emulator.stats.faults[failure.value] += 1
+        cause = failure.value
+    else:
+        hook = emulator.caller_hook
+        if hook is not None and hook(CallerStage.APPLIED, endpoint.name):
+            cause = "caller_gone"
+        elif request.transport is None or request.transport.is_closing():
+            cause = "client_gone"  # e.g. the client's read timeout ran out while we worked
+    if cause is None:
+        return None
+    if applied:
+        raw = await request.read()  # the handler read it already: aiohttp keeps the bytes
+        try:
+            body = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            body = None
+        emulator.stats.unanswered.append(UnansweredRequest(endpoint.name, cause, body))
+    return f"applied_unanswered_{cause}" if applied else f"unanswered_{cause}"
+
+
 def braze_route(
     emulator: Emulator, endpoint: Endpoint
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -137,7 +181,8 @@ def braze_route(
             # against the rate limit for a request nobody is waiting for.
             record(endpoint.name, "abandoned")
             return web.Response(status=499)
-        if decision.failure is not None:
+        # apply_then_drop acts once the request is applied (see _answer_lost) and is counted there.
+        if decision.failure is not None and decision.failure is not FaultKind.APPLY_THEN_DROP:
             emulator.stats.faults[decision.failure.value] += 1
             if decision.failure is FaultKind.DROP_CONNECTION:
                 record(endpoint.name, "dropped")
@@ -169,6 +214,15 @@ def braze_route(
             emulator.stats.rate_limited[endpoint.family] += 1
             record(endpoint.name, "429")
             return json_response(429, {"message": "API rate limit exceeded"}, headers)
+        hook = emulator.caller_hook
+        if hook is not None and hook(CallerStage.RECEIVED, endpoint.name):
+            record(endpoint.name, "caller_gone")
+            return _drop_connection(request)
+        await _notice_closed_connections()
+        if request.transport is None or request.transport.is_closing():
+            # The client died while the request waited (e.g. its process was killed meanwhile).
+            record(endpoint.name, "abandoned")
+            return web.Response(status=499)
         try:
             status, body = await endpoint.handler(request, emulator)
         except ApiError as error:
@@ -176,6 +230,10 @@ def braze_route(
             body = error.body if error.body is not None else {"message": error.message}
             if error.headers is not None:
                 headers = error.headers
+        lost = await _answer_lost(request, emulator, endpoint, decision.failure, applied=status < 400)
+        if lost is not None:
+            record(endpoint.name, lost)
+            return _drop_connection(request)
         if decision.queued and 200 <= status < 300:
             emulator.stats.faults["queued_202"] += 1
             status, body = 202, {"message": "queued"}
@@ -626,6 +684,12 @@ async def admin_stats(request: web.Request) -> web.Response:
     return json_response(200, _emulator(request).stats_view())
 
 
+async def admin_unanswered(request: web.Request) -> web.Response:
+    """The requests applied whose answer was lost, oldest first, with the bodies that were applied."""
+    unanswered = _emulator(request).stats.unanswered
+    return json_response(200, {"requests": [entry.to_view() for entry in unanswered]})
+
+
 async def admin_add_segment(request: web.Request) -> web.Response:
     try:
         definition = SegmentDefinition.model_validate(await _admin_json(request))
@@ -748,6 +812,7 @@ def build_app(emulator: Emulator) -> web.Application:
     app.router.add_get(f"{admin}/users/by-email", admin_user_by_email)
     app.router.add_get(f"{admin}/users/{{external_id}}", admin_user)
     app.router.add_get(f"{admin}/stats", admin_stats)
+    app.router.add_get(f"{admin}/unanswered", admin_unanswered)
     app.router.add_post(f"{admin}/segments", admin_add_segment)
     app.router.add_get(f"{admin}/segments", admin_segments)
     app.router.add_post(f"{admin}/campaigns", admin_add_campaign)

@@ -48,7 +48,7 @@ def default_rate_limits() -> dict[str, RateLimitSetting]:
 
 
 class FaultSettings(BaseModel):
-    """Probabilities (0..1) of each injected fault; the five failure kinds are mutually exclusive."""
+    """Probabilities (0..1) of each injected fault; the six failure kinds are mutually exclusive."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -57,6 +57,8 @@ class FaultSettings(BaseModel):
     status_502_html: float = Field(default=0.0, ge=0, le=1)
     status_503: float = Field(default=0.0, ge=0, le=1)
     drop_connection: float = Field(default=0.0, ge=0, le=1)
+    # Applied, then the connection dropped before the answer: see FaultKind.APPLY_THEN_DROP.
+    apply_then_drop: float = Field(default=0.0, ge=0, le=1)
     slow_p: float = Field(default=0.0, ge=0, le=1)
     slow_ms: float = Field(default=5000.0, ge=0)
     # Braze's maintenance answer: the request is applied, the reply is 202 {"message": "queued"}.
@@ -64,7 +66,12 @@ class FaultSettings(BaseModel):
 
     def failure_probability(self) -> float:
         return (
-            self.status_429 + self.status_500 + self.status_502_html + self.status_503 + self.drop_connection
+            self.status_429
+            + self.status_500
+            + self.status_502_html
+            + self.status_503
+            + self.drop_connection
+            + self.apply_then_drop
         )
 
 

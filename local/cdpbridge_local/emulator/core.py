@@ -6,7 +6,9 @@ Only the event loop thread touches it; tests and tools read it through the admin
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
 
 from cdpbridge_local.emulator.cohorts import CohortRegistry
 from cdpbridge_local.emulator.config import EmulatorConfig
@@ -18,6 +20,35 @@ from cdpbridge_local.emulator.validation import TrackRules
 from cdpbridge_local.emulator.workspace import Workspace
 
 
+class CallerStage(StrEnum):
+    """Where a request is when the caller hook is asked whether its caller is still there."""
+
+    RECEIVED = "received"  # passed the fault gate, not applied yet
+    APPLIED = "applied"  # applied, the answer not written yet
+
+
+class CallerHook(Protocol):
+    """A test harness's say over a request's caller (e.g. killing the process that sent it).
+
+    Returns True when the caller is gone: before applying, the request is then not applied; after
+    applying, it counts as applied but unanswered. Runs on the emulator's event loop thread.
+    """
+
+    def __call__(self, stage: CallerStage, endpoint: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UnansweredRequest:
+    """A request the emulator applied whose answer never reached its caller."""
+
+    endpoint: str
+    cause: str  # a fault kind, "caller_gone" or "client_gone"
+    body: Any  # the request's JSON body (what was applied)
+
+    def to_view(self) -> dict[str, Any]:
+        return {"endpoint": self.endpoint, "cause": self.cause, "body": self.body}
+
+
 class RequestStats:
     def __init__(self) -> None:
         self.requests: dict[str, dict[str, int]] = {}
@@ -25,6 +56,8 @@ class RequestStats:
         self.rate_limited: Counter[str] = Counter()
         self.object_errors: Counter[str] = Counter()
         self.error_types: Counter[str] = Counter()
+        # Applied but unanswered: the requests a client may send again and Braze apply twice.
+        self.unanswered: list[UnansweredRequest] = []
 
     def record(self, endpoint: str, status: str) -> None:
         by_status = self.requests.get(endpoint)
@@ -62,6 +95,8 @@ class Emulator:
         # Custom send identifiers created, per (campaign_id, UTC day).
         self.send_ids: dict[tuple[str, str], list[str]] = {}
         self.rules = rules_of(self.config)
+        # Set by a test harness in the same process; survives resets.
+        self.caller_hook: CallerHook | None = None
 
     def configure(self, config: EmulatorConfig) -> None:
         """Adopt a new config; a changed seed restarts the fault sequence from it."""
@@ -115,6 +150,7 @@ class Emulator:
             "users": len(self.store),
             "users_created": totals.users_created,
             "faults": dict(self.stats.faults),
+            "applied_unanswered": dict(Counter(request.cause for request in self.stats.unanswered)),
             "rate_limited": dict(self.stats.rate_limited),
             "dispatches": len(self.dispatches),
             "exports": len(self.exports.jobs),

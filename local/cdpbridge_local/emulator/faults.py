@@ -15,6 +15,9 @@ class FaultKind(StrEnum):
     STATUS_502_HTML = "status_502_html"
     STATUS_503 = "status_503"
     DROP_CONNECTION = "drop_connection"
+    # The request is applied, then the connection is closed without an answer: the one window in
+    # which a client cannot know that Braze took its request (counted as applied but unanswered).
+    APPLY_THEN_DROP = "apply_then_drop"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,7 @@ class FaultInjector:
             (FaultKind.STATUS_502_HTML, settings.status_502_html),
             (FaultKind.STATUS_503, settings.status_503),
             (FaultKind.DROP_CONNECTION, settings.drop_connection),
+            (FaultKind.APPLY_THEN_DROP, settings.apply_then_drop),
         ):
             threshold += probability
             if failure_draw < threshold:

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from cdpbridge_local.emulator.app import build_app
 from cdpbridge_local.emulator.config import EmulatorConfig
-from cdpbridge_local.emulator.core import Emulator
+from cdpbridge_local.emulator.core import CallerHook, Emulator
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 30.0
@@ -61,6 +61,11 @@ class EmulatorServer:
             raise RuntimeError("the emulator is not running; call start() first")
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    def set_caller_hook(self, hook: CallerHook | None) -> None:
+        """Installs (or with None removes) the hook asked about each request's caller; see
+        :class:`cdpbridge_local.emulator.core.CallerHook`. Only for a harness in this process."""
+        self._emulator.caller_hook = hook
 
     def start(self) -> EmulatorServer:
         if self._thread is not None:

@@ -17,6 +17,7 @@ from cdpbridge_local.stack.resources import LOCAL_API_KEY, LocalStackError, Prov
 from cdpbridge_local.stack.stack import (
     DOCKER_HOST_ALIAS,
     DrainTimeoutError,
+    DuplicateDelivery,
     EventRoute,
     LocalStack,
     UnroutableEventError,
@@ -28,6 +29,7 @@ __all__ = [
     "DOCKER_HOST_ALIAS",
     "LOCAL_API_KEY",
     "DrainTimeoutError",
+    "DuplicateDelivery",
     "EventRoute",
     "FunctionError",
     "FunctionSpec",

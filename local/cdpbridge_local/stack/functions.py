@@ -129,6 +129,8 @@ class _LineReader:
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self._buffer = bytearray()
+        # The writer closed the pipe (the process exited): told apart from a deadline passing.
+        self.closed = False
 
     def read_line(self, deadline: float) -> bytes | None:
         """A line without its newline; None if the deadline passed or the writer closed the pipe."""
@@ -146,6 +148,7 @@ class _LineReader:
                 return None
             chunk = os.read(self.fd, 1 << 16)
             if not chunk:
+                self.closed = True
                 return None
             self._buffer += chunk
 
@@ -172,6 +175,8 @@ class FunctionWorker:
         self.python = python
         self._process: _Process | None = None
         self._lock = threading.Lock()
+        # The process running an invocation right now (read without the lock by kill_if_busy).
+        self._busy: subprocess.Popen[bytes] | None = None
 
     def invoke(self, event: Any, request_id: str | None = None) -> tuple[str, WorkerReply]:
         """Runs the handler once; starts (cold) or reuses (warm) the worker process."""
@@ -200,9 +205,15 @@ class FunctionWorker:
             except BrokenPipeError:
                 self._discard()
                 return request_id, self._exit_error(init_ms, init_logs)
-            line = process.replies.read_line(time.monotonic() + self.spec.timeout_s + _REPLY_GRACE_S)
+            self._busy = process.popen
+            try:
+                line = process.replies.read_line(time.monotonic() + self.spec.timeout_s + _REPLY_GRACE_S)
+            finally:
+                self._busy = None
             if line is None:
-                timed_out = process.popen.poll() is None
+                # Not popen.poll(): it answers None while another thread waits on the process
+                # (kill_if_busy), which would report a crash as a timeout.
+                timed_out = not process.replies.closed
                 self._discard()
                 if not timed_out:
                     return request_id, self._exit_error(init_ms, init_logs)
@@ -218,6 +229,17 @@ class FunctionWorker:
                 logs=init_logs + reply["logs"],
                 init_ms=init_ms,
             )
+
+    def kill_if_busy(self) -> bool:
+        """SIGKILLs the process if it is running an invocation, and waits until it is gone: the
+        invocation then fails as a crashed Lambda does (Runtime.ExitError) and the next one starts
+        a new process. Safe from any thread; a no-op (False) between invocations."""
+        popen = self._busy
+        if popen is None or popen.poll() is not None:
+            return False
+        popen.kill()
+        popen.wait()
+        return True
 
     @staticmethod
     def _exit_error(init_ms: float | None, logs: str) -> WorkerReply:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import re
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Final, Protocol
@@ -72,6 +74,38 @@ class DrainTimeoutError(TimeoutError):
         super().__init__(f"queues not empty when the drain timed out ({summary})")
         self.records = records
         self.pending = dict(pending)
+
+
+@dataclass(slots=True)
+class DuplicateDelivery:
+    """At-least-once delivery, armed: each message received is, with ``probability`` (drawn from a
+    random.Random seeded with ``seed``), sent to its queue again, so that the function gets it a
+    second time, as when S3 sends a notification twice or SQS delivers a message twice."""
+
+    probability: float
+    seed: int
+    delivered: Counter[str] = field(default_factory=Counter)  # by kind of message
+    _random: random.Random = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
+
+    def draw(self) -> bool:
+        return self._random.random() < self.probability
+
+
+def _message_kind(body: str) -> str:
+    """ "s3_notification" for a body carrying S3 event records, else "sqs_message"."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return "sqs_message"
+    records = parsed.get("Records") if isinstance(parsed, dict) else None
+    if isinstance(records, list) and any(
+        isinstance(record, dict) and record.get("eventSource") == "aws:s3" for record in records
+    ):
+        return "s3_notification"
+    return "sqs_message"
 
 
 class UnroutableEventError(ValueError):
@@ -143,6 +177,7 @@ class LocalStack:
         env_vars: Mapping[str, Mapping[str, str]],
         failed_message_visibility_s: int | None,
         on_invocation: Callable[[InvocationRecord], None] | None,
+        function_timeout_s: int | None = None,
     ) -> None:
         self.template = template
         self.resources = resources
@@ -159,7 +194,11 @@ class LocalStack:
         self._history_lock = threading.Lock()
         self._stop_background = threading.Event()
         self._background: list[threading.Thread] = []
-        self.functions: dict[str, FunctionSpec] = resources.function_specs()
+        self.duplicate_delivery: DuplicateDelivery | None = None
+        self.functions: dict[str, FunctionSpec] = {
+            logical_id: spec if function_timeout_s is None else replace(spec, timeout_s=function_timeout_s)
+            for logical_id, spec in resources.function_specs().items()
+        }
         self._workers = {
             logical_id: FunctionWorker(spec, self.function_environment(spec))
             for logical_id, spec in self.functions.items()
@@ -182,6 +221,7 @@ class LocalStack:
         keep_s3_test_events: bool = False,
         secret_values: Mapping[str, str] | None = None,
         on_invocation: Callable[[InvocationRecord], None] | None = None,
+        function_timeout_s: int | None = None,
     ) -> LocalStack:
         """Starts moto and the emulator, creates the template's resources, prepares its functions.
 
@@ -189,6 +229,8 @@ class LocalStack:
         ``sam local invoke --env-vars`` layout. ``failed_message_visibility_s`` shortens the wait
         before a failed SQS message is delivered again (None: the queue's VisibilityTimeout).
         ``secret_values`` sets the value of secrets the template creates, by logical id.
+        ``function_timeout_s`` replaces every function's Timeout (e.g. to keep a test's shortened
+        visibility timeout above it, as the template keeps the queues' above the functions').
         """
         sam_template = SamTemplate.load(template)
         parameter_values = sam_template.parameter_values(parameters or {})
@@ -237,6 +279,7 @@ class LocalStack:
                 env_vars=env_vars or {},
                 failed_message_visibility_s=failed_message_visibility_s,
                 on_invocation=on_invocation,
+                function_timeout_s=function_timeout_s,
             )
         except BaseException:
             if emulator is not None:
@@ -435,6 +478,30 @@ class LocalStack:
         etag: str = response["ETag"]
         return etag
 
+    # ------------------------------------------------------------------ chaos (tests only)
+    def arm_duplicate_deliveries(self, probability: float, seed: int) -> DuplicateDelivery:
+        """From now on, messages are delivered twice with ``probability``; returns the counts."""
+        self.duplicate_delivery = DuplicateDelivery(probability, seed)
+        return self.duplicate_delivery
+
+    def kill_busy_worker(self) -> str | None:
+        """SIGKILLs the worker process running an invocation (the logical id of its function), as
+        when a Lambda execution environment dies; None when no invocation runs. The invocation
+        fails, and its SQS messages come back after their visibility timeout."""
+        for logical_id, worker in self._workers.items():
+            if worker.kill_if_busy():
+                return logical_id
+        return None
+
+    def _deliver_again(self, trigger: SqsTrigger, messages: list[dict[str, Any]]) -> None:
+        duplicates = self.duplicate_delivery
+        if duplicates is None:
+            return
+        for message in messages:
+            if duplicates.draw():
+                self.sqs_client.send_message(QueueUrl=trigger.queue_url, MessageBody=message["Body"])
+                duplicates.delivered[_message_kind(message["Body"])] += 1
+
     # ------------------------------------------------------------------ invoking
     def invoke_record(self, function_id: str, event: Any) -> InvocationRecord:
         """Invokes a function synchronously (RequestResponse) and returns the whole record."""
@@ -491,6 +558,7 @@ class LocalStack:
             messages.extend(received)
         if not messages:
             return None
+        self._deliver_again(trigger, messages)
         spec = self.functions[trigger.function_id]
         event = {"Records": [sqs_record(message, trigger.queue_arn, self.region) for message in messages]}
         request_id, reply = self._workers[spec.logical_id].invoke(event)

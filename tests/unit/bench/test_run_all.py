@@ -278,3 +278,28 @@ def test_the_daily_file_is_judged_against_its_own_targets_and_the_baseline() -> 
     assert verdicts[("daily", "cpu_s_per_million")] is False
     assert verdicts[("daily", "ratio_vs_baseline")] is True
     assert verdicts[("daily", "data_points_per_changed_value")] is True
+
+
+def test_the_chaos_run_has_its_figures_in_the_results_and_its_lines_in_the_table() -> None:
+    # Given a chaos run's figures beside the others
+    chaos = {
+        "rows": 6000,
+        "faults": {"status_429": 120, "apply_then_drop": 9},
+        "kills": {"mid_request": 7, "after_apply": 5},
+        "duplicates_delivered": {"s3_notification": 4, "sqs_message": 2},
+        "window_hits": {"apply_then_drop": 9, "caller_gone": 5},
+        "window_duplicate_objects": 130,
+        "dead_letters": {},
+        "mismatches": 0,
+        "seconds": 210.0,
+    }
+    results = assemble(outcomes({**figures(), "chaos": chaos}), "quick", MACHINE)
+    # Then the results keep them and the table totals each kind, mismatches against their target of 0
+    assert results["chaos"]["kills"] == {"mid_request": 7, "after_apply": 5}
+    lines = render_table(results, None).splitlines()
+    first = next(index for index, line in enumerate(lines) if line.startswith("9 chaos (6,000 rows"))
+    chaos_lines = lines[first : first + 6]
+    assert "129" in chaos_lines[0]
+    assert any("kills" in line and "12" in line for line in chaos_lines)
+    mismatches = next(line for line in chaos_lines if "mismatches" in line)
+    assert mismatches.split()[-3:] == ["0", "0", "met"]

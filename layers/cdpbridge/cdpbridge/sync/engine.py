@@ -584,12 +584,23 @@ class SyncEngine:
             )
         assert self.client is not None
         window_full = len(self._in_flight) + 1 >= self._window.size
-        future = self._executor.submit(self.client.track, request, self._send_cap)
+        future = self._executor.submit(self._send_and_record, request, self._scope)
         self._sent_at[future] = (time.monotonic(), window_full)
         future.add_done_callback(self._note_answer_time)
         self._in_flight[future] = request
         for key in user_keys:
             self._users_in_flight[key] = self._users_in_flight.get(key, 0) + 1
+
+    def _send_and_record(self, request: TrackRequest, scope: str) -> TrackOutcome:
+        """Sends a request (on a sending thread) and writes the ledger ids Braze acknowledged at once,
+        before the outcome waits for the run's thread to take it: the run's thread may be reading or
+        mapping for a while, and a crash meanwhile must not make a resume send these again."""
+        assert self.client is not None
+        outcome = self.client.track(request, self._send_cap)
+        acknowledged = acknowledged_ledger_ids(request, outcome)
+        if acknowledged:
+            self.ledger.mark_sent(scope, acknowledged)
+        return outcome
 
     def _count_request(self, request: TrackRequest) -> None:
         counters = self.counters
@@ -673,6 +684,7 @@ class SyncEngine:
         for error in outcome.errors:
             if isinstance(error.ref, ObjectRef):
                 failed[id(error.ref)] = error.error_type
+        ledger_ids = 0
         if outcome.status == "permanent_failure":
             if outcome.http_status in (401, 403):
                 self._abort = f"Braze refused the request ({outcome.http_status}): {outcome.message}"
@@ -682,7 +694,6 @@ class SyncEngine:
             reason = f"braze: {outcome.message}"
             for ref in refs:
                 failed.setdefault(id(ref), reason)
-        acknowledged_ledger_ids: list[str] = []
         for ref in refs:
             error_type = failed.get(id(ref))
             if error_type is not None:
@@ -698,11 +709,11 @@ class SyncEngine:
             if ref.digests:
                 self._pending_state.setdefault(ref.user_key, {}).update(ref.digests)
             if ref.ledger_id is not None:
-                acknowledged_ledger_ids.append(ref.ledger_id)
-        if acknowledged_ledger_ids:
-            # Written at once, not batched: a crash right after must not make a resume resend these.
-            self.ledger.mark_sent(self._scope, acknowledged_ledger_ids)
-            counters.ledger_writes += _ledger_items(len(acknowledged_ledger_ids))
+                ledger_ids += 1
+        if ledger_ids:
+            # The sending thread wrote them to the ledger as Braze answered (_send_and_record), so a
+            # crash before this point does not make a resume resend them; counted on the run's thread.
+            counters.ledger_writes += _ledger_items(ledger_ids)
 
     def _forget_planned(self, ref: ObjectRef) -> None:
         """Braze did not take ``ref``: for the attributes whose planned value is still the one ``ref``
@@ -906,6 +917,17 @@ def _resolved_lookups(
     for name in names:
         written = plan.digests.get(name)
         yield user_key, name, written if written is not None else learnt[name]
+
+
+def acknowledged_ledger_ids(request: TrackRequest, outcome: TrackOutcome) -> list[str]:
+    """The ledger ids of the objects Braze took: every object of the request with a ledger id, but
+    those not sent (pieces of a split request), refused with an object error, or in a request that
+    failed whole (retries exhausted, permanent failure). Mirrors SyncEngine._handle_outcome."""
+    if outcome.status in ("retries_exhausted", "permanent_failure"):
+        return []
+    left_out = {id(ref) for ref in outcome.unsent}
+    left_out |= {id(error.ref) for error in outcome.errors if isinstance(error.ref, ObjectRef)}
+    return [ref.ledger_id for ref in _refs(request) if ref.ledger_id is not None and id(ref) not in left_out]
 
 
 def ledger_id(position: RowPosition, kind: Kind, index: int) -> str:
