@@ -1,18 +1,20 @@
 """No e-mail address, phone number or API key from the input reaches a log line, a report or a rejects file.
 
 Every integration's path runs through the local stack from the template (generic import, BlueConic
-import, BlueConic export), with DEBUG logging, a Braze key of its own stored in the stack's secret,
-and input built to end up in rejects by the routes a value takes there: bad values in columns named
-as personal data and in free-text columns that are not, identifiers that are addresses, and a CSV
-record the reader gives up on. Then everything a person could read without access to the data
-is searched for each address, number and the key: the functions' output (what Lambda sends to
-CloudWatch, captured per invocation by the stack's workers), errors returned by invocations, what
-the workers wrote past sys.stdout (the test process's own stderr), and every object under reports/.
+import, BlueConic export, Amperity import, Segment's S3 files), with DEBUG logging, a Braze key of
+its own stored in the stack's secret, and input built to end up in rejects by the routes a value
+takes there: bad values in columns named as personal data and in free-text columns that are not,
+identifiers that are addresses, and a CSV record the reader gives up on. Then everything a person
+could read without access to the data is searched for each address, number and the key: the
+functions' output (what Lambda sends to CloudWatch, captured per invocation by the stack's
+workers), errors returned by invocations, what the workers wrote past sys.stdout (the test
+process's own stderr), and every object under reports/.
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import re
@@ -83,6 +85,31 @@ BROKEN_CSV = (
     'P-9,wanda.probe@example.org,"+49 151 9999 0000,,1,1\n'
     "P-10,xavier.probe@example.org,+49 151 0000 1111,,1,2\n"
 )
+# Amperity query results: addresses and numbers in standard fields, a bad address and an over-long
+# varchar (rejects), for users Braze does not hold (update-only: counted, not created).
+AMPERITY_RESULTS = (
+    "customer_id,email,phone,given_name\n"
+    "AP-1,amy.probe@example.org,+49 151 1111 2222,Amy\n"
+    "AP-2,bert.probe@@example.org,+49 151 3333 4444,Bartholomew\n"
+)
+AMPERITY_MAPPING = """\
+version: 1
+integration: amperity
+source: {format: csv}
+identifier: {column: customer_id, as: external_id}
+fields:
+  - {column: email, attribute: email, type: string}
+  - {column: phone, attribute: phone, type: string}
+  - {column: given_name, attribute: first_name, type: "varchar(5)"}
+"""
+# Segment identify calls: one with an address and a number in its traits, one anonymous (a reject).
+SEGMENT_CALLS = (
+    b'{"type":"identify","messageId":"pii-1","userId":"SP-1","timestamp":"2026-12-01T09:00:00.000Z",'
+    b'"traits":{"email":"sam.probe@example.org","phone":"+49 151 5555 6666"}}\n'
+    b'{"type":"identify","messageId":"pii-2","anonymousId":"anon-1","timestamp":"2026-12-01T09:01:00.000Z",'
+    b'"traits":{"email":"nora.probe@example.org"}}\n'
+)
+SEGMENT_MAPPING = "version: 1\nintegration: segment\nsource: {format: jsonl}\n"
 EXPORT_CONFIG = {
     "segment": {"name": "replaced by the schedule's segment"},
     "identifiers": [{"braze": "external_id", "column": "crm_customer_id"}],
@@ -155,6 +182,8 @@ def run_every_integration(stack: LocalStack, tmp_path: Path) -> Secrets:
         "config/generic/byemail.yaml": EMAIL_IDENTIFIED_MAPPING,
         "config/blueconic.yaml": EXAMPLE_MAPPING_PATH.read_text(encoding="utf-8"),
         "config/blueconic-export.yaml": json.dumps(EXPORT_CONFIG),
+        "config/amperity.yaml": AMPERITY_MAPPING,
+        "config/segment.yaml": SEGMENT_MAPPING,
     }
     files = {
         "inbound/generic/customers.csv": customers,
@@ -162,11 +191,15 @@ def run_every_integration(stack: LocalStack, tmp_path: Path) -> Secrets:
         "inbound/generic/probe/broken.csv": BROKEN_CSV,
         "inbound/generic/byemail/users.csv": EMAIL_IDENTIFIED,
         "inbound/blueconic/profiles-delta.csv": EXAMPLE_DELTA_PATH.read_text(encoding="utf-8"),
+        "inbound/amperity/results.csv": AMPERITY_RESULTS,
     }
     for key, body in {**inputs, **files}.items():
         stack.put_object(key, body)
     for key, body in files.items():
         secrets.add_file(key, body)
+    segment_key = "inbound/segment/segment-logs/src_1/1796083200000/pii-probe.gz"
+    stack.put_object(segment_key, gzip.compress(SEGMENT_CALLS))
+    secrets.add_file(segment_key, SEGMENT_CALLS.decode("utf-8"))
     stack.drain(timeout_s=180)
 
     # The export: a segment of the imported profiles, with their addresses, comes back as a CSV.
@@ -229,7 +262,13 @@ def test_no_address_number_or_key_in_logs_reports_or_rejects(
     # The probe reached every route it is meant to: each function ran, rows were rejected by the
     # mapper and by the CSV reader, and each file has its report.
     functions = {record.function_id for record in stack.invocations}
-    assert functions == {"GenericImportFunction", "BlueConicImportFunction", "BlueConicExportFunction"}
+    assert functions >= {
+        "GenericImportFunction",
+        "BlueConicImportFunction",
+        "BlueConicExportFunction",
+        "AmperityImportFunction",
+        "SegmentImportFunction",
+    }
     assert sum(len(record.logs.splitlines()) for record in stack.invocations) > 20
     rejects = "\n".join(text for key, text in artifacts.items() if "rejects" in key)
     assert "loyalty_points" in rejects and "phone" in rejects and "note" in rejects
