@@ -23,14 +23,14 @@ from pathlib import Path
 from typing import IO, Any, Final, Self
 
 import orjson
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
+from cdpbridge.exports.columns import ExportColumn
 from cdpbridge.exports.segment import (
     CUSTOM_ATTRIBUTES,
     EXPORT_FIELDS,
     USER_ALIASES,
     ExportIntegration,
-    ExportModel,
     OutputCounters,
     SegmentExportConfig,
     csv_writer,
@@ -52,37 +52,21 @@ def braze_path_problem(path: str) -> str | None:
     return None
 
 
-class ExportColumn(ExportModel):
+class BlueConicColumn(ExportColumn):
     """One CSV column and the exported Braze value it holds."""
 
-    braze: str = Field(
-        min_length=1, description="export field, custom_attributes.<name> or user_aliases.<label>"
-    )
-    column: str = Field(min_length=1, description="the CSV header of the column")
-
-    @field_validator("braze")
-    @classmethod
-    def _known_path(cls, value: str) -> str:
-        problem = braze_path_problem(value)
-        if problem is not None:
-            raise ValueError(f"{value!r}: {problem}")
-        return value
-
-    @field_validator("column")
-    @classmethod
-    def _one_line(cls, value: str) -> str:
-        if value != value.strip() or any(ch in value for ch in "\r\n"):
-            raise ValueError("must be one line without surrounding spaces")
-        return value
+    @staticmethod
+    def path_problem(path: str) -> str | None:
+        return braze_path_problem(path)
 
 
 class BlueConicExportConfig(SegmentExportConfig):
     """A Braze segment exported as a BlueConic import CSV."""
 
-    identifiers: list[ExportColumn] = Field(
+    identifiers: list[BlueConicColumn] = Field(
         min_length=1, description="Columns BlueConic matches profiles on (e.g. external_id)."
     )
-    fields: list[ExportColumn] = Field(default_factory=list)
+    fields: list[BlueConicColumn] = Field(default_factory=list)
     list_separator: str = Field(
         default="|", min_length=1, max_length=5, description="Joins the values of array attributes."
     )
@@ -97,7 +81,7 @@ class BlueConicExportConfig(SegmentExportConfig):
         return self
 
     @property
-    def columns(self) -> list[ExportColumn]:
+    def columns(self) -> list[BlueConicColumn]:
         return [*self.identifiers, *self.fields]
 
     def export_fields(self) -> list[str]:

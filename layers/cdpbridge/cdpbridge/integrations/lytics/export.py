@@ -21,14 +21,14 @@ from collections.abc import Iterable
 from typing import IO, Any, Final, Self
 
 import orjson
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
+from cdpbridge.exports.columns import ExportColumn
 from cdpbridge.exports.segment import (
     CUSTOM_ATTRIBUTES,
     EXPORT_FIELDS,
     USER_ALIASES,
     ExportIntegration,
-    ExportModel,
     OutputCounters,
     SegmentExportConfig,
     csv_writer,
@@ -51,28 +51,12 @@ def braze_path_problem(path: str) -> str | None:
     return None
 
 
-class LyticsColumn(ExportModel):
-    """One CSV column and the exported Braze value it holds."""
+class LyticsColumn(ExportColumn):
+    """One CSV column and the exported Braze value it holds; a path may reach into nested keys."""
 
-    braze: str = Field(
-        min_length=1, description="export field, custom_attributes.<name>[.<key>] or user_aliases.<label>"
-    )
-    column: str = Field(min_length=1, description="the CSV header of the column")
-
-    @field_validator("braze")
-    @classmethod
-    def _known_path(cls, value: str) -> str:
-        problem = braze_path_problem(value)
-        if problem is not None:
-            raise ValueError(f"{value!r}: {problem}")
-        return value
-
-    @field_validator("column")
-    @classmethod
-    def _one_line(cls, value: str) -> str:
-        if value != value.strip() or any(ch in value for ch in "\r\n"):
-            raise ValueError("must be one line without surrounding spaces")
-        return value
+    @staticmethod
+    def path_problem(path: str) -> str | None:
+        return braze_path_problem(path)
 
 
 class LyticsExportConfig(SegmentExportConfig):
