@@ -33,7 +33,9 @@ def endpoints(tmp_path: Path) -> Iterator[dict[str, Any]]:
     log = tmp_path / "local-up.log"
     output = log.open("w")
     environment = {**os.environ, "SEGMENT_WEBHOOK_SECRET": SECRET}
-    process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, env=environment)
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, env=environment, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while not path.exists():
@@ -43,7 +45,12 @@ def endpoints(tmp_path: Path) -> Iterator[dict[str, Any]]:
         yield json.loads(path.read_text(encoding="utf-8"))
     finally:
         os.kill(process.pid, signal.SIGTERM)
-        process.wait(timeout=60)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            # A stop slowed by a loaded machine: its whole group (workers, emulator, moto) goes.
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
         output.close()
 
 

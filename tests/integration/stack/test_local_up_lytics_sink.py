@@ -33,7 +33,9 @@ def running_up(tmp_path: Path) -> Iterator[tuple[str, dict[str, dict[str, str]]]
     command += ["-t", str(ROOT / "template.yaml"), "--sam-env-vars", str(path)]
     command += ["--parameter-overrides", "EnableCurrents=true"]
     output = log.open("w")
-    process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while not (path.exists() and "Press Ctrl-C" in log.read_text()):
@@ -43,7 +45,12 @@ def running_up(tmp_path: Path) -> Iterator[tuple[str, dict[str, dict[str, str]]]
         yield log.read_text(), json.loads(path.read_text(encoding="utf-8"))
     finally:
         os.kill(process.pid, signal.SIGTERM)
-        process.wait(timeout=60)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            # A stop slowed by a loaded machine: its whole group (workers, emulator, moto) goes.
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
         output.close()
 
 

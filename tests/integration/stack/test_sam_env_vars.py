@@ -35,7 +35,9 @@ def env_vars_of_running_stack(tmp_path: Path) -> Iterator[dict[str, dict[str, st
     command += ["-t", str(ROOT / "template.yaml"), "--sam-env-vars", str(path)]
     command += ["--parameter-overrides", f"DropBucketName={BUCKET}"]
     output = (tmp_path / "local-up.log").open("w")
-    process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while not path.exists():
@@ -45,7 +47,12 @@ def env_vars_of_running_stack(tmp_path: Path) -> Iterator[dict[str, dict[str, st
         yield json.loads(path.read_text(encoding="utf-8"))
     finally:
         os.kill(process.pid, signal.SIGTERM)
-        process.wait(timeout=60)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            # A stop slowed by a loaded machine: its whole group (workers, emulator, moto) goes.
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
         output.close()
 
 
