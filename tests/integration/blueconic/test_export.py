@@ -197,6 +197,33 @@ def test_the_csv_holds_exactly_the_segments_members_with_the_mapped_fields(
     assert stored["rows_written"] == 5
 
 
+def test_a_function_timeout_below_the_conversion_minimum_converts_in_the_second_invocation(
+    braze: Braze, bucket: Bucket, tmp_path: Path
+) -> None:
+    # Given a conversion minimum longer than any invocation of the function ever has
+    seed_profiles(braze)
+    braze.add_segment("VIP customers", VIP)
+    exporter = make_exporter(braze, bucket, tmp_path, convert_min_budget_s=1_000.0)
+    job = exporter.begin(BlueConicExportConfig.model_validate(CONFIG))
+
+    # When the export is ready in an invocation with 600 s left
+    first = exporter.advance(job, lambda: 600.0)
+
+    # Then the conversion is handed to a fresh invocation once, and the job remembers it
+    assert not first.finished and first.delay_s == 0.0
+    stored = exporter.jobs.load(job.run_id)
+    assert stored is not None and stored.convert_deferrals == 1
+
+    # When the fresh invocation has no more time than that
+    second = exporter.advance(stored, lambda: 600.0)
+
+    # Then it converts instead of handing on without end
+    assert second.finished and second.report is not None
+    assert second.report["status"] == "completed"
+    _, rows = csv_rows(bucket.text(second.report["files"][0]))
+    assert sorted(rows) == sorted(EXPECTED_ROWS)
+
+
 def test_an_export_of_a_segment_already_exporting_waits_and_then_succeeds(
     braze: Braze, bucket: Bucket, tmp_path: Path
 ) -> None:

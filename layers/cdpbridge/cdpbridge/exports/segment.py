@@ -252,6 +252,8 @@ class ExportJob:
     token: int = 0
     failure: str | None = None
     report_location: str | None = None
+    # Conversions handed to a fresh invocation because this one had too little time left.
+    convert_deferrals: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -449,9 +451,23 @@ class SegmentExporter:
             return ExportStep(job, finished=True, report=None)
         if job.report_location is not None:
             return ExportStep(job, finished=True)
-        if budget_s() < self.convert_min_budget_s:
-            # A fresh invocation has the whole timeout for converting.
-            return ExportStep(job, finished=False, delay_s=0.0)
+        budget = budget_s()
+        if budget < self.convert_min_budget_s:
+            if job.convert_deferrals == 0:
+                # A fresh invocation has the whole timeout for converting.
+                job.convert_deferrals += 1
+                self.jobs.save(job)
+                return ExportStep(job, finished=False, delay_s=0.0)
+            # The fresh invocation had no more time than this: the function's timeout is below the
+            # configured minimum, and handing on again would loop without end. Convert now.
+            logger.warning(
+                "converting with less time than EXPORT_CONVERT_MIN_BUDGET_S; raise the function's timeout",
+                extra={
+                    "run_id": job.run_id,
+                    "budget_s": round(budget, 1),
+                    "convert_min_budget_s": self.convert_min_budget_s,
+                },
+            )
         return ExportStep(job, finished=True, report=self._convert(job, config))
 
     # -- steps ---------------------------------------------------------------------------------
