@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,6 +11,8 @@ from cdpbridge.engagement import EngagementKind, SqliteEngagementStore
 from cdpbridge.integrations.notify.pixel import (
     PIXEL_GIF,
     PixelClaim,
+    PixelRefusal,
+    check_token,
     claim_for_slot,
     gif_response,
     mint_token,
@@ -82,3 +85,28 @@ def test_the_gif_and_the_request_token() -> None:
     assert token_of_request({}) is None
     assert pixel_url("https://px.example/", "a.b") == "https://px.example/?t=a.b"
     assert pixel_url("https://px.example/?x=1", "a.b") == "https://px.example/?x=1&t=a.b"
+
+
+def test_each_refused_token_says_why() -> None:
+    token = mint_token(KEY, CLAIM)
+    payload, signature = token.split(".")
+    assert check_token(KEY, None, SENT_AT) is PixelRefusal.MISSING
+    assert check_token(KEY, "x" * 5000 + ".y", SENT_AT) is PixelRefusal.TOO_LONG
+    assert check_token(KEY, "a.b.c", SENT_AT) is PixelRefusal.MALFORMED
+    assert check_token(KEY, f"{payload}.", SENT_AT) is PixelRefusal.MALFORMED
+    assert check_token(KEY, "é.ü", SENT_AT) is PixelRefusal.MALFORMED
+    assert check_token(KEY, f"{payload}.{signature[:-2]}", SENT_AT) is PixelRefusal.FORGED
+    assert check_token(b"another-key", token, SENT_AT) is PixelRefusal.FORGED
+    assert check_token(KEY, token, CLAIM.expires_at) is PixelRefusal.EXPIRED
+    assert check_token(KEY, mint_token(KEY, replace(CLAIM, external_id="")), SENT_AT) is PixelRefusal.NO_USER
+    assert check_token(KEY, token, SENT_AT) == CLAIM
+
+
+def test_a_signed_claim_with_an_offset_of_a_day_or_more_is_refused_not_raised(tmp_path: Path) -> None:
+    # timezone() refuses such an offset: recording the open raised ValueError (a traceback logged
+    # for every fetch of the image).
+    store = SqliteEngagementStore(tmp_path / "state.sqlite3")
+    token = mint_token(KEY, replace(CLAIM, utc_offset_minutes=24 * 60))
+    outcome = record_open(KEY, token, store, datetime.fromtimestamp(SENT_AT + 7200, UTC))
+    assert (outcome.recorded, outcome.reason) == (False, PixelRefusal.UNREADABLE)
+    assert store.profiles(["user-1"]) == {}

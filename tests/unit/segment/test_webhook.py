@@ -12,6 +12,8 @@ import orjson
 import pytest
 
 from cdpbridge.integrations.segment.webhook import (
+    MAX_CALL_DEPTH,
+    MAX_LISTED_REJECTIONS,
     MAX_MESSAGE_BYTES,
     WebhookSettings,
     handle_request,
@@ -152,3 +154,109 @@ def test_settings_name_their_variables() -> None:
     assert settings.max_body_bytes == 512 * 1024
     with pytest.raises(ValueError, match="SEGMENT_CALLS_QUEUE_URL: Field required"):
         WebhookSettings.from_env({"SEGMENT_WEBHOOK_SECRET": "arn:s"})
+
+
+def test_a_mixed_batch_queues_its_good_calls_and_lists_the_bad_ones_by_place() -> None:
+    # Given a batch whose second and fourth items are not call objects
+    body = orjson.dumps([{"n": 0}, 7, {"n": 2}, ["x"], {"n": 4}])
+    sink = CollectingSink()
+
+    # When it is handled
+    reply = handle_request(event(body, sign(SECRET, body)), secret=SECRET, max_body_bytes=10_000, sink=sink)
+
+    # Then the three calls are queued in order and the answer lists the two others
+    assert [call["n"] for message in sink.messages for call in unpack_calls(message)] == [0, 2, 4]
+    assert orjson.loads(reply.function_url_response()["body"]) == {
+        "message": "queued",
+        "accepted": 3,
+        "rejected": 2,
+        "rejections": [
+            {"call": 1, "reason": "is not a JSON object"},
+            {"call": 3, "reason": "is not a JSON object"},
+        ],
+    }
+
+
+def test_a_call_too_large_for_a_queue_message_leaves_the_others_queued() -> None:
+    body = orjson.dumps([{"n": 0}, {"pad": "x" * MAX_MESSAGE_BYTES}])
+    sink = CollectingSink()
+    reply = handle_request(event(body, sign(SECRET, body)), secret=SECRET, max_body_bytes=10**6, sink=sink)
+    assert (reply.status, reply.calls) == (200, 1)
+    assert [str(item) for item in reply.rejected] == [f"call 1 is larger than {MAX_MESSAGE_BYTES} bytes"]
+    alone = orjson.dumps({"pad": "x" * MAX_MESSAGE_BYTES})
+    assert handled(event(alone, sign(SECRET, alone)), max_body=10**6) == (
+        413,
+        f"call 0 is larger than {MAX_MESSAGE_BYTES} bytes",
+    )
+
+
+def test_a_call_nested_deeper_than_orjson_writes_is_400_not_a_crash() -> None:
+    # orjson reads 1024 levels but writes 254: re-encoding such a call raised TypeError (a 503, and
+    # Segment sending the call again and again).
+    body = b'{"a":' * (MAX_CALL_DEPTH + 1) + b"1" + b"}" * (MAX_CALL_DEPTH + 1)
+    assert handled(event(body, sign(SECRET, body))) == (
+        400,
+        f"call 0 is nested deeper than {MAX_CALL_DEPTH} levels",
+    )
+    batch = b'[{"n":0},' + body + b"]"
+    sink = CollectingSink()
+    reply = handle_request(event(batch, sign(SECRET, batch)), secret=SECRET, max_body_bytes=10_000, sink=sink)
+    assert (reply.status, reply.calls, [item.index for item in reply.rejected]) == (200, 1, [1])
+
+
+def test_a_text_body_with_a_lone_surrogate_is_refused_not_a_crash() -> None:
+    # Encoding such a body raised UnicodeEncodeError (a 503 and a traceback in the log).
+    request = event(b"", "0" * 40) | {"body": '{"type": "identify", "x": "\ud800"}'}
+    assert handled(request) == (401, "missing or wrong X-Signature")
+
+
+def test_a_signed_body_that_is_not_utf8_is_400_naming_the_byte() -> None:
+    body = b'{"type": "identify", "x": "\xff"}'
+    reply = handle_request(
+        event(body, sign(SECRET, body), b64=True), secret=SECRET, max_body_bytes=10_000, sink=CollectingSink()
+    )
+    assert (reply.status, reply.message, reply.detail) == (
+        400,
+        "the body is not UTF-8",
+        "invalid start byte at byte 27",
+    )
+
+
+def test_a_body_that_is_not_json_says_where() -> None:
+    body = b"[" * 2000 + b"]" * 2000
+    response = handle_request(
+        event(body, sign(SECRET, body)), secret=SECRET, max_body_bytes=10_000, sink=CollectingSink()
+    ).function_url_response()
+    assert orjson.loads(response["body"]) == {
+        "message": "the body is not JSON",
+        "detail": "depth limit exceeded: line 1 column 1026 (char 1025)",
+    }
+
+
+def test_the_signature_header_twice_is_401_whichever_comes_first() -> None:
+    request = event(CALL) | {"headers": {"x-signature": sign(SECRET, CALL), "X-Signature": "0" * 40}}
+    reply = handle_request(request, secret=SECRET, max_body_bytes=10_000, sink=CollectingSink())
+    assert (reply.status, reply.detail) == (401, "X-Signature given more than once")
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_the_content_type_does_not_decide(content_type: str | None) -> None:
+    request = event(CALL, sign(SECRET, CALL))
+    if content_type is None:
+        del request["headers"]["content-type"]
+    else:
+        request["headers"]["content-type"] = content_type
+    assert handled(request) == (200, "queued")
+
+
+def test_an_answer_lists_at_most_twenty_rejections_and_counts_them_all() -> None:
+    body = orjson.dumps([{"n": 0}, *range(500)])
+    response = handle_request(
+        event(body, sign(SECRET, body)), secret=SECRET, max_body_bytes=10_000, sink=CollectingSink()
+    ).function_url_response()
+    answer = orjson.loads(response["body"])
+    assert (answer["accepted"], answer["rejected"], len(answer["rejections"])) == (
+        1,
+        500,
+        MAX_LISTED_REJECTIONS,
+    )

@@ -22,6 +22,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from enum import StrEnum
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -78,17 +79,46 @@ def mint_token(key: bytes, claim: PixelClaim) -> str:
     return f"{payload}.{_signature(key, payload)}"
 
 
-def verify_token(key: bytes, token: str, now: int) -> PixelClaim | None:
-    """The token's claim when it is signed with ``key`` and not expired; else None."""
-    if not key or not token or len(token) > _MAX_TOKEN_CHARS or token.count(".") != 1:
-        return None
+class PixelRefusal(StrEnum):
+    """Why a token records nothing (an outcome's reason; the caller gets the GIF whatever it is)."""
+
+    MISSING = "no token"
+    TOO_LONG = f"token longer than {_MAX_TOKEN_CHARS} characters"
+    MALFORMED = "token is not <payload>.<signature>"
+    FORGED = "token signature does not match"
+    UNREADABLE = "signed token payload is not a claim"
+    EXPIRED = "token expired"
+    NO_USER = "token names no user"
+
+
+MACHINE_OPEN: Final = "machine open"
+# A UTC offset is less than a day either way (datetime.timezone refuses anything else).
+_MAX_OFFSET_MINUTES: Final = 24 * 60 - 1
+
+
+def check_token(key: bytes, token: str | None, now: int) -> PixelClaim | PixelRefusal:
+    """The token's claim when it is signed with ``key`` and not expired; else why not.
+
+    The signature is checked before the payload is decoded, so only a payload this key signed is
+    ever parsed; the length is checked before anything else.
+    """
+    if not token:
+        return PixelRefusal.MISSING
+    if len(token) > _MAX_TOKEN_CHARS:
+        return PixelRefusal.TOO_LONG
+    if not key:
+        return PixelRefusal.FORGED
+    if token.count(".") != 1:
+        return PixelRefusal.MALFORMED
     payload, signature = token.split(".")
+    if not payload or not signature:
+        return PixelRefusal.MALFORMED
     try:
         expected = _signature(key, payload)
     except UnicodeEncodeError:
-        return None
+        return PixelRefusal.MALFORMED
     if not hmac.compare_digest(expected.encode("ascii"), signature.encode("ascii", "replace")):
-        return None
+        return PixelRefusal.FORGED
     try:
         body = orjson.loads(_b64decode(payload))
         claim = PixelClaim(
@@ -99,11 +129,21 @@ def verify_token(key: bytes, token: str, now: int) -> PixelClaim | None:
             utc_offset_minutes=int(body["o"]),
             expires_at=int(body["e"]),
         )
-    except (binascii.Error, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
-        return None
-    if claim.expires_at <= now or not claim.external_id:
-        return None
+    except (binascii.Error, ValueError, KeyError, TypeError, OverflowError, orjson.JSONDecodeError):
+        return PixelRefusal.UNREADABLE
+    if abs(claim.utc_offset_minutes) > _MAX_OFFSET_MINUTES or claim.sent_at < 0:
+        return PixelRefusal.UNREADABLE
+    if claim.expires_at <= now:
+        return PixelRefusal.EXPIRED
+    if not claim.external_id:
+        return PixelRefusal.NO_USER
     return claim
+
+
+def verify_token(key: bytes, token: str, now: int) -> PixelClaim | None:
+    """The token's claim when it is signed with ``key`` and not expired; else None."""
+    checked = check_token(key, token, now)
+    return checked if isinstance(checked, PixelClaim) else None
 
 
 def pixel_url(base_url: str, token: str) -> str:
@@ -151,14 +191,13 @@ def record_open(
 ) -> PixelOutcome:
     """Checks the token and records the open; never raises for a bad token."""
     opened_at = int((now or datetime.now(UTC)).timestamp())
-    if not token:
-        return PixelOutcome(False, "no token")
-    claim = verify_token(key, token, opened_at)
-    if claim is None:
-        return PixelOutcome(False, "bad or expired token")
+    claim = check_token(key, token, opened_at)
+    if not isinstance(claim, PixelClaim):
+        return PixelOutcome(False, claim)
+    assert token is not None  # a claim comes only from a token
     observation = open_observation(claim, opened_at, token)
     if observation is None:
-        return PixelOutcome(False, "machine open")
+        return PixelOutcome(False, MACHINE_OPEN)
     store.record({claim.external_id: [observation]})
     return PixelOutcome(True, "open recorded")
 
@@ -189,9 +228,12 @@ def token_of_request(event: Mapping[str, Any]) -> str | None:
 
 __all__ = [
     "DEFAULT_TOKEN_DAYS",
+    "MACHINE_OPEN",
     "PIXEL_GIF",
     "PixelClaim",
     "PixelOutcome",
+    "PixelRefusal",
+    "check_token",
     "claim_for_slot",
     "gif_response",
     "mint_token",

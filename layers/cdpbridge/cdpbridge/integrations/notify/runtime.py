@@ -42,7 +42,7 @@ from cdpbridge.integrations.notify.dispatcher import (
 from cdpbridge.integrations.notify.export import NOTIFY_EXPORT
 from cdpbridge.integrations.notify.optin import read_optin_export
 from cdpbridge.integrations.notify.optin_store import DynamoDbOptinStore
-from cdpbridge.integrations.notify.pixel import gif_response, record_open, token_of_request
+from cdpbridge.integrations.notify.pixel import MACHINE_OPEN, gif_response, record_open, token_of_request
 from cdpbridge.integrations.notify.planner import PlanUser
 from cdpbridge.integrations.notify.planning import plan_program, schedule_plan
 from cdpbridge.integrations.notify.program import ProgramConfig
@@ -158,7 +158,12 @@ def handle_pixel_request(event: Any, metrics: Metrics | None = None) -> dict[str
     if metrics is not None:
         name = "PixelOpens" if outcome.recorded else "PixelIgnored"
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
-    logger.debug("pixel request", extra={"recorded": outcome.recorded, "reason": outcome.reason})
+    # A refused token is said at INFO with its reason (the caller only ever sees the GIF); an open
+    # recorded or a prefetch is routine. The token itself is never logged: it names the user.
+    refused = not outcome.recorded and outcome.reason != MACHINE_OPEN
+    (logger.info if refused else logger.debug)(
+        "pixel request", extra={"recorded": outcome.recorded, "reason": outcome.reason}
+    )
     return gif_response()
 
 

@@ -5,6 +5,12 @@ HMAC-SHA1 of the raw body. The signature is checked before the body is parsed, i
 so an unsigned request costs a hash and nothing else and learns nothing from the timing. Accepted
 calls go to the relay queue and the answer follows at once: Braze's speed never reaches Segment,
 which would retry (and send the calls again) on a slow answer.
+
+Each refusal names its reason (status and message, and a ``detail`` where there is more to say).
+A batch is taken call by call: the calls that are JSON objects of a queueable size are queued, the
+others are listed in the answer by their place in the batch, with a reason that never shows a value
+(calls carry personal data). The content type is not read: the signature proves the body came from
+Segment, and the body itself says whether it is JSON.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ SIGNATURE_HEADER: Final = "x-signature"
 # SQS takes 256 KiB a message; calls are packed into JSON arrays below this, leaving room for the
 # message attributes and the batch request around them.
 MAX_MESSAGE_BYTES: Final = 200 * 1024
+# The deepest nesting of a call that orjson writes (it reads up to 1024 levels).
+MAX_CALL_DEPTH: Final = 254
 # Lambda Function URLs accept request bodies up to 6 MB.
 MAX_FUNCTION_URL_BODY: Final = 6 * 1024 * 1024
 
@@ -49,17 +57,42 @@ class CallSink(Protocol):
     def send(self, messages: Sequence[bytes]) -> None: ...
 
 
+# The refused calls an answer lists; the rest are counted (a 6 MB body of refused calls must not
+# make an answer larger than a Function URL can return).
+MAX_LISTED_REJECTIONS: Final = 20
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedCall:
+    """A call of a batch that was not queued: its place in the batch and why (never its value)."""
+
+    index: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"call {self.index} {self.reason}"
+
+
 @dataclass(frozen=True, slots=True)
 class WebhookReply:
     status: int
     message: str
     calls: int = 0
+    rejected: tuple[RejectedCall, ...] = ()
+    detail: str | None = None
 
     def function_url_response(self) -> dict[str, Any]:
         """The Lambda Function URL response (payload format 2.0)."""
         body: dict[str, Any] = {"message": self.message}
+        if self.detail is not None:
+            body["detail"] = self.detail
         if self.status == HTTPStatus.OK:
             body["accepted"] = self.calls
+        if self.rejected:
+            body["rejected"] = len(self.rejected)
+            body["rejections"] = [
+                {"call": item.index, "reason": item.reason} for item in self.rejected[:MAX_LISTED_REJECTIONS]
+            ]
         return {
             "statusCode": self.status,
             "headers": {"content-type": "application/json"},
@@ -70,7 +103,7 @@ class WebhookReply:
 
 def signature_valid(secret: bytes, body: bytes, signature: str | None) -> bool:
     """Whether ``signature`` is the hex HMAC-SHA1 of ``body`` under ``secret`` (constant time)."""
-    if not signature:
+    if not signature or not isinstance(signature, str):
         return False
     expected = hmac.new(secret, body, hashlib.sha1).hexdigest()
     return hmac.compare_digest(expected.encode(), signature.strip().lower().encode())
@@ -92,7 +125,16 @@ def request_body(event: Mapping[str, Any]) -> bytes | None:
             return base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
             return None
-    return body.encode()
+    # A lone surrogate cannot come from a Function URL, but must not raise either: its bytes fail
+    # the signature, or the UTF-8 check after it.
+    return body.encode("utf-8", "surrogatepass")
+
+
+def _signatures(event: Mapping[str, Any]) -> list[str]:
+    headers = event.get("headers")
+    if not isinstance(headers, Mapping):
+        return []
+    return [value for name, value in headers.items() if str(name).lower() == SIGNATURE_HEADER]
 
 
 def handle_request(
@@ -107,34 +149,70 @@ def handle_request(
         return WebhookReply(400, "the body is not valid base64")
     if len(body) > max_body_bytes:
         return WebhookReply(413, f"body larger than {max_body_bytes} bytes")
-    headers = {str(name).lower(): value for name, value in (event.get("headers") or {}).items()}
-    if not signature_valid(secret, body, headers.get(SIGNATURE_HEADER)):
+    signatures = _signatures(event)
+    if len(signatures) > 1:
+        # Function URLs join a repeated header into one value; two spellings of the name in one
+        # event would be two claims, and which one counts must not depend on their order.
+        return WebhookReply(401, "missing or wrong X-Signature", detail="X-Signature given more than once")
+    if not signature_valid(secret, body, signatures[0] if signatures else None):
         return WebhookReply(401, "missing or wrong X-Signature")
     try:
-        calls = parse_calls(body)
-    except ValueError as error:
-        return WebhookReply(400, str(error))
-    if not calls:
-        return WebhookReply(200, "no calls")
+        body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return WebhookReply(400, "the body is not UTF-8", detail=f"{error.reason} at byte {error.start}")
     try:
-        messages = pack_calls(calls)
+        calls, rejected = split_calls(body)
     except ValueError as error:
-        return WebhookReply(413, str(error))
-    sink.send(messages)
-    return WebhookReply(200, "queued", len(calls))
+        return WebhookReply(400, "the body is not JSON", detail=str(error.__cause__ or error))
+    if not calls and not rejected:
+        return WebhookReply(200, "no calls")
+    if not calls:
+        too_large = all(item.reason.startswith("is larger than") for item in rejected)
+        status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE if too_large else HTTPStatus.BAD_REQUEST
+        return WebhookReply(int(status), str(rejected[0]), rejected=tuple(rejected))
+    sink.send(pack_calls(calls))
+    return WebhookReply(200, "queued", len(calls), tuple(rejected))
+
+
+def split_calls(
+    body: bytes, max_message_bytes: int = MAX_MESSAGE_BYTES
+) -> tuple[list[bytes], list[RejectedCall]]:
+    """The queueable calls of a body (one call object, or a JSON array of them), each re-encoded
+    compactly and in order, and the calls that are not (not an object, nested too deeply to be
+    written again, or too large for a queue message); ValueError (caused by orjson's error) when
+    the body is not JSON."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise ValueError("the body is not JSON") from error
+    items = payload if isinstance(payload, list) else [payload]
+    calls: list[bytes] = []
+    rejected: list[RejectedCall] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            rejected.append(RejectedCall(index, "is not a JSON object"))
+            continue
+        try:
+            call = orjson.dumps(item)
+        except TypeError:
+            # orjson writes 254 levels of nesting where it reads 1024: a call it cannot write again
+            # could not be queued, nor sent on to Braze.
+            rejected.append(RejectedCall(index, f"is nested deeper than {MAX_CALL_DEPTH} levels"))
+            continue
+        if len(call) + 2 > max_message_bytes:
+            rejected.append(RejectedCall(index, f"is larger than {max_message_bytes} bytes"))
+            continue
+        calls.append(call)
+    return calls, rejected
 
 
 def parse_calls(body: bytes) -> list[bytes]:
-    """The calls of a body (one call object, or a JSON array of them), each re-encoded compactly."""
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise ValueError("the body is not JSON") from None
-    items = payload if isinstance(payload, list) else [payload]
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise ValueError(f"call {index} is not a JSON object")
-    return [orjson.dumps(item) for item in items]
+    """The calls of a body (one call object, or a JSON array of them), each re-encoded compactly;
+    ValueError naming the first call that is not a JSON object."""
+    calls, rejected = split_calls(body, max_message_bytes=MAX_FUNCTION_URL_BODY * 2)
+    if rejected:
+        raise ValueError(str(rejected[0]))
+    return calls
 
 
 def pack_calls(calls: Sequence[bytes], max_message_bytes: int = MAX_MESSAGE_BYTES) -> list[bytes]:
@@ -190,9 +268,12 @@ class SqsCallSink:
 
 
 __all__ = [
+    "MAX_CALL_DEPTH",
+    "MAX_LISTED_REJECTIONS",
     "MAX_MESSAGE_BYTES",
     "SIGNATURE_HEADER",
     "CallSink",
+    "RejectedCall",
     "SqsCallSink",
     "WebhookReply",
     "WebhookSettings",
@@ -202,5 +283,6 @@ __all__ = [
     "request_body",
     "sign",
     "signature_valid",
+    "split_calls",
     "unpack_calls",
 ]

@@ -17,7 +17,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from cdpbridge.braze.keys import SecretsManagerKeyProvider
 from cdpbridge.environment import read_environment
-from cdpbridge.integrations.segment.webhook import SqsCallSink, WebhookReply, WebhookSettings, handle_request
+from cdpbridge.integrations.segment.webhook import (
+    MAX_LISTED_REJECTIONS,
+    SqsCallSink,
+    WebhookReply,
+    WebhookSettings,
+    handle_request,
+)
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
@@ -57,9 +63,22 @@ def handle_webhook_event(event: dict[str, Any], metrics: Metrics | None = None) 
         # applies a call once whatever the number of deliveries).
         logger.exception("could not queue the calls")
         reply = WebhookReply(503, "could not queue the calls; retry")
-    logger.info("webhook request", extra={"status": reply.status, "calls": reply.calls})
+    # Reasons and places only: a refused body or call is never logged, it may hold personal data.
+    logger.info(
+        "webhook request",
+        extra={
+            "status": reply.status,
+            "reason": reply.message if reply.status != HTTPStatus.OK else None,
+            "detail": reply.detail,
+            "calls": reply.calls,
+            "rejected_calls": len(reply.rejected),
+            "rejections": [str(item) for item in reply.rejected[:MAX_LISTED_REJECTIONS]],
+        },
+    )
     if metrics is not None:
         metrics.add_metric(name="WebhookCallsQueued", unit=MetricUnit.Count, value=reply.calls)
+        if reply.rejected:
+            metrics.add_metric(name="WebhookCallsRejected", unit=MetricUnit.Count, value=len(reply.rejected))
         if reply.status == HTTPStatus.UNAUTHORIZED:
             metrics.add_metric(name="WebhookSignatureRefused", unit=MetricUnit.Count, value=1)
     return reply.function_url_response()
