@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -277,8 +277,8 @@ class SyncEngine:
         # Rows that can be recognised by their digest are only read here; the others are mapped.
         slots: list[UserUpdate | tuple[SourceRow, str, bytes]] = []
         keys: set[str] = set()
+        counters.rows_read += len(chunk)
         for item in chunk:
-            counters.rows_read += 1
             if isinstance(item, RejectedRow):
                 self._reject_issues(item.issues, row_rejected=True)
                 continue
@@ -296,10 +296,18 @@ class SyncEngine:
 
         self._forget_settled_users()
         self._forget_settled_plans()
-        known = self.field_state.get_many(self.options.workspace, keys)
+        # States stay packed where the store can: a record recognised by its digest needs only its
+        # record entry, read in place; the users mapped are decoded once the skipped ones are known.
+        read_packed: Callable[[str, Collection[str]], FieldStateSnapshot] | None = getattr(
+            self.field_state, "get_many_packed", None
+        )
+        if read_packed is not None:
+            known = read_packed(self.options.workspace, keys)
+        else:
+            known = self.field_state.get_many(self.options.workspace, keys)
         counters.state_users_read += len(keys)
-        self._known.absorb(known)
         updates = self._unchanged_records_skipped(slots, known, mapper)
+        self._known.absorb(known)
         if not updates:
             return
         counters.users += len(updates)
@@ -351,6 +359,7 @@ class SyncEngine:
         planned_by_user = self._planned
         held_users = self.held_users
         mapped_users: set[str] = set()
+        record_entry = known.record_entry
         skipped = attributes_unchanged = data_points_saved = 0
         for slot in slots:
             if slot.__class__ is not tuple:
@@ -365,8 +374,7 @@ class SyncEngine:
                 and user_key not in planned_by_user
                 and user_key not in held_users
             ):
-                state = known.get(user_key)
-                stored = state.get(RECORD_DIGEST_KEY) if state is not None else None
+                stored = record_entry(user_key)
                 if stored is not None and stored[:_RECORD_HASH_BYTES] == digest:
                     # The record is worth what it was when acknowledged: its attributes and data
                     # points count as unchanged, as they would had it been mapped.
@@ -382,6 +390,8 @@ class SyncEngine:
                 # A record whose fields had issues is mapped again each time, so they are reported.
                 mapped.record_digest = digest
             updates.append(mapped)
+        # The states of users skipped stay packed: they are not covered, so a commit reads them again.
+        known.decode(mapped_users)
         counters = self.counters
         counters.records_unchanged += skipped
         counters.attributes_unchanged += attributes_unchanged
