@@ -227,6 +227,9 @@ class Mapper:
         self._columns = config.named_columns
         self._optional_columns = _optional_columns(config)
         self._identify = self._compile_identifier()
+        # The user key alone, as _identify makes it: what a record recognised by its digest needs.
+        self._user_key_of = self._compile_user_key()
+        self._all_columns_read = config.remaining is not None
         self._field_steps: tuple[tuple[str, FieldApply], ...] = tuple(
             (spec.column, self._compile_field(spec)) for spec in config.fields
         )
@@ -315,10 +318,10 @@ class Mapper:
         if hasher is None:
             return None
         values = row.values
-        user_key, _, identity_problem = self._identify(values)
-        if identity_problem is not None:
+        user_key = self._user_key_of(values)
+        if user_key is None:
             return None
-        if self._config.remaining is None:
+        if not self._all_columns_read:
             try:
                 cells: Any = self._record_cells(values)
             except KeyError:
@@ -485,6 +488,37 @@ class Mapper:
             return f"{member}:{value}", {member: value}, None
 
         return identify_plain
+
+    def _compile_user_key(self) -> Callable[[dict[str, Any]], str | None]:
+        """The user key ``_identify`` gives a row, None where it finds a problem; without building
+        the identifier object, which only a mapped row needs."""
+        identify = self._identify
+        spec = self._config.required_identifier
+        if spec.kind not in (IdentifierKind.EXTERNAL_ID, IdentifierKind.BRAZE_ID):
+
+            def user_key_of(values: dict[str, Any]) -> str | None:
+                user_key, _, problem = identify(values)
+                return None if problem is not None else user_key
+
+            return user_key_of
+        column = spec.column
+        trim = self._trim
+        null_values = self._null_values
+        prefix = f"{spec.kind}:"
+
+        def external_id_key(values: dict[str, Any]) -> str | None:
+            raw = values.get(column)
+            if raw.__class__ is str:
+                if trim:
+                    raw = raw.strip()
+                if raw in null_values:
+                    return None
+                return prefix + raw
+            # Numbers from JSON sources, and every problem: as _identify decides them.
+            user_key, _, problem = identify(values)
+            return None if problem is not None else user_key
+
+        return external_id_key
 
     def _converter_for(
         self, attribute: str, field_type: FieldType | None, strategy: Strategy, options: ConverterOptions
