@@ -63,6 +63,12 @@ _STR_DIGESTS: Final[dict[str, bytes]] = {}
 _INT_DIGESTS: Final[dict[int, bytes]] = {}
 
 
+remembered_str_digest: Final = _STR_DIGESTS.get
+"""The digest value_digest remembers for a text value, or None: one C call where a caller in a hot
+loop (dedupe planning) would otherwise make a Python call per value. The memo is emptied in place
+when full, never replaced, so this stays bound to it."""
+
+
 def _remember[ValueT: (str, int)](memo: dict[ValueT, bytes], value: ValueT) -> bytes:
     digest = _encoded_digest(value)
     if len(memo) >= _DIGEST_MEMO_LIMIT:
