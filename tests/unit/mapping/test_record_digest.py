@@ -78,3 +78,18 @@ def test_a_row_without_a_usable_identifier_is_left_to_the_mapper() -> None:
 def test_a_cell_json_cannot_carry_leaves_the_row_to_the_mapper() -> None:
     mapper = mapper_for(FIELDS)
     assert mapper.record_digest(source_row({"id": "u1", "city": object()})) is None
+
+
+@pytest.mark.parametrize("kind", ["external_id", "braze_id", "email", "user_alias"])
+@pytest.mark.parametrize("cell", ["u1", "  u1 ", "", "  ", "NULL", None, 42, True], ids=repr)
+def test_the_digest_names_the_user_the_mapped_row_names(kind: str, cell: object) -> None:
+    label = ", alias_label: crm" if kind == "user_alias" else ""
+    base = f"version: 1\nidentifier: {{column: id, as: {kind}{label}}}\nnull_values: ['', 'NULL']\n"
+    mapper = mapper_for(FIELDS, base=base)
+    row = source_row({"id": cell, "city": "Paris", "tier": "gold"})
+    mapped = mapper.map_row(row)
+    recognised = mapper.record_digest(row)
+    if any(issue.column == "id" for issue in mapped.issues):
+        assert recognised is None
+    else:
+        assert recognised is not None and recognised[0] == mapped.user_key

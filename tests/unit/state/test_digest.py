@@ -89,3 +89,16 @@ def test_digest_memo_stays_bounded():
         )
     # Then it was emptied on the way rather than growing without bound
     assert len(digest_module._STR_DIGESTS) <= digest_module._DIGEST_MEMO_LIMIT
+
+
+def test_remembered_float_digests_keep_signed_zeros_nan_and_infinities_right():
+    # Given floats digested twice (the second time from the memo where one is kept)
+    values = [2.5, 1e300, -0.0, 0.0, math.inf, -math.inf, math.nan, 1.0]
+    first = [value_digest(value) for value in values]
+    second = [value_digest(value) for value in values]
+    # Then each is the digest of its own encoding: signed zeros apart, NaN and infinities as null
+    assert second == first == [hashlib.blake2b(orjson.dumps(v), digest_size=8).digest() for v in values]
+    assert value_digest(-0.0) != value_digest(0.0)
+    assert value_digest(math.nan) == value_digest(math.inf) == NULL_DIGEST
+    # And a float never shares a remembered digest with the int or text Python finds equal
+    assert value_digest(1.0) != value_digest(1) != value_digest("1.0")

@@ -62,6 +62,8 @@ Problem = tuple[str | None, str, str]
 # Takes one cell's raw value, writes into the attributes dict, returns a problem or None.
 FieldApply = Callable[[Any, dict[str, AttributeWrite]], Problem | None]
 Resolver = Callable[[Any], "AttributeWrite | Problem | _Empty"]
+# A memoised column's look-up of a text cell: what the column's step made of it before, or None.
+Remembered = Callable[[str], "AttributeWrite | Problem | _Empty | None"]
 
 
 class _Empty:
@@ -227,8 +229,15 @@ class Mapper:
         self._columns = config.named_columns
         self._optional_columns = _optional_columns(config)
         self._identify = self._compile_identifier()
-        self._field_steps: tuple[tuple[str, FieldApply], ...] = tuple(
-            (spec.column, self._compile_field(spec)) for spec in config.fields
+        # The user key alone, as _identify makes it: what a record recognised by its digest needs.
+        self._user_key_of = self._compile_user_key()
+        self._all_columns_read = config.remaining is not None
+        # Rows mapped so far: a memoised column judges from it how often its memo was hit.
+        self._rows_mapped = 0
+        # (column, attribute, step, the step's memo look-up or None): map_row takes a remembered
+        # write itself, so that most cells of most files cost no Python call.
+        self._field_steps: tuple[tuple[str, str, FieldApply, Remembered | None], ...] = tuple(
+            (spec.column, spec.target, *self._compile_field(spec)) for spec in config.fields
         )
         self._configured_attributes = frozenset(spec.target for spec in config.fields)
         # Remaining columns are compiled on first sight; named and excluded columns map to None.
@@ -315,10 +324,10 @@ class Mapper:
         if hasher is None:
             return None
         values = row.values
-        user_key, _, identity_problem = self._identify(values)
-        if identity_problem is not None:
+        user_key = self._user_key_of(values)
+        if user_key is None:
             return None
-        if self._config.remaining is None:
+        if not self._all_columns_read:
             try:
                 cells: Any = self._record_cells(values)
             except KeyError:
@@ -339,12 +348,19 @@ class Mapper:
     def map_row(self, row: SourceRow) -> UserUpdate:  # noqa: PLR0912 - the per-row hot path: one frame per row, its branches are the config's parts
         """Map one row. Bad data never raises: it becomes issues (and ``rejected``) on the update."""
         values = row.values
+        self._rows_mapped += 1
         user_key, identifier, identity_problem = self._identify(values)
         problems: list[Problem] | None = None if identity_problem is None else [identity_problem]
         attributes: dict[str, AttributeWrite] = {}
         get = values.get
-        for column, apply in self._field_steps:
-            problem = apply(get(column), attributes)
+        for column, attribute, apply, remembered in self._field_steps:
+            raw = get(column)
+            if remembered is not None and raw.__class__ is str:
+                write = remembered(raw)
+                if write.__class__ is AttributeWrite:
+                    attributes[attribute] = write
+                    continue
+            problem = apply(raw, attributes)
             if problem is not None:
                 if problems is None:
                     problems = [problem]
@@ -486,6 +502,37 @@ class Mapper:
 
         return identify_plain
 
+    def _compile_user_key(self) -> Callable[[dict[str, Any]], str | None]:
+        """The user key ``_identify`` gives a row, None where it finds a problem; without building
+        the identifier object, which only a mapped row needs."""
+        identify = self._identify
+        spec = self._config.required_identifier
+        if spec.kind not in (IdentifierKind.EXTERNAL_ID, IdentifierKind.BRAZE_ID):
+
+            def user_key_of(values: dict[str, Any]) -> str | None:
+                user_key, _, problem = identify(values)
+                return None if problem is not None else user_key
+
+            return user_key_of
+        column = spec.column
+        trim = self._trim
+        null_values = self._null_values
+        prefix = f"{spec.kind}:"
+
+        def external_id_key(values: dict[str, Any]) -> str | None:
+            raw = values.get(column)
+            if raw.__class__ is str:
+                if trim:
+                    raw = raw.strip()
+                if raw in null_values:
+                    return None
+                return prefix + raw
+            # Numbers from JSON sources, and every problem: as _identify decides them.
+            user_key, _, problem = identify(values)
+            return None if problem is not None else user_key
+
+        return external_id_key
+
     def _converter_for(
         self, attribute: str, field_type: FieldType | None, strategy: Strategy, options: ConverterOptions
     ) -> Converter:
@@ -508,7 +555,7 @@ class Mapper:
             return _non_empty_list(convert)
         return convert
 
-    def _compile_field(self, spec: FieldSpec) -> FieldApply:
+    def _compile_field(self, spec: FieldSpec) -> tuple[FieldApply, Remembered | None]:
         attribute = spec.target
         options = _options(spec, self._null_values)
         field_type = spec.effective_type
@@ -551,7 +598,7 @@ class Mapper:
                     if attribute in STANDARD_FIELDS
                     else field_type in _SHAREABLE_TYPES or field_type is None
                 )
-                step = self._make_step(
+                step, _ = self._make_step(
                     column,
                     attribute,
                     convert,
@@ -583,7 +630,8 @@ class Mapper:
         strategy: Strategy,
         pii: bool,
         memoize: bool,
-    ) -> FieldApply:
+    ) -> tuple[FieldApply, Remembered | None]:
+        """The column's step, and its memo's look-up when it keeps one (see map_row)."""
         trim = self._trim
         null_values = self._null_values
         detail = detail_function(pii)
@@ -623,15 +671,16 @@ class Mapper:
                     return None
                 return result  # type: ignore[return-value]
 
-            return apply
+            return apply, None
 
         memo: dict[str, AttributeWrite | Problem | _Empty] = {}
         memo_get = memo.get
         state = _FILLING
-        hits = 0
+        mapper = self
+        rows_before = self._rows_mapped
 
         def memoized_apply(raw: Any, attributes: dict[str, AttributeWrite]) -> Problem | None:  # noqa: PLR0912 - runs once per cell: a call per branch would cost every row
-            nonlocal state, hits
+            nonlocal state
             if raw.__class__ is not str:
                 result = resolve(raw)
             elif state == _OFF:
@@ -645,13 +694,15 @@ class Mapper:
                 remembered = memo_get(raw)
                 if remembered is not None:
                     result = remembered
-                    if state == _FILLING:
-                        hits += 1
                 else:
                     result = resolve(raw)
                     if state == _FILLING:
                         memo[raw] = result
                         if len(memo) >= MEMO_LIMIT:
+                            # map_row takes most hits itself, uncounted: the rows mapped since this
+                            # step was built, less the values remembered, are the hits (cells that
+                            # were empty or not text count too, which only keeps a bounded memo).
+                            hits = mapper._rows_mapped - rows_before - len(memo)
                             if hits * 2 >= MEMO_LIMIT:
                                 state = _FROZEN
                             else:
@@ -666,7 +717,7 @@ class Mapper:
                 return None
             return result  # type: ignore[return-value]
 
-        return memoized_apply
+        return memoized_apply, memo_get
 
     def _compile_value(self, spec: PropertySpec) -> Callable[[Any], Any]:
         """A property converter: raises InvalidValueError; returns EMPTY for no value."""

@@ -25,6 +25,8 @@ import orjson
 DIGEST_SIZE: Final = 8
 
 _SORTED_KEYS: Final = orjson.OPT_SORT_KEYS
+# Scalars encode alike with or without sorted keys; the option is for objects.
+_dumps: Final = orjson.dumps
 # Copying a keyed-and-sized hasher is cheaper than building one (it skips the parameter parsing);
 # this is called once per changed attribute in the engine's inner loop.
 _EMPTY_HASHER: Final = hashlib.blake2b(digest_size=DIGEST_SIZE)
@@ -41,6 +43,10 @@ def value_digest(value: Any) -> bytes:
         return digest if digest is not None else _remember(_INT_DIGESTS, value)
     if kind is bool:
         return _TRUE_DIGEST if value else _FALSE_DIGEST
+    # 0.0 and -0.0 are one key but encode apart, and NaN is never found again: neither is remembered.
+    if kind is float and value and value == value:  # noqa: PLR0124 - false only for NaN, in one step
+        digest = _FLOAT_DIGESTS.get(value)
+        return digest if digest is not None else _remember(_FLOAT_DIGESTS, value)
     return _encoded_digest(value)
 
 
@@ -56,15 +62,29 @@ def _encoded_digest(value: Any) -> bytes:
 
 
 # The same few values recur in most columns of most files (countries, tiers, flags, small counts):
-# their digests are remembered, by exact type so that 1 and True never share an entry. Floats are
-# left out (0.0 and -0.0 are equal keys but encode apart). Bounded: a memo is emptied when full.
+# their digests are remembered, by exact type so that 1 and True never share an entry (and 1 and
+# 1.0, which encode apart). Bounded: a memo is emptied when full.
 _DIGEST_MEMO_LIMIT: Final = 1 << 16
 _STR_DIGESTS: Final[dict[str, bytes]] = {}
 _INT_DIGESTS: Final[dict[int, bytes]] = {}
+_FLOAT_DIGESTS: Final[dict[float, bytes]] = {}
 
 
-def _remember[ValueT: (str, int)](memo: dict[ValueT, bytes], value: ValueT) -> bytes:
-    digest = _encoded_digest(value)
+remembered_str_digest: Final = _STR_DIGESTS.get
+"""The digest value_digest remembers for a text value, or None: one C call where a caller in a hot
+loop (dedupe planning) would otherwise make a Python call per value. The memo is emptied in place
+when full, never replaced, so this stays bound to it."""
+
+
+def _remember[ValueT: (str, int, float)](memo: dict[ValueT, bytes], value: ValueT) -> bytes:
+    # _encoded_digest inlined: a value digested here is new, and most of a first load's values are.
+    try:
+        encoded = _dumps(value)
+    except orjson.JSONEncodeError as exc:
+        raise TypeError(f"cannot digest a value of type {type(value).__name__}: {exc}") from None
+    hasher = _EMPTY_HASHER.copy()
+    hasher.update(encoded)
+    digest = hasher.digest()
     if len(memo) >= _DIGEST_MEMO_LIMIT:
         memo.clear()
     memo[value] = digest

@@ -38,7 +38,7 @@ from cdpbridge.state.contracts import (
     redact_user_key,
     validate_workspace,
 )
-from cdpbridge.state.packing import pack_digests, unpack_digests
+from cdpbridge.state.packing import pack_digests, packed_record_entry, unpack_digests
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -114,6 +114,45 @@ class DynamoDbFieldStateStore:
             if state:
                 snapshot[user_key] = state
         return snapshot
+
+    def get_many_packed(self, workspace: str, user_keys: Collection[str]) -> FieldStateSnapshot:
+        """``get_many`` with the states found left packed (``FieldStateSnapshot.hold_packed``)."""
+        validate_workspace(workspace)
+        by_partition_key = {self._partition_key(workspace, user_key): user_key for user_key in user_keys}
+        snapshot = FieldStateSnapshot(covered=by_partition_key.values())
+        if not by_partition_key:
+            return snapshot
+        keys: list[Item] = [{"pk": {"S": pk}} for pk in by_partition_key]
+        found: list[tuple[str, bytes]] = []
+        for item in batch_get(
+            self._client,
+            self.table_name,
+            keys,
+            projection="#pk, #h",
+            names={"#pk": "pk", "#h": "h"},
+            consistent=self._consistent_read,
+            backoff=self._backoff,
+        ):
+            user_key = by_partition_key[item["pk"]["S"]]
+            try:
+                found.append((user_key, item["h"]["B"]))
+            except KeyError as exc:
+                raise self._corrupt(workspace, user_key, exc) from None
+
+        def unpack(user_key: str, packed: bytes) -> dict[str, bytes]:
+            try:
+                return unpack_digests(packed)
+            except CorruptFieldStateError as exc:
+                raise self._corrupt(workspace, user_key, exc) from None
+
+        snapshot.hold_packed(found, unpack, packed_record_entry)
+        return snapshot
+
+    def _corrupt(self, workspace: str, user_key: str, exc: Exception) -> CorruptFieldStateError:
+        return CorruptFieldStateError(
+            f"DynamoDB table {self.table_name}: field state of user {redact_user_key(user_key)} "
+            f"in workspace {workspace} cannot be read: {exc}"
+        )
 
     def apply(
         self,

@@ -15,12 +15,15 @@ from collections.abc import Mapping
 from typing import Final
 
 from cdpbridge.state.contracts import CorruptFieldStateError
-from cdpbridge.state.digest import DIGEST_SIZE
+from cdpbridge.state.digest import DIGEST_SIZE, RECORD_DIGEST_KEY
 
 PACKING_VERSION: Final = 1
 _HEADER: Final = 3
 _MAX_ENTRIES: Final = 0xFFFF
 _DIGEST_SIZES: Final = {DIGEST_SIZE}
+_RECORD_NAME: Final = RECORD_DIGEST_KEY.encode()
+_RECORD_FIRST: Final = _RECORD_NAME + b"\x00"
+_RECORD_LAST: Final = b"\x00" + _RECORD_NAME
 
 
 def pack_digests(state: Mapping[str, bytes]) -> bytes:
@@ -58,3 +61,25 @@ def unpack_digests(blob: bytes) -> dict[str, bytes]:
         name: blob[offset : offset + DIGEST_SIZE]
         for name, offset in zip(names, range(_HEADER, names_start, DIGEST_SIZE), strict=True)
     }
+
+
+def packed_record_entry(blob: bytes) -> bytes | None:
+    """The RECORD_DIGEST_KEY entry of a packed state, read in place when its name is the last or
+    the first (the engine's writes put it last: it is planned after the attributes, and a merge
+    keeps the order). None when it is elsewhere, absent, or the state is not one this version
+    packs: ``unpack_digests`` then decides (and refuses a damaged state)."""
+    if len(blob) < _HEADER or blob[0] != PACKING_VERSION:
+        return None
+    count = (blob[1] << 8) | blob[2]
+    names_start = _HEADER + DIGEST_SIZE * count
+    if not count or len(blob) <= names_start:
+        return None
+    # No name holds NUL, so a NUL before the last name ends the previous one (or, with one entry,
+    # it is the digest's last byte, and the name is the only one: the same place either way).
+    if blob.endswith(_RECORD_LAST) or blob[names_start:] == _RECORD_NAME:
+        offset = names_start - DIGEST_SIZE
+    elif blob.startswith(_RECORD_FIRST, names_start):
+        offset = _HEADER
+    else:
+        return None
+    return blob[offset : offset + DIGEST_SIZE]

@@ -14,6 +14,7 @@ from cdpbridge.state.digest import (
     LIST_ELEMENT_PREFIX,
     LIST_ELEMENT_PRESENT,
     LIST_TRACKED,
+    remembered_str_digest,
 )
 from cdpbridge.sync.counters import FREE_ATTRIBUTES, attribute_data_points, nested_key_count
 from cdpbridge.updates import AttributeWrite, MemberChange, UserUpdate, WriteMode
@@ -165,9 +166,12 @@ def plan_user(  # noqa: PLR0912, PLR0915 - runs once per user: one branch per ki
             continue
         mode = write.mode
         if mode is _SET:
-            # Most writes of most files: decided here, without the general helpers.
+            # Most writes of most files: decided here, without the general helpers; a text value
+            # seen before has its digest remembered (value_digest's own memo, looked up inline).
             value = write.value
-            digest = value_digest(value)
+            digest = remembered_str_digest(value) if value.__class__ is str else None
+            if digest is None:
+                digest = value_digest(value)
             if name in FREE_ATTRIBUTES:
                 points = 0
             elif value.__class__ is dict:

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, islice
 from typing import Any, Final, Protocol
 
 from aws_lambda_powertools import Logger
@@ -188,13 +188,14 @@ class SyncEngine:
         self._planned_limit = _PLANNED_USERS_KEPT
         failure: list[Exception] = []
         last_drain = time.monotonic()
-        chunk: list[SourceRow | RejectedRow] = []
         stopped = False
+        source = iter(rows)
+        chunk_rows = self.options.chunk_rows
         with self._sending():
-            for item in _until_unreadable(rows, failure):
-                chunk.append(item)
-                if len(chunk) < self.options.chunk_rows:
-                    continue
+            while True:
+                chunk = _next_chunk(source, chunk_rows, failure)
+                if len(chunk) < chunk_rows:
+                    break
                 self._process_chunk(chunk, mapper)
                 chunk = []
                 if progress is not None:
@@ -277,8 +278,8 @@ class SyncEngine:
         # Rows that can be recognised by their digest are only read here; the others are mapped.
         slots: list[UserUpdate | tuple[SourceRow, str, bytes]] = []
         keys: set[str] = set()
+        counters.rows_read += len(chunk)
         for item in chunk:
-            counters.rows_read += 1
             if isinstance(item, RejectedRow):
                 self._reject_issues(item.issues, row_rejected=True)
                 continue
@@ -296,10 +297,18 @@ class SyncEngine:
 
         self._forget_settled_users()
         self._forget_settled_plans()
-        known = self.field_state.get_many(self.options.workspace, keys)
+        # States stay packed where the store can: a record recognised by its digest needs only its
+        # record entry, read in place; the users mapped are decoded once the skipped ones are known.
+        read_packed: Callable[[str, Collection[str]], FieldStateSnapshot] | None = getattr(
+            self.field_state, "get_many_packed", None
+        )
+        if read_packed is not None:
+            known = read_packed(self.options.workspace, keys)
+        else:
+            known = self.field_state.get_many(self.options.workspace, keys)
         counters.state_users_read += len(keys)
-        self._known.absorb(known)
         updates = self._unchanged_records_skipped(slots, known, mapper)
+        self._known.absorb(known)
         if not updates:
             return
         counters.users += len(updates)
@@ -351,6 +360,7 @@ class SyncEngine:
         planned_by_user = self._planned
         held_users = self.held_users
         mapped_users: set[str] = set()
+        record_entry = known.record_entry
         skipped = attributes_unchanged = data_points_saved = 0
         for slot in slots:
             if slot.__class__ is not tuple:
@@ -365,8 +375,7 @@ class SyncEngine:
                 and user_key not in planned_by_user
                 and user_key not in held_users
             ):
-                state = known.get(user_key)
-                stored = state.get(RECORD_DIGEST_KEY) if state is not None else None
+                stored = record_entry(user_key)
                 if stored is not None and stored[:_RECORD_HASH_BYTES] == digest:
                     # The record is worth what it was when acknowledged: its attributes and data
                     # points count as unchanged, as they would had it been mapped.
@@ -382,6 +391,8 @@ class SyncEngine:
                 # A record whose fields had issues is mapped again each time, so they are reported.
                 mapped.record_digest = digest
             updates.append(mapped)
+        # The states of users skipped stay packed: they are not covered, so a commit reads them again.
+        known.decode(mapped_users)
         counters = self.counters
         counters.records_unchanged += skipped
         counters.attributes_unchanged += attributes_unchanged
@@ -868,18 +879,18 @@ def _fewer_collections() -> Iterator[None]:
 _GC_GEN0_THRESHOLD = 50_000
 
 
-def _until_unreadable(rows: Iterable[Any], failure: list[Exception]) -> Iterator[Any]:
-    """Yields rows until the source raises; the error is kept so the rows before it are still sent."""
-    iterator = iter(rows)
-    while True:
-        try:
-            item = next(iterator)
-        except StopIteration:
-            return
-        except Exception as error:
-            failure.append(error)
-            return
-        yield item
+def _next_chunk(
+    source: Iterator[SourceRow | RejectedRow], size: int, failure: list[Exception]
+) -> list[SourceRow | RejectedRow]:
+    """The next ``size`` rows, fewer at the end of the source or where it raises: the error is kept
+    so the rows before it are still sent. The rows are pulled by C code (no Python frame runs per
+    row here); list.extend keeps the rows it took before the source raised."""
+    chunk: list[SourceRow | RejectedRow] = []
+    try:
+        chunk.extend(islice(source, size))
+    except Exception as error:
+        failure.append(error)
+    return chunk
 
 
 def _note_record(plan: PlannedUser, *, against_store: bool, record_known: bool) -> None:
