@@ -280,16 +280,18 @@ class ChaosReport:
 
 def _merge_settings(
     scenarios: Iterable[ChaosScenario],
-) -> tuple[dict[str, str], dict[str, dict[str, str]], dict[str, str]]:
+) -> tuple[dict[str, str], dict[str, dict[str, str]], dict[str, str], dict[str, int]]:
     parameters: dict[str, str] = {}
     environment: dict[str, dict[str, str]] = {}
     secrets: dict[str, str] = {}
+    timeouts: dict[str, int] = {}
     for scenario in scenarios:
         parameters |= scenario.template_parameters()
         secrets |= scenario.secret_values()
+        timeouts |= scenario.function_timeouts()
         for function, variables in scenario.function_environment().items():
             environment.setdefault(function, {}).update(variables)
-    return parameters, environment, secrets
+    return parameters, environment, secrets, timeouts
 
 
 def _common_environment(settings: ChaosSettings) -> dict[str, str]:
@@ -363,7 +365,7 @@ def run_chaos(
     with contextlib.ExitStack() as running:
         for scenario in chosen:
             running.enter_context(scenario.running())
-        parameters, environment, secrets = _merge_settings(chosen)
+        parameters, environment, secrets, timeouts = _merge_settings(chosen)
         proxy = running.enter_context(
             CheckpointKillProxy(lambda point: bool(killers) and killers[0].strike(point))
         )
@@ -379,6 +381,7 @@ def run_chaos(
                 secret_values=secrets,
                 failed_message_visibility_s=settings.visibility_timeout_s,
                 function_timeout_s=settings.function_timeout_s,
+                function_timeouts=timeouts,
             )
         )
         proxy.target = stack.moto_url
