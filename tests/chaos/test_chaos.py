@@ -31,3 +31,7 @@ def test_every_integration_survives_faults_kills_and_duplicate_deliveries(
     assert report.duplicates_delivered.get("s3_notification", 0) > 0
     assert sum(report.window_hits.values()) > 0
     assert report.rows_rejected > 0
+    # And every integration's traffic went through (the exports write no rows of their own)
+    assert {row["scenario"] for row in report.scenarios if row["rows"] > 0} == {
+        scenario.name for scenario in SCENARIOS if not scenario.name.endswith("-export")
+    }

@@ -1,14 +1,16 @@
 """A loopback proxy in front of moto's DynamoDB that can kill the function while it writes a checkpoint.
 
 The functions reach DynamoDB through it (AWS_ENDPOINT_URL_DYNAMODB); every call is passed on to moto
-unchanged, except that a checkpoint write (PutItem of a ``run#`` item on the run-state table) may
-meet a kill of the function's process: before the write reaches moto (the checkpoint is not
-written) or after it (written, but the function never learns it). Either way the message comes back
-and the run must resume from what the store holds.
+unchanged, except that a checkpoint write (PutItem of a ``run#`` item on the run-state table) or a
+Currents commit (the BatchWriteItem marking events routed, or the PutItem of a file's progress on
+the Currents state table) may meet a kill of the function's process: before the write reaches moto
+(not written) or after it (written, but the function never learns it). Either way the message comes
+back and the run must resume from what the store holds.
 """
 
 from __future__ import annotations
 
+import base64
 import sys
 import threading
 import time
@@ -19,7 +21,8 @@ from typing import Any
 import orjson
 import requests
 
-# Told whether to kill at a point ("checkpoint_before_write" / "checkpoint_after_write"); True: killed.
+# Told whether to kill at a point ("checkpoint_before_write", "currents_commit_after_write", ...);
+# True: killed.
 KillDecision = Callable[[str], bool]
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 
@@ -34,6 +37,45 @@ def is_checkpoint_write(target: str, body: bytes) -> bool:
         return False
     key = item.get("pk", {}).get("S", "") if isinstance(item, dict) else ""
     return isinstance(key, str) and key.startswith("run#") and "body" in item
+
+
+def _is_currents_key(attribute: object) -> bool:
+    """A Currents state key: binary (cdpbridge.currents.state), an event's digest or a progress key."""
+    return isinstance(attribute, dict) and isinstance(attribute.get("B"), str)
+
+
+def is_currents_commit(target: str, body: bytes) -> bool:
+    """A write of a Currents commit (cdpbridge.currents.state.DynamoDbCurrentsState.commit): the
+    BatchWriteItem marking events routed, or the PutItem of a file's progress (key b"\\x00f...")."""
+    if not target.endswith((".PutItem", ".BatchWriteItem")):
+        return False
+    try:
+        request = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    if not isinstance(request, dict):
+        return False
+    if target.endswith(".PutItem"):
+        key = request.get("Item", {}).get("pk") if isinstance(request.get("Item"), dict) else None
+        if not _is_currents_key(key):
+            return False
+        assert isinstance(key, dict)
+        return base64.b64decode(key["B"]).startswith(b"\x00f")
+    for writes in (request.get("RequestItems") or {}).values():
+        for write in writes if isinstance(writes, list) else ():
+            item = (write.get("PutRequest") or {}).get("Item") if isinstance(write, dict) else None
+            if isinstance(item, dict) and _is_currents_key(item.get("pk")) and set(item) <= {"pk", "x", "s"}:
+                return True
+    return False
+
+
+def write_point(target: str, body: bytes) -> str | None:
+    """The kill point a DynamoDB call is ("checkpoint", "currents_commit"), or None."""
+    if is_checkpoint_write(target, body):
+        return "checkpoint"
+    if is_currents_commit(target, body):
+        return "currents_commit"
+    return None
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -75,17 +117,17 @@ class CheckpointKillProxy:
                     self.close_connection = True
                     return
                 target = self.headers.get("X-Amz-Target", "")
-                checkpoint = is_checkpoint_write(target, body)
-                if checkpoint:
+                point = write_point(target, body)
+                if point is not None:
                     proxy.checkpoint_writes += 1
-                    if proxy.decide("checkpoint_before_write"):
+                    if proxy.decide(f"{point}_before_write"):
                         self.close_connection = True
                         return
                 headers = {
                     name: value for name, value in self.headers.items() if name.lower() not in _HOP_BY_HOP
                 }
                 answer = requests.post(proxy.target + self.path, data=body, headers=headers, timeout=60)
-                if checkpoint and proxy.decide("checkpoint_after_write"):
+                if point is not None and proxy.decide(f"{point}_after_write"):
                     self.close_connection = True
                     return
                 self.send_response(answer.status_code)

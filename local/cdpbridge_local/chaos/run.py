@@ -15,6 +15,7 @@ queue; every rejected row is in a rejects file and every object not delivered in
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import random
@@ -40,7 +41,7 @@ from cdpbridge_local.chaos.ledger import (
 from cdpbridge_local.chaos.scenarios import SCENARIOS, ChaosScenario, ImportTraffic
 from cdpbridge_local.emulator.core import CallerStage
 from cdpbridge_local.emulator.server import EmulatorServer
-from cdpbridge_local.stack import LocalStack
+from cdpbridge_local.stack import LOCAL_API_KEY, LocalStack
 
 TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
 # Every rate-limit window of the families the functions use, shortened from Braze's (3 s to an
@@ -133,6 +134,9 @@ class WorkerKiller:
             "after_apply": settings.kill_after_apply,
             "checkpoint_before_write": settings.kill_during_checkpoint / 2,
             "checkpoint_after_write": settings.kill_during_checkpoint / 2,
+            # The Currents function's commit (events marked routed, then the file's progress).
+            "currents_commit_before_write": settings.kill_during_checkpoint / 2,
+            "currents_commit_after_write": settings.kill_during_checkpoint / 2,
         }
         self._max_kills = settings.max_kills
         self._settle_s = settle_s
@@ -217,7 +221,11 @@ class ChaosReport:
     dead_letters: dict[str, int]
     invocations: int
     seconds: float
+    # By function: an invocation that outlived its timeout was ended as Lambda ends it.
+    timed_out: dict[str, int] = field(default_factory=dict)
     mismatches: list[str] = field(default_factory=list)
+    # Per scenario: rows, rows rejected, window hits and objects of its users, mismatches.
+    scenarios: list[dict[str, Any]] = field(default_factory=list)
 
     def figures(self) -> dict[str, Any]:
         return {
@@ -236,8 +244,10 @@ class ChaosReport:
             "retry_file_objects": self.retry_file_objects,
             "dead_letters": self.dead_letters,
             "invocations": self.invocations,
+            "timed_out": self.timed_out,
             "seconds": round(self.seconds, 1),
             "mismatches": len(self.mismatches),
+            "per_scenario": self.scenarios,
         }
 
     def summary(self) -> str:
@@ -250,21 +260,38 @@ class ChaosReport:
         lines += [
             f"  objects applied twice in the window: {self.window_duplicate_objects}",
             f"  objects held in retry files: {self.retry_file_objects}",
-            f"  invocations: {self.invocations}, {self.seconds:.1f} s",
+            f"  invocations: {self.invocations} (timed out: {self.timed_out or 'none'}),"
+            f" {self.seconds:.1f} s",
             f"  mismatches: {len(self.mismatches)}",
             *(f"    {mismatch}" for mismatch in self.mismatches[:20]),
         ]
+        if self.scenarios:
+            lines.append(
+                f"  {'scenario':<20} {'rows':>6} {'rejected':>8} {'window hits':>11}"
+                f" {'window objects':>14} {'mismatches':>10}"
+            )
+            lines += [
+                f"  {row['scenario']:<20} {row['rows']:>6} {row['rows_rejected']:>8}"
+                f" {row['window_hits']:>11} {row['window_duplicate_objects']:>14} {row['mismatches']:>10}"
+                for row in self.scenarios
+            ]
         return "\n".join(lines)
 
 
-def _merge_settings(scenarios: Iterable[ChaosScenario]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+def _merge_settings(
+    scenarios: Iterable[ChaosScenario],
+) -> tuple[dict[str, str], dict[str, dict[str, str]], dict[str, str], dict[str, int]]:
     parameters: dict[str, str] = {}
     environment: dict[str, dict[str, str]] = {}
+    secrets: dict[str, str] = {}
+    timeouts: dict[str, int] = {}
     for scenario in scenarios:
         parameters |= scenario.template_parameters()
+        secrets |= scenario.secret_values()
+        timeouts |= scenario.function_timeouts()
         for function, variables in scenario.function_environment().items():
             environment.setdefault(function, {}).update(variables)
-    return parameters, environment
+    return parameters, environment, secrets, timeouts
 
 
 def _common_environment(settings: ChaosSettings) -> dict[str, str]:
@@ -291,11 +318,15 @@ def _rejects_problems(
     """Every rejected row of the traffic in a rejects file of its file's run, and no other."""
     found: set[tuple[str, int]] = set()
     reported: set[str] = set()
+    inbound = f"/inbound/{integration}/"
     for key in access.keys(f"reports/{integration}/"):
         if not key.endswith(".json"):
             continue
         report = orjson.loads(access.read(key))
-        name = str(report.get("source", "")).rsplit("/", 1)[-1]
+        source = str(report.get("source", ""))
+        if inbound not in source:
+            continue  # not a file's run (e.g. the Segment webhook relay's)
+        name = source.split(inbound, 1)[1]
         reported.add(name)
         rejects = report.get("rejects_file")
         if rejects:
@@ -329,25 +360,42 @@ def run_chaos(
     progress: Callable[[str], None] = lambda message: None,
 ) -> ChaosReport:
     chosen = list(scenarios)
-    parameters, environment = _merge_settings(chosen)
     started = time.monotonic()
     killers: list[WorkerKiller] = []
-    with (
-        CheckpointKillProxy(lambda point: bool(killers) and killers[0].strike(point)) as proxy,
-        LocalStack.start(
-            template=template,
-            parameters=parameters,
-            stack_name="cdpbridge-chaos",
-            env_vars={
-                "Parameters": {**_common_environment(settings), "AWS_ENDPOINT_URL_DYNAMODB": proxy.url},
-                **environment,
-            },
-            failed_message_visibility_s=settings.visibility_timeout_s,
-            function_timeout_s=settings.function_timeout_s,
-        ) as stack,
-    ):
+    with contextlib.ExitStack() as running:
+        for scenario in chosen:
+            running.enter_context(scenario.running())
+        parameters, environment, secrets, timeouts = _merge_settings(chosen)
+        proxy = running.enter_context(
+            CheckpointKillProxy(lambda point: bool(killers) and killers[0].strike(point))
+        )
+        stack = running.enter_context(
+            LocalStack.start(
+                template=template,
+                parameters=parameters,
+                stack_name="cdpbridge-chaos",
+                env_vars={
+                    "Parameters": {**_common_environment(settings), "AWS_ENDPOINT_URL_DYNAMODB": proxy.url},
+                    **environment,
+                },
+                secret_values=secrets,
+                failed_message_visibility_s=settings.visibility_timeout_s,
+                function_timeout_s=settings.function_timeout_s,
+                function_timeouts=timeouts,
+            )
+        )
         proxy.target = stack.moto_url
         access = StackAccess(stack)
+        # Landing only puts objects and queues messages: nothing runs before the first drain, which
+        # meets every fault. Users some integrations expect Braze to know are written before the
+        # faults are on.
+        expected = ExpectedState()
+        traffic: dict[str, ImportTraffic] = {}
+        for scenario in chosen:
+            landed = scenario.land(access, settings.rows, settings.seed)
+            traffic[scenario.name] = landed
+            expected.merge(landed.expected)
+        _write_known_users(access, traffic.values())
         access.admin(
             "PUT",
             "/config",
@@ -363,14 +411,13 @@ def run_chaos(
         stack.emulator.set_caller_hook(killer)
         duplicates = stack.arm_duplicate_deliveries(settings.duplicate_delivery, settings.seed)
 
-        expected = ExpectedState()
-        traffic: dict[str, ImportTraffic] = {}
-        for scenario in chosen:
-            landed = scenario.land(access, settings.rows, settings.seed)
-            traffic[scenario.name] = landed
-            expected.merge(landed.expected)
         progress(f"landed {sum(t.rows for t in traffic.values())} rows; draining")
         stack.drain(timeout_s=settings.drain_timeout_s)
+        for number in range(1, max((t.last_round for t in traffic.values()), default=0) + 1):
+            for scenario in chosen:
+                scenario.land_round(access, traffic[scenario.name], number)
+            progress(f"round {number} landed; draining")
+            stack.drain(timeout_s=settings.drain_timeout_s)
         for scenario in chosen:
             scenario.after_imports(access, expected)
         progress("imports drained; second phase")
@@ -387,6 +434,24 @@ def run_chaos(
             delivered=duplicates.delivered,
             started=started,
         )
+
+
+def _write_known_users(access: StackAccess, traffic: Iterable[ImportTraffic]) -> None:
+    """Braze's users before the run (faults are off, so each request is applied once)."""
+    known = [
+        {"external_id": external_id, **attributes}
+        for landed in traffic
+        for external_id, attributes in landed.known_users.items()
+    ]
+    assert access.stack.emulator is not None
+    for start in range(0, len(known), 75):
+        response = requests.post(
+            f"{access.stack.emulator.url}/users/track",
+            json={"attributes": known[start : start + 75]},
+            headers={"Authorization": f"Bearer {LOCAL_API_KEY}"},
+            timeout=30,
+        )
+        response.raise_for_status()
 
 
 def _verify(
@@ -410,11 +475,30 @@ def _verify(
         held_back.events.update(held_back_part.events)
         held_back.purchases.update(held_back_part.purchases)
     mismatches = [str(mismatch) for mismatch in compare(expected, access.profiles(), window, held_back)]
+    per_scenario: list[dict[str, Any]] = []
     for scenario in scenarios:
-        mismatches += scenario.check(access, expected)
+        own = scenario.check(access, expected)
         integration = getattr(scenario, "integration", None)
         if integration is not None:
-            mismatches += _rejects_problems(access, scenario.name, integration, traffic[scenario.name])
+            own += _rejects_problems(access, scenario.name, integration, traffic[scenario.name])
+        mismatches += own
+        prefix = scenario.user_prefix
+        mine = [text for text in mismatches if text.startswith(scenario.name + ":")]
+        if prefix:
+            mine += [text for text in mismatches if text.startswith(prefix) and text not in own]
+        landed = traffic[scenario.name]
+        per_scenario.append(
+            {
+                "scenario": scenario.name,
+                "rows": landed.rows,
+                "rows_rejected": len(landed.rejected_rows),
+                "window_hits": sum(
+                    1 for request in unanswered if prefix and _names_prefix(request.get("body"), prefix)
+                ),
+                "window_duplicate_objects": _window_objects_of(window, prefix) + scenario.outputs_twice(),
+                "mismatches": len(mine),
+            }
+        )
     dead_letters = _dead_letters(stack)
     mismatches += [
         f"{queue}: {count} messages in a dead-letter queue" for queue, count in dead_letters.items()
@@ -432,6 +516,36 @@ def _verify(
         retry_file_objects=held_back.total(),
         dead_letters=dead_letters,
         invocations=len(stack.invocations),
+        timed_out=dict(
+            Counter(
+                record.function_id
+                for record in stack.invocations
+                if (record.error or {}).get("errorType") == "Sandbox.Timedout"
+            )
+        ),
         seconds=time.monotonic() - started,
         mismatches=mismatches,
+        scenarios=per_scenario,
+    )
+
+
+def _names_prefix(body: Any, prefix: str) -> bool:
+    """Whether a users.track body writes a user of the prefix."""
+    if not isinstance(body, dict):
+        return False
+    return any(
+        str(item.get("external_id", "")).startswith(prefix)
+        for kind in ("attributes", "events", "purchases")
+        for item in body.get(kind) or ()
+        if isinstance(item, dict)
+    )
+
+
+def _window_objects_of(window: TrackObjects, prefix: str) -> int:
+    if not prefix:
+        return 0
+    return (
+        sum(count for (user, _), count in window.events.items() if user.startswith(prefix))
+        + sum(count for (user, _), count in window.purchases.items() if user.startswith(prefix))
+        + sum(1 for (user, _), amount in window.increments.items() if amount and user.startswith(prefix))
     )

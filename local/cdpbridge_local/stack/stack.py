@@ -178,6 +178,7 @@ class LocalStack:
         failed_message_visibility_s: int | None,
         on_invocation: Callable[[InvocationRecord], None] | None,
         function_timeout_s: int | None = None,
+        function_timeouts: Mapping[str, int] | None = None,
     ) -> None:
         self.template = template
         self.resources = resources
@@ -195,10 +196,11 @@ class LocalStack:
         self._stop_background = threading.Event()
         self._background: list[threading.Thread] = []
         self.duplicate_delivery: DuplicateDelivery | None = None
-        self.functions: dict[str, FunctionSpec] = {
-            logical_id: spec if function_timeout_s is None else replace(spec, timeout_s=function_timeout_s)
-            for logical_id, spec in resources.function_specs().items()
-        }
+        timeouts = dict(function_timeouts or {})
+        self.functions: dict[str, FunctionSpec] = {}
+        for logical_id, spec in resources.function_specs().items():
+            timeout_s = timeouts.get(logical_id, function_timeout_s)
+            self.functions[logical_id] = spec if timeout_s is None else replace(spec, timeout_s=timeout_s)
         self._workers = {
             logical_id: FunctionWorker(spec, self.function_environment(spec))
             for logical_id, spec in self.functions.items()
@@ -222,6 +224,7 @@ class LocalStack:
         secret_values: Mapping[str, str] | None = None,
         on_invocation: Callable[[InvocationRecord], None] | None = None,
         function_timeout_s: int | None = None,
+        function_timeouts: Mapping[str, int] | None = None,
     ) -> LocalStack:
         """Starts moto and the emulator, creates the template's resources, prepares its functions.
 
@@ -230,7 +233,8 @@ class LocalStack:
         before a failed SQS message is delivered again (None: the queue's VisibilityTimeout).
         ``secret_values`` sets the value of secrets the template creates, by logical id.
         ``function_timeout_s`` replaces every function's Timeout (e.g. to keep a test's shortened
-        visibility timeout above it, as the template keeps the queues' above the functions').
+        visibility timeout above it, as the template keeps the queues' above the functions');
+        ``function_timeouts`` replaces it for the functions it names (logical id -> seconds).
         """
         sam_template = SamTemplate.load(template)
         parameter_values = sam_template.parameter_values(parameters or {})
@@ -280,6 +284,7 @@ class LocalStack:
                 failed_message_visibility_s=failed_message_visibility_s,
                 on_invocation=on_invocation,
                 function_timeout_s=function_timeout_s,
+                function_timeouts=function_timeouts,
             )
         except BaseException:
             if emulator is not None:

@@ -12,8 +12,10 @@ import orjson
 import pytest
 
 from cdpbridge.currents import (
+    CURRENTS_STATE_TABLE,
     CurrentsRouter,
     DeadlineReachedError,
+    DynamoDbCurrentsState,
     LocalOutputStore,
     RouterServices,
     SqliteCurrentsState,
@@ -184,11 +186,11 @@ class FailingOnce:
         self.calls = 0
         self.fail_on_call = fail_on_call
 
-    def already_routed(self, keys):
+    def already_routed(self, keys, segment=None):
         self.calls += 1
         if self.calls == self.fail_on_call:
             raise StateStoreUnavailableError("dedupe table kept throttling")
-        return self.state.already_routed(keys)
+        return self.state.already_routed(keys, segment)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.state, name)
@@ -272,3 +274,45 @@ def test_files_that_cannot_be_routed_are_reported_with_their_reason(bench: Bench
     assert any("not a readable Avro file" in item["reason"] for item in report["unreadable"])
     assert any("not in Braze's Currents layout" in item["reason"] for item in report["unreadable"])
     assert len(reasons) == 3
+
+
+class _CutOffAfterFirstMarks:
+    """A DynamoDB client whose second BatchWriteItem fails: a commit cut off between its mark writes,
+    as when the function dies there (some events marked routed, the file's progress not saved)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.batch_writes = 0
+
+    def batch_write_item(self, **request: Any) -> Any:
+        self.batch_writes += 1
+        if self.batch_writes == 2:
+            raise ConnectionError("connection reset mid-commit")
+        return self._client.batch_write_item(**request)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_a_commit_cut_off_between_its_mark_writes_keeps_every_event_in_the_rewritten_output(
+    bench: Bench, sample_by_type, make_table, dynamodb_client
+):
+    # Given a file of 300 clicks in one segment, and a DynamoDB state whose commit marks the first
+    # 25 events routed and then fails (the JSON-lines output is written by then)
+    sample = sample_by_type["users.messages.email.Click"]
+    events = list(synthetic_events(sample.record, 300))
+    path = land(bench.root / "inbound", sample.event_type, avro_bytes(sample.schema, events), name="cut.avro")
+    table = make_table(CURRENTS_STATE_TABLE)
+    cut_off = _CutOffAfterFirstMarks(dynamodb_client)
+    first = CurrentsRouter(bench.services(state=DynamoDbCurrentsState(table, client=cut_off, concurrency=1)))
+    route_local_file(first, path)
+    assert [item.reason for item in first.report.unreadable] == ["connection reset mid-commit"]
+
+    # When the message comes back and the file is routed from its last saved progress (none)
+    second = CurrentsRouter(bench.services(state=DynamoDbCurrentsState(table, client=dynamodb_client)))
+    route_local_file(second, path)
+
+    # Then the segment's output, written again under the same name, still holds every event once
+    assert sorted(line["id"] for line in bench.lines()) == sorted(event["id"] for event in events)
+    names = sorted(p.name for p in (bench.root / "outbound" / "amperity").rglob("*.gz"))
+    assert names == ["cut.jsonl.gz"]

@@ -25,7 +25,7 @@ from cdpbridge.currents.lytics import LyticsClient
 from cdpbridge.currents.outputs import OutputStore
 from cdpbridge.currents.reader import ByteStream, Chunk, CurrentsFile, Record
 from cdpbridge.currents.report import RouteReport, Unreadable
-from cdpbridge.currents.state import EVENT_KEY_BYTES, CurrentsState, FileProgress
+from cdpbridge.currents.state import EVENT_KEY_BYTES, CurrentsState, FileProgress, segment_tag
 from cdpbridge.engagement.model import EngagementKind
 from cdpbridge.engagement.store import EngagementStore
 
@@ -68,6 +68,7 @@ class FilePlan:
 @dataclass(slots=True)
 class Segment:
     first_index: int
+    tag: bytes  # state.segment_tag: the segment's own marks never count as routed elsewhere
     read: int = 0
     keys: list[bytes] = field(default_factory=list)
     jsonl: JsonLinesGzip | None = None
@@ -149,7 +150,7 @@ class _FileRun:
             if self.plan.files
             else None
         )
-        return Segment(first_index, jsonl=jsonl)
+        return Segment(first_index, segment_tag(self.plan.file_id, first_index), jsonl=jsonl)
 
     def run(self, start: int) -> None:
         config = self.services.config
@@ -213,7 +214,7 @@ class _FileRun:
         for item in chunk.unreadable:
             report.unreadable.append(Unreadable(self.plan.location, item.index, item.reason))
         records, keys = self.event_keys(chunk.records, chunk)
-        seen = self.services.state.already_routed(keys) if keys else set()
+        seen = self.services.state.already_routed(keys, segment.tag) if keys else set()
         taken = self.taken
         chunk_keys = set(keys)
         if not seen and len(chunk_keys) == len(keys) and taken.isdisjoint(chunk_keys):
@@ -270,7 +271,7 @@ class _FileRun:
         report.add_routed(event_type, "engagement", batch.observations)
         report.machine_opens_excluded += batch.machine_opens
         report.add_routed(event_type, "lytics", segment.lytics_events)
-        services.state.commit(segment.keys, FileProgress(plan.file_id, next_index, done))
+        services.state.commit(segment.keys, FileProgress(plan.file_id, next_index, done), segment.tag)
         logger.debug(
             "segment committed",
             extra={"file": plan.location, "first_index": segment.first_index, "next_index": next_index},

@@ -7,9 +7,13 @@ apart. A 128-bit digest makes an accidental collision among 10^9 remembered even
 likely. Entries expire ``ttl_seconds`` after they were written.
 
 DynamoDB layout (CurrentsStateTable, on demand): HASH pk (B); TTL attribute ``x`` (epoch seconds).
-An event is ``{pk: 16 bytes, x}``: 25 bytes of data (plus DynamoDB's 100 bytes of per-item
-overhead). A file's progress is ``{pk: b"\\x00f" + 16-byte digest of its id, k: id, n: next index,
-d: done, x}``.
+An event is ``{pk: 16 bytes, x, s: 8 bytes}``: 34 bytes of data (plus DynamoDB's 100 bytes of
+per-item overhead). ``s`` names the segment that routed the event (:func:`segment_tag`): a commit
+writes its marks in several requests, and one cut off between them (the process killed, DynamoDB
+failing) leaves some events of the segment marked and its progress unsaved. The segment is then
+routed again and its output rewritten under the same name, so its own marks must not count as
+routed elsewhere, or the rewrite would leave those events out. A file's progress is
+``{pk: b"\\x00f" + 16-byte digest of its id, k: id, n: next index, d: done, x}``.
 """
 
 from __future__ import annotations
@@ -46,6 +50,14 @@ CURRENTS_STATE_TABLE: Final = TableSpec(
 )
 
 
+SEGMENT_TAG_BYTES: Final = 8
+
+
+def segment_tag(file_id: str, first_index: int) -> bytes:
+    """Names a segment of a file by where it starts: a segment routed again gets the same tag."""
+    return hashlib.blake2b(f"{file_id}\x1f{first_index}".encode(), digest_size=SEGMENT_TAG_BYTES).digest()
+
+
 def event_key(event_type: str, event_id: str) -> bytes:
     return hashlib.blake2b(f"{event_type}\x1f{event_id}".encode(), digest_size=EVENT_KEY_BYTES).digest()
 
@@ -60,18 +72,20 @@ class FileProgress:
 
 
 class CurrentsState(Protocol):
-    def already_routed(self, keys: Sequence[bytes]) -> set[bytes]:
-        """The keys among ``keys`` that were routed before and have not expired."""
+    def already_routed(self, keys: Sequence[bytes], segment: bytes | None = None) -> set[bytes]:
+        """The keys among ``keys`` that were routed before and have not expired, except those the
+        segment tagged ``segment`` marked (it is being routed again)."""
         ...
 
-    def mark_routed(self, keys: Collection[bytes]) -> None: ...
+    def mark_routed(self, keys: Collection[bytes], segment: bytes | None = None) -> None: ...
 
     def load_progress(self, file_id: str) -> FileProgress | None: ...
 
     def save_progress(self, progress: FileProgress) -> None: ...
 
-    def commit(self, keys: Collection[bytes], progress: FileProgress) -> None:
-        """Marks ``keys`` routed, then saves ``progress`` (one transaction where the store has them)."""
+    def commit(self, keys: Collection[bytes], progress: FileProgress, segment: bytes | None = None) -> None:
+        """Marks ``keys`` routed by ``segment``, then saves ``progress`` (one transaction where the
+        store has them)."""
         ...
 
     def close(self) -> None: ...
@@ -108,7 +122,9 @@ class SqliteCurrentsState:
             connection.execute("DELETE FROM currents_routed WHERE x < ?", (now,))
             connection.execute("DELETE FROM currents_files WHERE x < ?", (now,))
 
-    def already_routed(self, keys: Sequence[bytes]) -> set[bytes]:
+    def already_routed(self, keys: Sequence[bytes], segment: bytes | None = None) -> set[bytes]:
+        # A commit is one transaction here: a segment routed again never finds marks of its own, so
+        # the segment's tag is not stored.
         found: set[bytes] = set()
         now = int(self._clock())
         with self._database.reading() as connection:
@@ -118,7 +134,7 @@ class SqliteCurrentsState:
                 found.update(row[0] for row in connection.execute(query, (now, *part)))
         return found
 
-    def mark_routed(self, keys: Collection[bytes]) -> None:
+    def mark_routed(self, keys: Collection[bytes], segment: bytes | None = None) -> None:
         expires = int(self._clock()) + self._ttl_seconds
         with self._database.writing() as connection:
             connection.executemany(
@@ -142,7 +158,7 @@ class SqliteCurrentsState:
                 (progress.file_id, progress.next_index, int(progress.done), expires),
             )
 
-    def commit(self, keys: Collection[bytes], progress: FileProgress) -> None:
+    def commit(self, keys: Collection[bytes], progress: FileProgress, segment: bytes | None = None) -> None:
         expires = int(self._clock()) + self._ttl_seconds
         with self._database.writing() as connection:
             connection.executemany(
@@ -197,7 +213,7 @@ class DynamoDbCurrentsState:
             self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="currents-state")
         return list(self._pool.map(work, slices))
 
-    def already_routed(self, keys: Sequence[bytes]) -> set[bytes]:
+    def already_routed(self, keys: Sequence[bytes], segment: bytes | None = None) -> set[bytes]:
         if not keys:
             return set()
         now = int(self._clock())
@@ -210,22 +226,26 @@ class DynamoDbCurrentsState:
                 self._client,
                 self.table_name,
                 [{"pk": {"B": key}} for key in part],
-                projection="#pk, #x",
-                names={"#pk": "pk", "#x": "x"},
+                projection="#pk, #x, #s",
+                names={"#pk": "pk", "#x": "x", "#s": "s"},
                 consistent=False,
                 backoff=self._backoff,
             ):
                 # TTL deletion lags by up to days: an expired entry counts as gone.
-                if int(item["x"]["N"]) >= now:
-                    found.add(bytes(item["pk"]["B"]))
+                if int(item["x"]["N"]) < now:
+                    continue
+                if segment is not None and "s" in item and bytes(item["s"]["B"]) == segment:
+                    continue  # marked by this segment before its commit was cut off
+                found.add(bytes(item["pk"]["B"]))
             return found
 
         return set().union(*self._in_parallel(read, list(dict.fromkeys(keys)), BATCH_GET_KEYS))
 
-    def mark_routed(self, keys: Collection[bytes]) -> None:
+    def mark_routed(self, keys: Collection[bytes], segment: bytes | None = None) -> None:
         expires: AttributeValueTypeDef = {"N": str(int(self._clock()) + self._ttl_seconds)}
+        tag: dict[str, AttributeValueTypeDef] = {"s": {"B": segment}} if segment is not None else {}
         requests: list[WriteRequestTypeDef] = [
-            {"PutRequest": {"Item": {"pk": {"B": key}, "x": expires}}} for key in dict.fromkeys(keys)
+            {"PutRequest": {"Item": {"pk": {"B": key}, "x": expires, **tag}}} for key in dict.fromkeys(keys)
         ]
 
         def write(part: Sequence[WriteRequestTypeDef]) -> int:
@@ -255,10 +275,10 @@ class DynamoDbCurrentsState:
             },
         )
 
-    def commit(self, keys: Collection[bytes], progress: FileProgress) -> None:
+    def commit(self, keys: Collection[bytes], progress: FileProgress, segment: bytes | None = None) -> None:
         # Marks first: progress saved before them would let a crash in between skip unmarked events.
         if keys:
-            self.mark_routed(keys)
+            self.mark_routed(keys, segment)
         self.save_progress(progress)
 
     def close(self) -> None:
