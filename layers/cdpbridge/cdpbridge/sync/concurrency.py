@@ -9,24 +9,25 @@ the growth), Braze's X-RateLimit-* headers show room and the window is what limi
 shrinks on three signals:
 - **429s**: Braze answered 429 or the client had to retry. The window halves, at most once per
   round trip, as one burst shows in several answers.
-- **Rising latency**: Braze's answers take much longer than the run's base latency (TCP Vegas, BBR
+- **Rising latency**: Braze answers much more slowly than the run's base latency (TCP Vegas, BBR
   and Netflix's gradient limiter compare the same two). The base is the fastest answer of the last
-  10 to 20 s, so a Braze that is slower for good is taken as it is; the measure compared with it is
-  a smoothed average of the answers (TCP's 1/8 gain) in which each answer counts for at most 1.5
-  times the threshold, so one slow outlier never shrinks the window (six in a row at least do),
-  and the constant latency of a Braze that is not congested never does. The window then shrinks
-  by the ratio of the threshold to the smoothed latency (at least 10%, at most half), at most
-  once per round trip.
+  10 to 20 s, so a Braze that is slower for good is taken as it is. What is compared with it is the
+  fastest answer of each round trip (at least four answers; the round trip is the smoothed answer
+  time, TCP's 1/8 gain): when even that one is more than twice the base, Braze itself is slower,
+  while one slow outlier, or the last answers of a burst that wait for the engine's busy threads
+  (measured: at 1,000 ms they took 2 s while the first took 1 s), move nothing; nor does the
+  constant latency of a Braze that is not congested. The window then shrinks by the ratio of the
+  threshold to that answer time (at least 10%, at most half), at most once per round trip.
 - **A busy CPU**: the engine did not fill the window for a whole round trip, its CPU (or the
   machine's, shared with other work) being what limits it. The window then stops growing and
   shrinks halfway down to the requests actually in flight, remembering three quarters of its
-  level to double back to when the CPU frees up (TCP's window validation, RFC 7661). A busy CPU
-  also delays answers as the engine's threads see them, which the latency signal sees.
+  level to double back to when the CPU frees up (TCP's window validation, RFC 7661).
 The latency is Braze's answer time, not the time a request waited in the client's rate limiter:
-a request held there (X-RateLimit-Remaining at 0, the rate-limit bound reached) shows no room, so
-the window stops growing but does not shrink: the limiter already paces what is sent, and a window
-shrunk on such waits left the next rate-limit window unused (measured: at 300 ms it fell to a
-fifth of the bound).
+a request held there for longer than a round trip (X-RateLimit-Remaining at 0, the rate-limit bound
+reached) shows no room, so the window stops growing but does not shrink: the limiter already paces
+what is sent, and a window shrunk on such waits left the next rate-limit window unused (measured:
+at 300 ms it fell to a fifth of the bound). Shorter waits are the limiter spreading a burst: the
+window must still grow to cover a whole rate-limit window at long latencies.
 
 Parallel invocations sharing a workspace each run their own window; as each halves on the 429s the
 shared limit causes, they converge on fair shares of it.
@@ -39,21 +40,23 @@ from dataclasses import dataclass, field
 from typing import Final
 
 INITIAL_WINDOW: Final = 16
-# The smoothed answer time is congestion above this many times the base latency ...
+# A round trip's fastest answer is congestion above this many times the base latency ...
 LATENCY_RISE: Final = 2.0
 # ... and above it by at least this much: scheduling noise on fast answers is no congestion.
 MIN_LATENCY_RISE_S: Final = 0.05
-# Gain of the smoothed answer time (TCP's SRTT), and the most one answer counts for, in thresholds.
+# Gain of the smoothed answer time, the length of a round trip (TCP's SRTT gain).
 SMOOTHING: Final = 0.125
-OUTLIER_CLIP: Final = 1.5
+# Answers a round trip needs before its fastest one counts.
+ROUND_TRIP_ANSWERS: Final = 4
 # The base latency is the fastest answer of the current and the previous period.
 BASE_PERIOD_S: Final = 10.0
 BACKOFF_ON_RATE_LIMIT: Final = 0.5
 # Bounds of the factor a rise in latency shrinks the window by, once per round trip.
 LATENCY_BACKOFF_MIN: Final = 0.5
 LATENCY_BACKOFF_MAX: Final = 0.9
-# A request held this long by the client's rate limiter means Braze's window had no room.
-HELD_S: Final = 0.01
+# A request held by the client's rate limiter longer than this and than the base latency (a round
+# trip) means the window already holds more than Braze's rate-limit window lets through.
+HELD_S: Final = 0.05
 
 
 @dataclass(slots=True)
@@ -70,11 +73,13 @@ class InFlightWindow:
     _period_started_at: float | None = None
     _previous_fastest_s: float = math.inf
     _current_fastest_s: float = math.inf
-    # The current round trip (for the busy-CPU signal): when it began, whether any answer's request
-    # found the window full, and the most requests in flight when one was sent.
-    _round_started_at: float | None = None
-    _round_full: bool = False
-    _round_used: int = 0
+    # The current round trip: when it began, its answers and the fastest of them, whether any of
+    # their requests found the window full, and the most requests in flight when one was sent.
+    _trip_started_at: float | None = None
+    _trip_answers: int = 0
+    _trip_fastest_s: float = math.inf
+    _trip_full: bool = False
+    _trip_used: int = 0
 
     def __post_init__(self) -> None:
         if self.ceiling < 1:
@@ -95,7 +100,7 @@ class InFlightWindow:
 
     @property
     def latency_threshold_s(self) -> float | None:
-        """The smoothed answer time above which the window shrinks (None before any answer)."""
+        """The answer time above which Braze counts as slower (None before any answer)."""
         if self.base_s is None:
             return None
         return max(LATENCY_RISE * self.base_s, self.base_s + MIN_LATENCY_RISE_S)
@@ -119,18 +124,16 @@ class InFlightWindow:
         if congested:
             self._decrease(BACKOFF_ON_RATE_LIMIT, now, round_trip_s)
             return
-        threshold_s = self.latency_threshold_s
-        smoothed_s = self.smoothed_s
-        if threshold_s is not None and smoothed_s is not None and smoothed_s > threshold_s:
-            factor = min(LATENCY_BACKOFF_MAX, max(LATENCY_BACKOFF_MIN, threshold_s / smoothed_s))
-            self._decrease(factor, now, round_trip_s)
+        if self._round_trip_shrank(latency_s, window_was_full, in_flight, now, round_trip_s):
             return
-        if held_s > HELD_S or (threshold_s is not None and latency_s > threshold_s):
+        threshold_s = self.latency_threshold_s
+        held_long = held_s > max(HELD_S, self.base_s or 0.0)
+        if held_long or (threshold_s is not None and latency_s > threshold_s):
             # No room left in Braze's window (more in flight would only wait in the rate limiter),
-            # or a slow answer: not yet a rise, but no reason to grow either.
+            # or a slow answer: no sign of congestion on its own, but no reason to grow either.
             self.threshold = min(self.threshold, self.limit)
             return
-        if self._cpu_bound(window_was_full, in_flight, now, round_trip_s) or not window_was_full:
+        if not window_was_full:
             return
         self.limit = min(float(self.ceiling), self.limit + (1.0 if self.slow_start else 1.0 / self.limit))
         self.peak = max(self.peak, self.size)
@@ -144,42 +147,50 @@ class InFlightWindow:
             self._period_started_at = now
         self._current_fastest_s = min(self._current_fastest_s, latency_s)
         self.base_s = min(self._previous_fastest_s, self._current_fastest_s)
-        threshold_s = self.latency_threshold_s
-        assert threshold_s is not None
-        sample = min(latency_s, OUTLIER_CLIP * threshold_s)
         smoothed = self.smoothed_s
-        self.smoothed_s = sample if smoothed is None else smoothed + SMOOTHING * (sample - smoothed)
+        self.smoothed_s = latency_s if smoothed is None else smoothed + SMOOTHING * (latency_s - smoothed)
 
-    def _decrease(self, factor: float, now: float, round_trip_s: float) -> None:
+    def _round_trip_shrank(
+        self, latency_s: float, window_was_full: bool, in_flight: int | None, now: float, round_trip_s: float
+    ) -> bool:
+        """Adds an answer to the current round trip; at its end, shrinks the window when even its
+        fastest answer was slow, or when none of its requests found the window full (the engine's
+        CPU is what limits it). True when the window shrank."""
+        if self._trip_started_at is None:
+            self._start_trip(now)
+        self._trip_answers += 1
+        self._trip_fastest_s = min(self._trip_fastest_s, latency_s)
+        self._trip_full = self._trip_full or window_was_full
+        if in_flight is not None:
+            self._trip_used = max(self._trip_used, in_flight)
+        assert self._trip_started_at is not None
+        if self._trip_answers < ROUND_TRIP_ANSWERS or now - self._trip_started_at < round_trip_s:
+            return False
+        fastest_s, full, used = self._trip_fastest_s, self._trip_full, self._trip_used
+        self._start_trip(now)
+        threshold_s = self.latency_threshold_s
+        if threshold_s is not None and fastest_s > threshold_s:
+            factor = min(LATENCY_BACKOFF_MAX, max(LATENCY_BACKOFF_MIN, threshold_s / fastest_s))
+            return self._decrease(factor, now, round_trip_s)
+        if in_flight is not None and not full and used < self.limit:
+            self.threshold = max(self.threshold, 0.75 * self.limit)
+            self.limit = max(1.0, float(used), (self.limit + used) / 2)
+            return True
+        return False
+
+    def _start_trip(self, now: float) -> None:
+        self._trip_started_at = now
+        self._trip_answers = 0
+        self._trip_fastest_s = math.inf
+        self._trip_full = False
+        self._trip_used = 0
+
+    def _decrease(self, factor: float, now: float, round_trip_s: float) -> bool:
         # One congestion event shows in every answer of a round trip: it counts once.
         if now - self.last_decrease_at < round_trip_s:
-            return
+            return False
         self.limit = max(1.0, self.limit * factor)
         self.threshold = self.limit
         self.last_decrease_at = now
-        self._round_started_at = None
-
-    def _cpu_bound(
-        self, window_was_full: bool, in_flight: int | None, now: float, round_trip_s: float
-    ) -> bool:
-        """Tracks the round trip; at its end, when no request of it found the window full, shrinks
-        the window halfway down to what was in flight and says so."""
-        if in_flight is None:
-            return False
-        if self._round_started_at is None:
-            self._round_started_at = now
-            self._round_full = window_was_full
-            self._round_used = in_flight
-            return False
-        self._round_full = self._round_full or window_was_full
-        self._round_used = max(self._round_used, in_flight)
-        if now - self._round_started_at < round_trip_s:
-            return False
-        shrink = not self._round_full and self._round_used < self.limit
-        if shrink:
-            self.threshold = max(self.threshold, 0.75 * self.limit)
-            self.limit = max(1.0, float(self._round_used), (self.limit + self._round_used) / 2)
-        self._round_started_at = now
-        self._round_full = window_was_full
-        self._round_used = in_flight
-        return shrink
+        self._start_trip(now)
+        return True
