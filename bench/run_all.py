@@ -87,7 +87,12 @@ class Step:
     arguments: Callable[[Sizes], list[str]]
     # The script has no --json option: its figures are the last JSON line it prints.
     json_on_stdout: bool = False
+    # Consecutive steps of one group run side by side: only steps whose figures do not depend on
+    # the CPU they get (peak RSS, engagement shares, CPU seconds of their own process).
+    together: str | None = None
 
+
+NO_SPEED_FIGURES = "no speed figures"
 
 STEPS: tuple[Step, ...] = (
     Step("cold_start", "cold_start.py", lambda s: ["--repeats", "5"]),
@@ -111,20 +116,28 @@ STEPS: tuple[Step, ...] = (
     Step(
         "bound_1000ms", "rate_limit_bound.py", lambda s: ["--rows", str(s.bound_rows), "--latency-ms", "1000"]
     ),
-    # Peak RSS on the whole file with a two-field mapping: every row read, planned, sent and committed.
-    Step("memory", "engine_memory.py", lambda s: ["--megabytes", str(s.memory_mb), "--narrow"]),
     # Braze's largest Currents file is 100,000 events; the quick mode routes a fifth of that.
     Step(
         "currents",
         "currents_throughput.py",
         lambda s: ["--events", str(s.currents_events), "--mix-events", "1000"],
     ),
+    Step("lytics_snapshot", "lytics_snapshot.py", lambda s: ["--users", str(s.lytics_users)]),
+    # The two longest steps run side by side, each on a core: neither measures speed. Peak RSS on
+    # the whole 1 GiB file with a two-field mapping (every row read, planned, sent and committed);
+    # the send-time evaluation's engagement shares, and the CPU seconds of its own process.
+    Step(
+        "memory",
+        "engine_memory.py",
+        lambda s: ["--megabytes", str(s.memory_mb), "--narrow"],
+        together=NO_SPEED_FIGURES,
+    ),
     Step(
         "notify",
         "notify_eval.py",
         lambda s: ["--users", str(s.notify_users), "--plan-users", str(s.notify_plan_users)],
+        together=NO_SPEED_FIGURES,
     ),
-    Step("lytics_snapshot", "lytics_snapshot.py", lambda s: ["--users", str(s.lytics_users)]),
     # Every integration's traffic under faults, kills and duplicate deliveries; 0 mismatches or exit 1.
     Step("chaos", "chaos.py", lambda s: ["--rows", str(s.chaos_rows)]),
 )
@@ -141,24 +154,47 @@ class StepOutcome:
     figures: dict[str, Any] | None
 
 
-def run_step(step: Step, sizes: Sizes, logs: Path) -> StepOutcome:
-    """Runs one script; its stdout goes to a log, its stderr (progress) to the terminal."""
+def run_together(steps: Sequence[Step], sizes: Sizes, logs: Path) -> list[StepOutcome]:
+    """Runs the scripts side by side, each in its own process, and waits for all of them. Each
+    script's stdout goes to a log, its stderr (progress) to the terminal."""
     logs.mkdir(parents=True, exist_ok=True)
-    log = logs / f"{step.name}.log"
-    figures_path = logs / f"{step.name}.json"
-    figures_path.unlink(missing_ok=True)
-    command = [sys.executable, str(BENCH_DIR / step.script), *step.arguments(sizes)]
-    if not step.json_on_stdout:
-        command += ["--json", str(figures_path)]
-    print(f"-- {step.name}: {' '.join(command[1:])}", file=sys.stderr, flush=True)
-    started = time.monotonic()
-    with log.open("w", encoding="utf-8") as output:
-        completed = subprocess.run(command, stdout=output, check=False)
-    seconds = time.monotonic() - started
-    figures = _last_json_line(log) if step.json_on_stdout else _read_json(figures_path)
-    status = "ok" if completed.returncode == 0 else f"exit status {completed.returncode}"
-    print(f"   {step.name}: {status} in {seconds:.0f} s", file=sys.stderr, flush=True)
-    return StepOutcome(step.name, round(seconds, 1), completed.returncode, log, figures)
+    running = []
+    for step in steps:
+        log = logs / f"{step.name}.log"
+        figures_path = logs / f"{step.name}.json"
+        figures_path.unlink(missing_ok=True)
+        command = [sys.executable, str(BENCH_DIR / step.script), *step.arguments(sizes)]
+        if not step.json_on_stdout:
+            command += ["--json", str(figures_path)]
+        print(f"-- {step.name}: {' '.join(command[1:])}", file=sys.stderr, flush=True)
+        output = log.open("w", encoding="utf-8")
+        running.append(
+            (step, log, figures_path, output, time.monotonic(), subprocess.Popen(command, stdout=output))
+        )
+    outcomes = []
+    for step, log, figures_path, output, started, process in running:
+        exit_code = process.wait()
+        seconds = time.monotonic() - started
+        output.close()
+        figures = _last_json_line(log) if step.json_on_stdout else _read_json(figures_path)
+        status = "ok" if exit_code == 0 else f"exit status {exit_code}"
+        print(f"   {step.name}: {status} in {seconds:.0f} s", file=sys.stderr, flush=True)
+        outcomes.append(StepOutcome(step.name, round(seconds, 1), exit_code, log, figures))
+    return outcomes
+
+
+def run_steps(steps: Sequence[Step], sizes: Sizes, logs: Path) -> list[StepOutcome]:
+    """Runs the steps in order; consecutive steps of one ``together`` group run side by side."""
+    outcomes: list[StepOutcome] = []
+    index = 0
+    while index < len(steps):
+        group = steps[index].together
+        batch = [steps[index]]
+        while group and index + len(batch) < len(steps) and steps[index + len(batch)].together == group:
+            batch.append(steps[index + len(batch)])
+        outcomes += run_together(batch, sizes, logs)
+        index += len(batch)
+    return outcomes
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -266,7 +302,7 @@ def assemble(outcomes: Sequence[StepOutcome], mode: str, machine: dict[str, Any]
             bound, "seconds", "bound_seconds", "share_of_bound", "requests", "rate_limited_429", "parameters"
         )
     by_latency = {
-        f"{run['parameters']['latency_ms']:g}": _picked(
+        f"{float(run.get('parameters', {}).get('latency_ms', BRAZE_LATENCY_MS)):g}": _picked(
             run, "seconds", "bound_seconds", "share_of_bound", "requests", "rate_limited_429"
         )
         for run in (figures.get(name) for name in BOUND_STEPS)
@@ -405,6 +441,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[TargetCheck]:
         *(
             _at_least("bound", f"share_of_bound_{latency}ms", run.get("share_of_bound"), 0.95, ">= 95%")
             for latency, run in (results.get("bound_by_latency_ms") or {}).items()
+            if latency != "300"
         ),
         _at_most(
             "memory", "peak_rss_mb", results.get("memory_1gb", {}).get("peak_rss_mb"), 150.0, "<= 150 MB"
@@ -634,20 +671,20 @@ def render_table(results: dict[str, Any], previous: dict[str, Any] | None) -> st
             "",
         ),
         ("", "bound seconds", "bound.bound_seconds", lambda v: _number(v, 1), ""),
-        ("", "share of bound", "bound.share_of_bound", _percent, "bound/share_of_bound"),
+        ("", "share of bound (300 ms a request)", "bound.share_of_bound", _percent, "bound/share_of_bound"),
         *(
             (
                 "",
-                f"share of bound at {latency} ms a request",
+                f"share of bound ({int(latency):,} ms a request)",
                 f"bound_by_latency_ms.{latency}.share_of_bound",
                 _percent,
                 f"bound/share_of_bound_{latency}ms",
             )
-            for latency in ("50", "300", "1000")
+            for latency in ("50", "1000")
         ),
         (
-            f"5 memory ({_number(_get(results, 'memory_1gb.parameters.file_mb'))} MB file;"
-            " latency 0, no limit)",
+            f"5 memory ({_number(_get(results, 'memory_1gb.parameters.file_mb'))} MB file, two-field"
+            " mapping; latency 0, no limit)",
             "peak RSS MB (engine process)",
             "memory_1gb.peak_rss_mb",
             _number,
@@ -898,7 +935,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     started = datetime.now(UTC)
     machine = machine_facts()
-    outcomes = [run_step(step, sizes, args.results_dir / "logs") for step in STEPS if step.name in selected]
+    outcomes = run_steps([step for step in STEPS if step.name in selected], sizes, args.results_dir / "logs")
     results = assemble(outcomes, mode, machine)
     results["sizes"] = {
         "rows": sizes.rows,
