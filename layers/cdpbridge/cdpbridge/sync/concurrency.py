@@ -15,8 +15,9 @@ shrinks on three signals:
   fastest answer of each round trip (at least four answers; the round trip is the smoothed answer
   time, TCP's 1/8 gain): when even that one is more than twice the base, Braze itself is slower,
   while one slow outlier, or the last answers of a burst that wait for the engine's busy threads
-  (measured: at 1,000 ms they took 2 s while the first took 1 s), move nothing; nor does the
-  constant latency of a Braze that is not congested. The window then shrinks by the ratio of the
+  (measured at 1,000 ms on a loaded machine: the smoothed answer time of such bursts reached 2 s
+  while their fastest answers took 1 s), move nothing; nor does the constant latency of a Braze
+  that is not congested. The window then shrinks by the ratio of the
   threshold to that answer time (at least 10%, at most half), at most once per round trip.
 - **A busy CPU**: the engine did not fill the window for a whole round trip, its CPU (or the
   machine's, shared with other work) being what limits it. The window then stops growing and
