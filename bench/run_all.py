@@ -171,10 +171,18 @@ def run_together(steps: Sequence[Step], sizes: Sizes, logs: Path) -> list[StepOu
         running.append(
             (step, log, figures_path, output, time.monotonic(), subprocess.Popen(command, stdout=output))
         )
+    # Each step's time is its own: the first to finish is not timed by the last.
+    ended: dict[int, float] = {}
+    while len(ended) < len(running):
+        for index, (*_, process) in enumerate(running):
+            if index not in ended and process.poll() is not None:
+                ended[index] = time.monotonic()
+        if len(ended) < len(running):
+            time.sleep(0.2)
     outcomes = []
-    for step, log, figures_path, output, started, process in running:
+    for index, (step, log, figures_path, output, started, process) in enumerate(running):
         exit_code = process.wait()
-        seconds = time.monotonic() - started
+        seconds = ended[index] - started
         output.close()
         figures = _last_json_line(log) if step.json_on_stdout else _read_json(figures_path)
         status = "ok" if exit_code == 0 else f"exit status {exit_code}"
