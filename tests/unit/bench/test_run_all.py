@@ -7,7 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from run_all import StepOutcome, assemble, evaluate_targets, load_previous, main, render_table
+from run_all import (
+    QUICK,
+    Step,
+    StepOutcome,
+    assemble,
+    evaluate_targets,
+    load_previous,
+    main,
+    render_table,
+    run_steps,
+)
 
 MACHINE = {"cpu_count": 2, "python": "3.12.1", "date": "2026-01-01T00:00:00+00:00"}
 
@@ -141,6 +151,9 @@ def test_targets_are_met_or_missed_figure_by_figure() -> None:
         ("full", "fill_ratio"): True,
         ("full", "cpu_s_per_million"): False,
         ("baseline", "ratio_vs_baseline"): False,
+        ("first load", "cpu_s_per_million"): False,
+        ("first load", "ratio_vs_baseline"): True,
+        ("lists_delta", "data_points_per_change"): None,
         ("delta", "data_points_per_changed_value"): True,
         ("bound", "share_of_bound"): True,
         ("memory", "peak_rss_mb"): False,
@@ -303,3 +316,76 @@ def test_the_chaos_run_has_its_figures_in_the_results_and_its_lines_in_the_table
     assert any("kills" in line and "12" in line for line in chaos_lines)
     mismatches = next(line for line in chaos_lines if "mismatches" in line)
     assert mismatches.split()[-3:] == ["0", "0", "met"]
+
+
+def test_the_bound_is_judged_at_each_latency() -> None:
+    measured = figures()
+    measured["bound"]["parameters"]["latency_ms"] = 300.0
+    for latency_ms, share in ((50.0, 1.04), (1000.0, 0.89)):
+        measured[f"bound_{latency_ms:g}ms"] = {
+            **measured["bound"],
+            "share_of_bound": share,
+            "parameters": {"track_limit": "150/3s", "latency_ms": latency_ms},
+        }
+    results = assemble(outcomes(measured), "full", MACHINE)
+    assert list(results["bound_by_latency_ms"]) == ["50", "300", "1000"]
+    verdicts = {(check.row, check.figure): check.met for check in evaluate_targets(results)}
+    assert verdicts[("bound", "share_of_bound")] is True
+    assert verdicts[("bound", "share_of_bound_50ms")] is True
+    assert verdicts[("bound", "share_of_bound_1000ms")] is False
+    table = render_table(results, None)
+    assert "89.0%" in next(line for line in table.splitlines() if "(1,000 ms a request)" in line)
+    assert "104.0%" in next(line for line in table.splitlines() if "(50 ms a request)" in line)
+
+
+def test_the_first_load_and_the_blueconic_delta_have_their_targets() -> None:
+    measured = figures(rows_per_s=8000.0)
+    measured["full_and_delta"]["full"]["cpu_s_per_million"] = 38.0
+    measured["lists_delta"] = {
+        "data_points": 5659,
+        "changed_values_and_new_elements": 5659,
+        "list_elements_resent": 40_716,
+        "data_points_per_change": 1.0,
+        "aws_usd_per_million_rows": 0.2,
+    }
+    results = assemble(outcomes(measured), "full", MACHINE)
+    checks = {(check.row, check.figure): check for check in evaluate_targets(results)}
+    assert checks[("first load", "cpu_s_per_million")].met is True
+    assert checks[("first load", "ratio_vs_baseline")].target == ">= 2x baseline"
+    assert checks[("lists_delta", "data_points_per_change")].met is True
+    table = render_table(results, None)
+    assert "<= 40 CPU-s" in table and "<= 1.02x changes" in table
+
+
+def test_steps_of_one_group_run_side_by_side(tmp_path: Path) -> None:
+    """The first script waits for the second one's file: it sees it only if both run at once."""
+    signal = tmp_path / "second-started"
+    first = tmp_path / "first.py"
+    first.write_text(
+        "import json, sys, time, pathlib\n"
+        f"signal = pathlib.Path({str(signal)!r})\n"
+        "deadline = time.monotonic() + 60\n"
+        "while not signal.exists() and time.monotonic() < deadline:\n"
+        "    time.sleep(0.05)\n"
+        "pathlib.Path(sys.argv[-1]).write_text(json.dumps({'saw_second': signal.exists()}))\n"
+    )
+    second = tmp_path / "second.py"
+    second.write_text(
+        "import json, sys, pathlib\n"
+        f"pathlib.Path({str(signal)!r}).touch()\n"
+        "pathlib.Path(sys.argv[-1]).write_text(json.dumps({'started': True}))\n"
+    )
+    alone = tmp_path / "alone.py"
+    alone.write_text("import sys, pathlib\npathlib.Path(sys.argv[-1]).write_text('{\"alone\": true}')\n")
+    steps = [
+        Step("first", str(first), lambda sizes: [], together="side"),
+        Step("second", str(second), lambda sizes: [], together="side"),
+        Step("alone", str(alone), lambda sizes: []),
+    ]
+    results = run_steps(steps, QUICK, tmp_path / "logs")
+    assert [outcome.name for outcome in results] == ["first", "second", "alone"]
+    assert [outcome.figures for outcome in results] == [
+        {"saw_second": True},
+        {"started": True},
+        {"alone": True},
+    ]

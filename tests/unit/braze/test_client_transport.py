@@ -35,7 +35,8 @@ from cdpbridge.braze import (
     TrackRequestBuilder,
 )
 from cdpbridge.braze.client import new_pool
-from cdpbridge.braze.ratelimit import RateLimitHeaders
+from cdpbridge.braze.ratelimit import RateLimiter, RateLimitHeaders
+from cdpbridge.braze.settings import USERS_TRACK, RateLimit
 
 CREATED = b'{"message":"success","attributes_processed":1}'
 
@@ -468,3 +469,34 @@ def test_delete_and_export_ids_take_any_success_status(
     assert client.export_ids(external_ids=["u1"], fields_to_export=["external_id"]).users == [
         {"external_id": "u1"}
     ]
+
+
+def test_a_track_outcome_tells_braze_answer_time_from_the_rate_limit_wait(server: ScriptedServer) -> None:
+    """The window of requests in flight shrinks on Braze's latency, not on the client's own pacing."""
+    now = [100.0]
+    waits = [0]
+
+    def clock() -> float:
+        # Each answer the server gave took Braze 0.3 s (the clock is read before and after it).
+        return now[0] + 0.3 * len(server.received)
+
+    def waiter(condition: threading.Condition, seconds: float) -> bool:
+        now[0] += seconds
+        waits[0] += 1
+        return False
+
+    limiter = RateLimiter(
+        {USERS_TRACK: RateLimit(limit=1, window_s=3.0)}, clock=clock, wall_clock=clock, waiter=waiter
+    )
+    client = BrazeClient(
+        settings(server.url), "the-key", rate_limiter=limiter, clock=clock, sleep=lambda _: None
+    )
+    try:
+        first = client.track(one_user("u1"))
+        second = client.track(one_user("u2"))
+    finally:
+        client.close()
+    assert first.answer_s == pytest.approx(0.3) and first.held_s == 0.0
+    # The second request waited for the next rate-limit window: held, yet answered as fast
+    assert second.answer_s == pytest.approx(0.3)
+    assert second.held_s > 2.0 and waits[0] >= 1

@@ -124,6 +124,10 @@ class _Reply:
     message: str
     errors: list[Any]
     attempts: int
+    # How long Braze took to answer the final attempt, and how long the attempts were held by the
+    # rate limiter before being sent: the window of requests in flight tells the two apart.
+    answer_s: float | None = None
+    held_s: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -259,6 +263,8 @@ class BrazeClient:
                 errors=object_errors,
                 attempts=reply.attempts,
                 queued=False,
+                answer_s=reply.answer_s,
+                held_s=reply.held_s,
             )
         queued = reply.status == 202 or reply.message.lower() == "queued"
         return TrackOutcome(
@@ -268,6 +274,8 @@ class BrazeClient:
             errors=object_errors,
             attempts=reply.attempts,
             queued=queued,
+            answer_s=reply.answer_s,
+            held_s=reply.held_s,
         )
 
     # -- exports ------------------------------------------------------------------------------------
@@ -830,10 +838,15 @@ class BrazeClient:
         key_refreshed = False
         last_status: int | None = None
         last_problem = "no attempt made"
+        held_s = 0.0
         while True:
             attempt += 1
-            elapsed = self._clock() - started
-            if not window.acquire(timeout_s=max(policy.max_elapsed_s - elapsed, 0.0)):
+            before_acquire = self._clock()
+            elapsed = before_acquire - started
+            admitted = window.acquire(timeout_s=max(policy.max_elapsed_s - elapsed, 0.0))
+            sent_at = self._clock()
+            held_s += sent_at - before_acquire
+            if not admitted:
                 stats.add(family, "exhausted")
                 raise BrazeUnavailableError(
                     path,
@@ -874,6 +887,7 @@ class BrazeClient:
             else:
                 status = response.status
                 content = response.data
+                answer_s = self._clock() - sent_at
                 wall_now = self._limiter.wall_clock()
                 limits = RateLimitHeaders.parse(response.headers, wall_now=wall_now)
                 window.observe(limits)
@@ -881,7 +895,7 @@ class BrazeClient:
                 last_status = status
                 if 200 <= status < 300:
                     if payload is not None or not content:
-                        return _Reply(status, payload, message, errors, attempt)
+                        return _Reply(status, payload, message, errors, attempt, answer_s, held_s)
                     # A 2xx that is not JSON comes from something in between (a proxy, a captive
                     # portal), not from Braze: whether Braze processed the request is unknown.
                     stats.add(family, "server_errors")
@@ -894,7 +908,7 @@ class BrazeClient:
                 elif status == 429:
                     stats.add(family, "rate_limited")
                     if final_429 is not None and final_429(message, limits):
-                        return _Reply(status, payload, message, errors, attempt)
+                        return _Reply(status, payload, message, errors, attempt, answer_s, held_s)
                     # Remaining > 0 means some other limit answered (not the window): do not stall
                     # the whole family, only this call.
                     if limits.remaining is None or limits.remaining == 0:
@@ -913,7 +927,9 @@ class BrazeClient:
                     last_problem = message
                 else:
                     stats.add(family, "permanent_errors")
-                    return self._refused(path, _Reply(status, payload, message, errors, attempt))
+                    return self._refused(
+                        path, _Reply(status, payload, message, errors, attempt, answer_s, held_s)
+                    )
             if attempt >= max_attempts:
                 stats.add(family, "exhausted")
                 logger.warning(
@@ -1086,11 +1102,23 @@ def _combined(
         return first
     attempts = sum(outcome.attempts for _, outcome in outcomes)
     requests = sum(outcome.requests for _, outcome in outcomes)
+    answers = [outcome.answer_s for _, outcome in outcomes if outcome.answer_s is not None]
+    answer_s = max(answers) if answers else None
+    held_s = sum(outcome.held_s for _, outcome in outcomes)
     if not any(outcome.processed for _, outcome in outcomes):
         # Nothing was processed: the whole request fares like its first piece.
         errors = [error for _, outcome in outcomes for error in outcome.errors]
         return TrackOutcome(
-            first.status, first.http_status, first.message, errors, attempts, False, [], requests
+            first.status,
+            first.http_status,
+            first.message,
+            errors,
+            attempts,
+            False,
+            [],
+            requests,
+            answer_s,
+            held_s,
         )
     errors = []
     unsent: list[object] = [ref for piece in not_sent for ref in _all_refs(piece)]
@@ -1120,6 +1148,8 @@ def _combined(
         any(outcome.queued for _, outcome in outcomes),
         unsent,
         requests,
+        answer_s,
+        held_s,
     )
 
 

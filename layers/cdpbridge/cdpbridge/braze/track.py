@@ -259,6 +259,10 @@ class TrackOutcome:
     unsent: list[object] = field(default_factory=list)
     # Requests sent for this one (more than one when it was split).
     requests: int = 1
+    # How long Braze took to answer (the final attempt; the slowest piece of a split request), and
+    # how long the attempts were held by the client's rate limiter before being sent.
+    answer_s: float | None = None
+    held_s: float = 0.0
 
     @property
     def processed(self) -> bool:

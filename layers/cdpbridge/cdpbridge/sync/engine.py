@@ -126,8 +126,9 @@ class SyncEngine:
         self._in_flight: dict[Future[TrackOutcome], TrackRequest] = {}
         # Requests in flight find their own level under the configured ceiling (sync/concurrency.py).
         self._window = InFlightWindow(options.in_flight)
-        # Per request in flight: when it was sent, and whether the window was full then.
-        self._sent_at: dict[Future[TrackOutcome], tuple[float, bool]] = {}
+        # Per request in flight: when it was sent, whether the window was full then, and how many
+        # requests were in flight with it.
+        self._sent_at: dict[Future[TrackOutcome], tuple[float, bool, int]] = {}
         # When each answered request's answer came (set by the worker thread that got it).
         self._answered_at: dict[Future[TrackOutcome], float] = {}
         self._users_in_flight: dict[str, int] = {}
@@ -594,9 +595,9 @@ class SyncEngine:
                 max_workers=self.options.in_flight, thread_name_prefix="track"
             )
         assert self.client is not None
-        window_full = len(self._in_flight) + 1 >= self._window.size
+        in_flight = len(self._in_flight) + 1
         future = self._executor.submit(self._send_and_record, request, self._scope)
-        self._sent_at[future] = (time.monotonic(), window_full)
+        self._sent_at[future] = (time.monotonic(), in_flight >= self._window.size, in_flight)
         future.add_done_callback(self._note_answer_time)
         self._in_flight[future] = request
         for key in user_keys:
@@ -662,14 +663,22 @@ class SyncEngine:
 
     def _adjust_window(self, future: Future[TrackOutcome]) -> None:
         """Feeds one answer to the window: its latency, and whether Braze pushed back."""
-        sent_at, window_full = self._sent_at.pop(future)
+        sent_at, window_full, in_flight = self._sent_at.pop(future)
         answered_at = self._answered_at.pop(future, None) or time.monotonic()
         if future.exception() is not None:
             return
         outcome = future.result()
         congested = outcome.attempts > outcome.requests or outcome.status == "retries_exhausted"
+        # Braze's own answer time when the client measured it: the wait in the rate limiter is no
+        # latency (it says the rate limit has no room, which held_s carries).
+        latency_s = outcome.answer_s if outcome.answer_s is not None else answered_at - sent_at
         self._window.answered(
-            latency_s=answered_at - sent_at, congested=congested, window_was_full=window_full, now=answered_at
+            latency_s=latency_s,
+            congested=congested,
+            window_was_full=window_full,
+            now=answered_at,
+            held_s=outcome.held_s,
+            in_flight=in_flight,
         )
         self.counters.in_flight_peak = max(self.counters.in_flight_peak, self._window.peak)
 
