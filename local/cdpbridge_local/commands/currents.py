@@ -20,8 +20,8 @@ accepted) until Ctrl-C, to point the route's --lytics-url at.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
+import signal
 import sys
 import threading
 from datetime import UTC, datetime
@@ -74,10 +74,14 @@ def register(subparsers: Any) -> None:
 def sink_command(args: argparse.Namespace) -> int:
     from cdpbridge_local.sinks import LyticsSinkServer  # noqa: PLC0415 - aiohttp only for this action
 
+    stopping = threading.Event()
+    # Handlers before the URL is printed: a caller may interrupt as soon as it has read it, before
+    # this thread is scheduled again.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
     with LyticsSinkServer(args.token, args.host, args.port) as server:
         print(server.url, flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
+        stopping.wait()
     return 0
 
 
