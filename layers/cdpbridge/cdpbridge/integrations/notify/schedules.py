@@ -230,7 +230,8 @@ class SqliteScheduleStore:
         return found
 
     def due_rows(self, program: str, send_date: date, until: str) -> list[ScheduledSend]:
-        # The status test repeats the partial index's condition word for word, so SQLite uses it.
+        # The status test repeats the partial index's condition word for word, so SQLite can use it;
+        # INDEXED BY makes a query that could not an error instead of a silent whole-table read.
         query = (
             f"SELECT {_COLUMNS} FROM notify_schedules INDEXED BY notify_schedules_due "  # nosec B608 # noqa: S608 - constant columns
             "WHERE program = ? AND send_date = ? AND status IN ('planned', 'claimed') AND send_at <= ? "
