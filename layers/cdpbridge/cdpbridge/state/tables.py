@@ -22,7 +22,11 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeDefinitionTypeDef, KeySchemaElementTypeDef
+    from mypy_boto3_dynamodb.type_defs import (
+        AttributeDefinitionTypeDef,
+        GlobalSecondaryIndexTypeDef,
+        KeySchemaElementTypeDef,
+    )
 
 KeyType = Literal["S", "N", "B"]
 
@@ -33,33 +37,69 @@ class KeyAttribute:
     type: KeyType = "S"
 
 
+def _key_schema(hash_key: KeyAttribute, range_key: KeyAttribute | None) -> list[KeySchemaElementTypeDef]:
+    schema: list[KeySchemaElementTypeDef] = [{"AttributeName": hash_key.name, "KeyType": "HASH"}]
+    if range_key is not None:
+        schema.append({"AttributeName": range_key.name, "KeyType": "RANGE"})
+    return schema
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalIndex:
+    """A global secondary index: its keys and the non-key attributes copied into it (none: KEYS_ONLY).
+
+    An item lacking either key attribute is not in the index (a sparse index)."""
+
+    name: str
+    hash_key: KeyAttribute
+    range_key: KeyAttribute | None
+    projected: tuple[str, ...] = ()
+
+    def definition(self) -> GlobalSecondaryIndexTypeDef:
+        projection: Any = (
+            {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(self.projected)}
+            if self.projected
+            else {"ProjectionType": "KEYS_ONLY"}
+        )
+        return {
+            "IndexName": self.name,
+            "KeySchema": _key_schema(self.hash_key, self.range_key),
+            "Projection": projection,
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class TableSpec:
-    """Key schema and TTL attribute of one table; the physical name comes from configuration."""
+    """Key schema, TTL attribute and global indexes of one table; the physical name comes from
+    configuration."""
 
     logical_name: str
     hash_key: KeyAttribute
     range_key: KeyAttribute | None
     ttl_attribute: str | None
+    global_indexes: tuple[GlobalIndex, ...] = ()
 
     def key_schema(self) -> list[KeySchemaElementTypeDef]:
-        schema: list[KeySchemaElementTypeDef] = [{"AttributeName": self.hash_key.name, "KeyType": "HASH"}]
-        if self.range_key is not None:
-            schema.append({"AttributeName": self.range_key.name, "KeyType": "RANGE"})
-        return schema
+        return _key_schema(self.hash_key, self.range_key)
 
     def attribute_definitions(self) -> list[AttributeDefinitionTypeDef]:
         keys = [self.hash_key] if self.range_key is None else [self.hash_key, self.range_key]
-        return [{"AttributeName": key.name, "AttributeType": key.type} for key in keys]
+        for index in self.global_indexes:
+            keys += [index.hash_key] if index.range_key is None else [index.hash_key, index.range_key]
+        unique = {key.name: key for key in keys}
+        return [{"AttributeName": key.name, "AttributeType": key.type} for key in unique.values()]
 
     def create_table_arguments(self, table_name: str) -> dict[str, Any]:
         """Arguments for DynamoDB CreateTable (the TTL is a separate UpdateTimeToLive call)."""
-        return {
+        arguments: dict[str, Any] = {
             "TableName": table_name,
             "KeySchema": self.key_schema(),
             "AttributeDefinitions": self.attribute_definitions(),
             "BillingMode": "PAY_PER_REQUEST",
         }
+        if self.global_indexes:
+            arguments["GlobalSecondaryIndexes"] = [index.definition() for index in self.global_indexes]
+        return arguments
 
 
 FIELD_STATE_TABLE: Final = TableSpec(

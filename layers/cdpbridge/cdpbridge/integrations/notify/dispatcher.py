@@ -2,6 +2,8 @@
 
 At ``now`` a planned row is due when its slot (``send_at``) is not after ``now``; a due row whose
 slot is more than the program's ``grace_minutes`` old is skipped and reported instead of sent late.
+A run reads only the planned and claimed rows whose slot is not after ``now`` (the store's due
+rows: an index by slot), so its cost follows what is due, not the size of the plan.
 Due rows go out slot by slot, 50 recipients a call (Braze's cap), under one send id per slot
 (``/sends/id/create``), so Braze's send-id analytics show each slot apart.
 
@@ -133,7 +135,7 @@ class Dispatcher:
         dates = list(send_dates) if send_dates is not None else [self.program.send_date]
         due: dict[str, list[ScheduledSend]] = {}
         for send_date in dates:
-            for row in self.store.rows(self.program.program, send_date):
+            for row in self.store.due_rows(self.program.program, send_date, now_text):
                 if row.status is SlotStatus.CLAIMED and row.send_at < oldest_text:
                     report.unconfirmed.append(row.external_id)
                 if row.status is not SlotStatus.PLANNED or row.send_at > now_text:

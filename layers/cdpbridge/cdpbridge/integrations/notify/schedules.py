@@ -13,7 +13,20 @@ the grace period, so an operator can look in Braze's send-id analytics whether t
 DynamoDB layout (SchedulesTable, on demand): HASH pk (S) = ``notify#<program>#<send date>``,
 RANGE sk (S) = the external_id; attributes at (S, the slot, UTC ISO-8601 with Z), lt (S, local
 time), b (S, basis), s (S, status), c (S, the claim's token), si (S, send id), r (S, reason),
-u (N, last change, epoch s); TTL expires_at (the send date plus the retention).
+u (N, last change, epoch s), q (S, the same value as pk, only while the row is planned or claimed),
+ix (N, 1: written with q kept); TTL expires_at (the send date plus the retention).
+
+The due index (GSI ``due``: HASH q, RANGE at; projects lt and s) holds only the rows that still
+need a dispatcher: q is set when a row is planned and removed when it is sent, failed or skipped.
+A dispatcher reads ``q = <partition> AND at <= now`` from it, so a run reads what is due (and the
+rows left claimed), never the whole plan. Index reads are eventually consistent: a row planned a
+moment ago may be missing from one run and goes out in the next; a row another dispatcher has
+just claimed may still read as planned, and its claim (conditional) fails.
+
+Plans written before the index have no q. A send date's plan is read through the index only when
+its first row in key order carries ix: the planner sets ix only on rows of a send date that is
+empty or already indexed, so a date holding any row from before the index keeps a first row without
+ix and is read with the full Query, as before, until it leaves the dispatcher's dates.
 """
 
 from __future__ import annotations
@@ -28,16 +41,19 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from cdpbridge.state import Backoff, default_client
 from cdpbridge.state.sqlite_state import SqliteDatabase, StatePath
-from cdpbridge.state.tables import KeyAttribute, TableSpec
+from cdpbridge.state.tables import GlobalIndex, KeyAttribute, TableSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+DUE_INDEX: Final = "due"
 SCHEDULES_TABLE: Final = TableSpec(
     logical_name="SchedulesTable",
     hash_key=KeyAttribute("pk"),
     range_key=KeyAttribute("sk"),
     ttl_attribute="expires_at",
+    # Only what the dispatcher reads: local time (for the pixel) and status (planned or claimed).
+    global_indexes=(GlobalIndex(DUE_INDEX, KeyAttribute("q"), KeyAttribute("at"), projected=("lt", "s")),),
 )
 # Rows stay this long after their send date (what was sent, skipped or left unconfirmed).
 DEFAULT_RETENTION_DAYS: Final = 35
@@ -87,6 +103,13 @@ class ScheduleStore(Protocol):
         """The rows of one program and send date (with ``status`` only), in slot order."""
         ...
 
+    def due_rows(self, program: str, send_date: date, until: str) -> list[ScheduledSend]:
+        """The planned and claimed rows of one program and send date whose slot is not after
+        ``until`` (UTC ISO-8601 with Z), in slot order: what a dispatcher acts on. Rows read from
+        DynamoDB's due index carry no basis, claim token, send id or reason (the dispatcher reads
+        none of them)."""
+        ...
+
     def claim(self, row: ScheduledSend, token: str) -> bool:
         """Moves a planned row to claimed under ``token``; False when it was not planned any more."""
         ...
@@ -125,6 +148,10 @@ CREATE TABLE IF NOT EXISTS notify_schedules (
     updated_at  INTEGER NOT NULL,
     PRIMARY KEY (program, send_date, external_id)
 ) WITHOUT ROWID;
+-- The rows a dispatcher still acts on, by slot: sent, failed and skipped rows leave it.
+CREATE INDEX IF NOT EXISTS notify_schedules_due
+    ON notify_schedules (program, send_date, send_at, external_id)
+    WHERE status IN ('planned', 'claimed');
 """
 _COLUMNS: Final = (
     "program, send_date, external_id, send_at, local_time, basis, status, claim, send_id, reason, updated_at"
@@ -202,6 +229,21 @@ class SqliteScheduleStore:
             ]
         return found
 
+    def due_rows(self, program: str, send_date: date, until: str) -> list[ScheduledSend]:
+        # The status test repeats the partial index's condition word for word, so SQLite can use it;
+        # INDEXED BY makes a query that could not an error instead of a silent whole-table read.
+        query = (
+            f"SELECT {_COLUMNS} FROM notify_schedules INDEXED BY notify_schedules_due "  # nosec B608 # noqa: S608 - constant columns
+            "WHERE program = ? AND send_date = ? AND status IN ('planned', 'claimed') AND send_at <= ? "
+            "ORDER BY send_at, external_id"
+        )
+        with self._database.reading() as connection:
+            found = [
+                _from_sqlite(row)
+                for row in connection.execute(query, (program, send_date.isoformat(), until))
+            ]
+        return found
+
     def _transition(
         self, row: ScheduledSend, expected: SlotStatus, expected_claim: str | None, changes: dict[str, Any]
     ) -> bool:
@@ -261,7 +303,8 @@ def _from_item(item: Any) -> ScheduledSend:
         external_id=item["sk"]["S"],
         send_at=item["at"]["S"],
         local_time=item["lt"]["S"],
-        basis=item["b"]["S"],
+        # The due index does not project the basis.
+        basis=text("b") or "",
         status=SlotStatus(item["s"]["S"]),
         claim=text("c"),
         send_id=text("si"),
@@ -289,6 +332,8 @@ class DynamoDbScheduleStore:
         self._retention_s = retention_days * 86_400
         self._clock = clock
         self._backoff = backoff or Backoff()
+        # Partitions seen read through the due index: once indexed, a partition stays so.
+        self._indexed_partitions: set[str] = set()
 
     def _key(self, row: ScheduledSend) -> Any:
         return {"pk": {"S": partition_key(row.program, row.send_date)}, "sk": {"S": row.external_id}}
@@ -307,10 +352,36 @@ class DynamoDbScheduleStore:
             return False
         return True
 
+    def _indexed(self, partition: str) -> bool | None:
+        """True when every row of the partition is kept in the due index (its first row in key
+        order carries ix, see the module docstring), False when it holds rows from before the
+        index, None when it has no rows. One strongly consistent read of one row."""
+        if partition in self._indexed_partitions:
+            return True
+        page = self._client.query(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": partition}},
+            ConsistentRead=True,
+            Limit=1,
+        )
+        items = page.get("Items", [])
+        if not items:
+            return None
+        if "ix" not in items[0]:
+            return False
+        self._indexed_partitions.add(partition)
+        return True
+
     def write_plan(self, rows: Sequence[ScheduledSend]) -> PlanWrite:
         result = PlanWrite()
         now = int(self._clock())
+        # Rows get ix only in a partition without rows from before the due index.
+        marked: dict[str, bool] = {}
         for row in rows:
+            partition = partition_key(row.program, row.send_date)
+            if partition not in marked:
+                marked[partition] = self._indexed(partition) is not False
             expires = int(datetime.combine(row.send_date, dtime(0), UTC).timestamp()) + self._retention_s
             values: Any = {
                 ":at": {"S": row.send_at},
@@ -319,14 +390,28 @@ class DynamoDbScheduleStore:
                 ":planned": {"S": SlotStatus.PLANNED.value},
                 ":u": {"N": str(now)},
                 ":e": {"N": str(expires)},
+                ":q": {"S": partition},
             }
-            names: Any = {"#s": "s", "#at": "at", "#lt": "lt", "#b": "b", "#u": "u", "#e": "expires_at"}
-            # New, or still planned in another slot: (re)write the slot. Already the same: nothing.
-            # Claimed or done: never touched again.
+            names: Any = {
+                "#s": "s",
+                "#at": "at",
+                "#lt": "lt",
+                "#b": "b",
+                "#u": "u",
+                "#e": "expires_at",
+                "#q": "q",
+            }
+            expression = "SET #at = :at, #lt = :lt, #b = :b, #s = :planned, #u = :u, #e = :e, #q = :q"
+            if marked[partition]:
+                expression += ", #ix = :ix"
+                names["#ix"] = "ix"
+                values[":ix"] = {"N": "1"}
+            # New, or still planned in another slot (or planned before the due index, without q):
+            # (re)write the slot. Already the same: nothing. Claimed or done: never touched again.
             written = self._update(
                 self._key(row),
-                "SET #at = :at, #lt = :lt, #b = :b, #s = :planned, #u = :u, #e = :e",
-                "attribute_not_exists(sk) OR (#s = :planned AND #at <> :at)",
+                expression,
+                "attribute_not_exists(sk) OR (#s = :planned AND (#at <> :at OR attribute_not_exists(#q)))",
                 names,
                 values,
             )
@@ -355,6 +440,36 @@ class DynamoDbScheduleStore:
             request["FilterExpression"] = "#s = :s"
             request["ExpressionAttributeNames"] = {"#s": "s"}
             request["ExpressionAttributeValues"][":s"] = {"S": status.value}
+        while True:
+            page = self._client.query(**request)
+            found.extend(_from_item(item) for item in page.get("Items", []))
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                break
+            request["ExclusiveStartKey"] = last
+        found.sort(key=lambda row: (row.send_at, row.external_id))
+        return found
+
+    def due_rows(self, program: str, send_date: date, until: str) -> list[ScheduledSend]:
+        partition = partition_key(program, send_date)
+        indexed = self._indexed(partition)
+        if indexed is None:
+            return []
+        if not indexed:
+            # A plan from before the due index: the whole partition, as before.
+            return [
+                row
+                for row in self.rows(program, send_date)
+                if row.status in (SlotStatus.PLANNED, SlotStatus.CLAIMED) and row.send_at <= until
+            ]
+        found: list[ScheduledSend] = []
+        request: Any = {
+            "TableName": self.table_name,
+            "IndexName": DUE_INDEX,
+            "KeyConditionExpression": "#q = :q AND #at <= :until",
+            "ExpressionAttributeNames": {"#q": "q", "#at": "at"},
+            "ExpressionAttributeValues": {":q": {"S": partition}, ":until": {"S": until}},
+        }
         while True:
             page = self._client.query(**request)
             found.extend(_from_item(item) for item in page.get("Items", []))
@@ -398,14 +513,17 @@ class DynamoDbScheduleStore:
             expression += ", #r = :r"
             names["#r"] = "r"
             values[":r"] = {"S": reason}
+        # Done: out of the due index.
+        expression += " REMOVE #q"
+        names["#q"] = "q"
         return self._update(self._key(row), expression, "#s = :claimed AND #c = :c", names, values)
 
     def skip(self, row: ScheduledSend, reason: str) -> bool:
         return self._update(
             self._key(row),
-            "SET #s = :skipped, #r = :r, #u = :u",
+            "SET #s = :skipped, #r = :r, #u = :u REMOVE #q",
             "#s = :planned",
-            {"#s": "s", "#r": "r", "#u": "u"},
+            {"#s": "s", "#r": "r", "#u": "u", "#q": "q"},
             {
                 ":skipped": {"S": SlotStatus.SKIPPED.value},
                 ":planned": {"S": SlotStatus.PLANNED.value},
