@@ -41,6 +41,7 @@ from cdpbridge.sync.artifacts import RejectsWriter
 from cdpbridge.sync.concurrency import InFlightWindow
 from cdpbridge.sync.counters import RunCounters, attribute_data_points, event_data_points
 from cdpbridge.sync.dedupe import (
+    APPLIED_AT_PREFIX,
     LIST_ELEMENTS_TRACKED,
     LOOKUP_PENDING,
     PlannedUser,
@@ -685,10 +686,12 @@ class SyncEngine:
             unsent = {id(ref) for ref in outcome.unsent}
             for ref in refs:
                 if id(ref) in unsent:
+                    self._mark_unknown(ref)
                     self._hold(ref, outcome.message or "not sent")
             refs = [ref for ref in refs if id(ref) not in unsent]
         if outcome.status == "retries_exhausted":
             for ref in refs:
+                self._mark_unknown(ref)
                 self._hold(ref, outcome.message)
             return
         failed: dict[int, str] = {}
@@ -697,6 +700,10 @@ class SyncEngine:
                 failed[id(error.ref)] = error.error_type
         ledger_ids = 0
         if outcome.status == "permanent_failure":
+            if outcome.attempts > outcome.requests:
+                # Refused after a retry: an earlier attempt may have been applied, its answer lost.
+                for ref in refs:
+                    self._mark_unknown(ref)
             if outcome.http_status in (401, 403):
                 self._abort = f"Braze refused the request ({outcome.http_status}): {outcome.message}"
                 for ref in refs:
@@ -725,6 +732,22 @@ class SyncEngine:
             # The sending thread wrote them to the ledger as Braze answered (_send_and_record), so a
             # crash before this point does not make a resume resend them; counted on the run's thread.
             counters.ledger_writes += _ledger_items(ledger_ids)
+
+    def _mark_unknown(self, ref: ObjectRef) -> None:
+        """Braze may have applied ``ref`` though no answer said so (the connection dropped after it
+        took the request, then the retries ran out): what it holds for the attributes ``ref`` wrote
+        is no longer known. Their stored digests and the record's are forgotten with the next flush
+        (before the run ends, so before a relay message is failed back to its queue), so that the
+        next value of each is sent rather than skipped as unchanged against a value Braze may no
+        longer hold. The applied times stay: they only ever drop a value older than one applied."""
+        if ref.kind != "attributes":
+            return
+        unknown: dict[str, bytes | None] = {RECORD_DIGEST_KEY: None}
+        if ref.digests:
+            for key in ref.digests:
+                if not key.startswith(APPLIED_AT_PREFIX):
+                    unknown[key] = None
+        self._pending_state.setdefault(ref.user_key, {}).update(unknown)
 
     def _forget_planned(self, ref: ObjectRef) -> None:
         """Braze did not take ``ref``: for the attributes whose planned value is still the one ``ref``
