@@ -3,7 +3,9 @@
 It knows no integration by name: a mapper turns rows into UserUpdates, the engine does the rest.
 Guarantees, in order of importance:
 - every row ends applied, in the rejects, or in the retry file (nothing is dropped silently);
-- state is written only for what Braze acknowledged, so dedupe never hides a lost write;
+- state is written only for what Braze acknowledged, so dedupe never hides a lost write; a request
+  whose outcome is unknown (no answer after the retries) forgets the state of what it wrote, so the
+  next value is sent whatever Braze took;
 - updates of one user are applied in file order (a request never overtakes an earlier one that
   names the same user), and each is deduped against what Braze holds after the earlier rows of the
   run, not against the state stored before them;

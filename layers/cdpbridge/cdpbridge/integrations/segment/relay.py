@@ -6,7 +6,10 @@ call is told apart by its messageId: its position's row is derived from it, so t
 ledger (kept two weeks) never sends the event of a call delivered twice again, and the field
 state's applied times keep an older call from overwriting a newer value, whichever batch brings it.
 A message whose calls Braze did not all take is reported failed, so the queue delivers it again;
-what was applied of it is then skipped.
+what was applied of it is then skipped. When Braze may have taken a call without answering, the
+state of the attributes it wrote is forgotten before the message is reported failed, so a newer
+call equal to the value before it is still sent (and the call delivered again is then dropped as
+older).
 """
 
 from __future__ import annotations
