@@ -85,6 +85,12 @@ class EngineOptions:
     # Elements of one array attribute whose acknowledged add/remove is kept, so that a list sent
     # again costs only its new elements: the workspace's array maximum (Braze's default is 25).
     list_elements_tracked: int = LIST_ELEMENTS_TRACKED
+    # Forget the state of what a request writes before sending it (one more state write a request):
+    # for callers that cannot read their input again after a crash (the webhook relay, whose other
+    # messages may run before the crashed batch comes back), so a process killed after Braze applied
+    # a request and before its state was written leaves the attributes unknown, never out of date.
+    # A file run needs none: its resume reads again every row after the last checkpoint.
+    forget_before_send: bool = False
 
 
 @dataclass(slots=True)
@@ -591,6 +597,8 @@ class SyncEngine:
             if not request.object_count():
                 return
             user_keys = {ref.user_key for ref in _refs(request)}
+        if self.options.forget_before_send:
+            self._forget_before_send(request)
         self._count_request(request)
         if self._executor is None:
             self._executor = ThreadPoolExecutor(
@@ -734,6 +742,14 @@ class SyncEngine:
             # The sending thread wrote them to the ledger as Braze answered (_send_and_record), so a
             # crash before this point does not make a resume resend them; counted on the run's thread.
             counters.ledger_writes += _ledger_items(ledger_ids)
+
+    def _forget_before_send(self, request: TrackRequest) -> None:
+        """Writes the attributes of ``request`` as unknown before it goes (with what else is
+        pending): its answer then writes them as acknowledged."""
+        for ref in request.refs["attributes"]:
+            assert isinstance(ref, ObjectRef)
+            self._mark_unknown(ref)
+        self._flush_state()
 
     def _mark_unknown(self, ref: ObjectRef) -> None:
         """Braze may have applied ``ref`` though no answer said so (the connection dropped after it
