@@ -122,3 +122,46 @@ def test_cohort_membership_follows_the_latest_change(braze: Braze, tmp_path: Pat
     assert cohort["name"] == "dormant_shopper"
     members = {m["external_id"] or "alias:" + m["user_aliases"][0]["alias_name"] for m in cohort["members"]}
     assert members == traffic.expected_cohort_members()
+
+
+def test_a_call_braze_took_without_answering_does_not_hide_the_next_value(
+    braze: Braze, tmp_path: Path
+) -> None:
+    relay = services(tmp_path, braze.url)
+
+    def identify(message: str, time: str, plan: str) -> QueuedMessage:
+        call = {
+            "type": "identify",
+            "messageId": message,
+            "userId": "lost-answer",
+            "timestamp": f"2026-12-01T{time}:00.000Z",
+            "traits": {"plan": plan},
+        }
+        return QueuedMessage(f"sqs-{message}", orjson.dumps([call]).decode())
+
+    enterprise = identify("m1", "00:24", "enterprise")
+    team = identify("m2", "00:34", "team")
+    latest = identify("m3", "02:20", "enterprise")
+    assert relay_batch([enterprise], CONFIG, relay, batch_id="b1").failed_message_ids == []
+    # Given Braze applies team, then drops every connection before answering (the retries too)
+    braze.configure(faults={"apply_then_drop": 1.0})
+    try:
+        assert relay_batch([team], CONFIG, relay, batch_id="b2").failed_message_ids == ["sqs-m2"]
+    finally:
+        braze.configure(faults={"apply_then_drop": 0.0})
+    assert plan_held(braze) == "team"
+    # When the newer enterprise comes, then team delivered again
+    newer = relay_batch([latest], CONFIG, relay, batch_id="b3")
+    again = relay_batch([team], CONFIG, relay, batch_id="b4")
+    # Then enterprise was sent (not skipped against what the state held before team), team dropped
+    # as older, and Braze ends with the newest call's value
+    assert (newer.failed_message_ids, again.failed_message_ids) == ([], [])
+    assert newer.counters.attributes_sent == 1
+    assert again.counters.attributes_superseded == 1
+    assert plan_held(braze) == "enterprise"
+
+
+def plan_held(braze: Braze) -> object:
+    held = braze.user("lost-answer")
+    assert held is not None
+    return held["custom_attributes"].get("plan")

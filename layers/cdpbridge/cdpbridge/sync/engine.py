@@ -3,7 +3,9 @@
 It knows no integration by name: a mapper turns rows into UserUpdates, the engine does the rest.
 Guarantees, in order of importance:
 - every row ends applied, in the rejects, or in the retry file (nothing is dropped silently);
-- state is written only for what Braze acknowledged, so dedupe never hides a lost write;
+- state is written only for what Braze acknowledged, so dedupe never hides a lost write; a request
+  whose outcome is unknown (no answer after the retries) forgets the state of what it wrote, so the
+  next value is sent whatever Braze took;
 - updates of one user are applied in file order (a request never overtakes an earlier one that
   names the same user), and each is deduped against what Braze holds after the earlier rows of the
   run, not against the state stored before them;
@@ -41,6 +43,7 @@ from cdpbridge.sync.artifacts import RejectsWriter
 from cdpbridge.sync.concurrency import InFlightWindow
 from cdpbridge.sync.counters import RunCounters, attribute_data_points, event_data_points
 from cdpbridge.sync.dedupe import (
+    APPLIED_AT_PREFIX,
     LIST_ELEMENTS_TRACKED,
     LOOKUP_PENDING,
     PlannedUser,
@@ -82,6 +85,12 @@ class EngineOptions:
     # Elements of one array attribute whose acknowledged add/remove is kept, so that a list sent
     # again costs only its new elements: the workspace's array maximum (Braze's default is 25).
     list_elements_tracked: int = LIST_ELEMENTS_TRACKED
+    # Forget the state of what a request writes before sending it (one more state write a request):
+    # for callers that cannot read their input again after a crash (the webhook relay, whose other
+    # messages may run before the crashed batch comes back), so a process killed after Braze applied
+    # a request and before its state was written leaves the attributes unknown, never out of date.
+    # A file run needs none: its resume reads again every row after the last checkpoint.
+    forget_before_send: bool = False
 
 
 @dataclass(slots=True)
@@ -589,6 +598,8 @@ class SyncEngine:
             if not request.object_count():
                 return
             user_keys = {ref.user_key for ref in _refs(request)}
+        if self.options.forget_before_send:
+            self._forget_before_send(request)
         self._count_request(request)
         if self._executor is None:
             self._executor = ThreadPoolExecutor(
@@ -694,10 +705,12 @@ class SyncEngine:
             unsent = {id(ref) for ref in outcome.unsent}
             for ref in refs:
                 if id(ref) in unsent:
+                    self._mark_unknown(ref)
                     self._hold(ref, outcome.message or "not sent")
             refs = [ref for ref in refs if id(ref) not in unsent]
         if outcome.status == "retries_exhausted":
             for ref in refs:
+                self._mark_unknown(ref)
                 self._hold(ref, outcome.message)
             return
         failed: dict[int, str] = {}
@@ -706,6 +719,10 @@ class SyncEngine:
                 failed[id(error.ref)] = error.error_type
         ledger_ids = 0
         if outcome.status == "permanent_failure":
+            if outcome.attempts > outcome.requests:
+                # Refused after a retry: an earlier attempt may have been applied, its answer lost.
+                for ref in refs:
+                    self._mark_unknown(ref)
             if outcome.http_status in (401, 403):
                 self._abort = f"Braze refused the request ({outcome.http_status}): {outcome.message}"
                 for ref in refs:
@@ -734,6 +751,30 @@ class SyncEngine:
             # The sending thread wrote them to the ledger as Braze answered (_send_and_record), so a
             # crash before this point does not make a resume resend them; counted on the run's thread.
             counters.ledger_writes += _ledger_items(ledger_ids)
+
+    def _forget_before_send(self, request: TrackRequest) -> None:
+        """Writes the attributes of ``request`` as unknown before it goes (with what else is
+        pending): its answer then writes them as acknowledged."""
+        for ref in request.refs["attributes"]:
+            assert isinstance(ref, ObjectRef)
+            self._mark_unknown(ref)
+        self._flush_state()
+
+    def _mark_unknown(self, ref: ObjectRef) -> None:
+        """Braze may have applied ``ref`` though no answer said so (the connection dropped after it
+        took the request, then the retries ran out): what it holds for the attributes ``ref`` wrote
+        is no longer known. Their stored digests and the record's are forgotten with the next flush
+        (before the run ends, so before a relay message is failed back to its queue), so that the
+        next value of each is sent rather than skipped as unchanged against a value Braze may no
+        longer hold. The applied times stay: they only ever drop a value older than one applied."""
+        if ref.kind != "attributes":
+            return
+        unknown: dict[str, bytes | None] = {RECORD_DIGEST_KEY: None}
+        if ref.digests:
+            for key in ref.digests:
+                if not key.startswith(APPLIED_AT_PREFIX):
+                    unknown[key] = None
+        self._pending_state.setdefault(ref.user_key, {}).update(unknown)
 
     def _forget_planned(self, ref: ObjectRef) -> None:
         """Braze did not take ``ref``: for the attributes whose planned value is still the one ``ref``

@@ -6,14 +6,17 @@ call is told apart by its messageId: its position's row is derived from it, so t
 ledger (kept two weeks) never sends the event of a call delivered twice again, and the field
 state's applied times keep an older call from overwriting a newer value, whichever batch brings it.
 A message whose calls Braze did not all take is reported failed, so the queue delivers it again;
-what was applied of it is then skipped.
+what was applied of it is then skipped. The state of the attributes a request writes is forgotten
+before it goes (and again when no answer came), so whether Braze took it without answering or the
+process died before its answer was recorded, a newer call equal to the value before it is still
+sent, and the older call delivered again is then dropped.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -113,7 +116,9 @@ def relay_batch(
         client=services.client,
         field_state=services.field_state,
         ledger=services.ledger,
-        options=services.options,
+        # A batch is never read again once a later one ran: what a request writes is forgotten
+        # before it goes, so a crash after Braze applied it leaves no out-of-date state behind.
+        options=replace(services.options, forget_before_send=True),
         rejects=rejects,
         retry_sink=unsent.extend,
         counters=counters,
