@@ -88,42 +88,40 @@ class DynamoDbFieldStateStore:
         return bounded_key_text(f"{workspace}#{user_key}", MAX_PARTITION_KEY_BYTES)
 
     def get_many(self, workspace: str, user_keys: Collection[str]) -> FieldStateSnapshot:
-        validate_workspace(workspace)
-        by_partition_key = {self._partition_key(workspace, user_key): user_key for user_key in user_keys}
-        snapshot = FieldStateSnapshot(covered=by_partition_key.values())
-        if not by_partition_key:
-            return snapshot
-        keys: list[Item] = [{"pk": {"S": pk}} for pk in by_partition_key]
-        for item in batch_get(
-            self._client,
-            self.table_name,
-            keys,
-            projection="#pk, #h",
-            names={"#pk": "pk", "#h": "h"},
-            consistent=self._consistent_read,
-            backoff=self._backoff,
-        ):
-            user_key = by_partition_key[item["pk"]["S"]]
+        snapshot, found = self._read_packed(workspace, user_keys)
+        for user_key, packed in found:
             try:
-                state = unpack_digests(item["h"]["B"])
-            except (CorruptFieldStateError, KeyError) as exc:
-                raise CorruptFieldStateError(
-                    f"DynamoDB table {self.table_name}: field state of user {redact_user_key(user_key)} "
-                    f"in workspace {workspace} cannot be read: {exc}"
-                ) from None
+                state = unpack_digests(packed)
+            except CorruptFieldStateError as exc:
+                raise self._corrupt(workspace, user_key, exc) from None
             if state:
                 snapshot[user_key] = state
         return snapshot
 
     def get_many_packed(self, workspace: str, user_keys: Collection[str]) -> FieldStateSnapshot:
         """``get_many`` with the states found left packed (``FieldStateSnapshot.hold_packed``)."""
+        snapshot, found = self._read_packed(workspace, user_keys)
+
+        def unpack(user_key: str, packed: bytes) -> dict[str, bytes]:
+            try:
+                return unpack_digests(packed)
+            except CorruptFieldStateError as exc:
+                raise self._corrupt(workspace, user_key, exc) from None
+
+        snapshot.hold_packed(found, unpack, packed_record_entry)
+        return snapshot
+
+    def _read_packed(
+        self, workspace: str, user_keys: Collection[str]
+    ) -> tuple[FieldStateSnapshot, list[tuple[str, bytes]]]:
+        """An empty snapshot covering ``user_keys``, and each stored user's packed state."""
         validate_workspace(workspace)
         by_partition_key = {self._partition_key(workspace, user_key): user_key for user_key in user_keys}
         snapshot = FieldStateSnapshot(covered=by_partition_key.values())
-        if not by_partition_key:
-            return snapshot
-        keys: list[Item] = [{"pk": {"S": pk}} for pk in by_partition_key]
         found: list[tuple[str, bytes]] = []
+        if not by_partition_key:
+            return snapshot, found
+        keys: list[Item] = [{"pk": {"S": pk}} for pk in by_partition_key]
         for item in batch_get(
             self._client,
             self.table_name,
@@ -138,15 +136,7 @@ class DynamoDbFieldStateStore:
                 found.append((user_key, item["h"]["B"]))
             except KeyError as exc:
                 raise self._corrupt(workspace, user_key, exc) from None
-
-        def unpack(user_key: str, packed: bytes) -> dict[str, bytes]:
-            try:
-                return unpack_digests(packed)
-            except CorruptFieldStateError as exc:
-                raise self._corrupt(workspace, user_key, exc) from None
-
-        snapshot.hold_packed(found, unpack, packed_record_entry)
-        return snapshot
+        return snapshot, found
 
     def _corrupt(self, workspace: str, user_key: str, exc: Exception) -> CorruptFieldStateError:
         return CorruptFieldStateError(

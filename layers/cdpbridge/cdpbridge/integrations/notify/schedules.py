@@ -429,7 +429,6 @@ class DynamoDbScheduleStore:
         return result
 
     def rows(self, program: str, send_date: date, status: SlotStatus | None = None) -> list[ScheduledSend]:
-        found: list[ScheduledSend] = []
         request: Any = {
             "TableName": self.table_name,
             "KeyConditionExpression": "pk = :pk",
@@ -440,15 +439,7 @@ class DynamoDbScheduleStore:
             request["FilterExpression"] = "#s = :s"
             request["ExpressionAttributeNames"] = {"#s": "s"}
             request["ExpressionAttributeValues"][":s"] = {"S": status.value}
-        while True:
-            page = self._client.query(**request)
-            found.extend(_from_item(item) for item in page.get("Items", []))
-            last = page.get("LastEvaluatedKey")
-            if not last:
-                break
-            request["ExclusiveStartKey"] = last
-        found.sort(key=lambda row: (row.send_at, row.external_id))
-        return found
+        return self._query_all(request)
 
     def due_rows(self, program: str, send_date: date, until: str) -> list[ScheduledSend]:
         partition = partition_key(program, send_date)
@@ -462,7 +453,6 @@ class DynamoDbScheduleStore:
                 for row in self.rows(program, send_date)
                 if row.status in (SlotStatus.PLANNED, SlotStatus.CLAIMED) and row.send_at <= until
             ]
-        found: list[ScheduledSend] = []
         request: Any = {
             "TableName": self.table_name,
             "IndexName": DUE_INDEX,
@@ -470,6 +460,11 @@ class DynamoDbScheduleStore:
             "ExpressionAttributeNames": {"#q": "q", "#at": "at"},
             "ExpressionAttributeValues": {":q": {"S": partition}, ":until": {"S": until}},
         }
+        return self._query_all(request)
+
+    def _query_all(self, request: Any) -> list[ScheduledSend]:
+        """Every page of a Query, in slot order."""
+        found: list[ScheduledSend] = []
         while True:
             page = self._client.query(**request)
             found.extend(_from_item(item) for item in page.get("Items", []))
