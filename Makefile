@@ -96,7 +96,7 @@ compile-build: $(STAMP)
 test: lint typecheck security sam-checks
 	$(VENV)/bin/pytest
 
-bench: $(STAMP)
+bench: build
 	$(PY) bench/run_all.py
 
 clean:
