@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cdpbridge.integrations.notify.runtime import dispatch_programs
+from cdpbridge.integrations.notify.dispatch_runtime import dispatch_programs
 
 logger = Logger()
 metrics = Metrics()

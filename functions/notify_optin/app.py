@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cdpbridge.integrations.notify.runtime import handle_optin_message
+from cdpbridge.integrations.notify.optin_runtime import handle_optin_message
 
 logger = Logger()
 metrics = Metrics()

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cdpbridge.exports.handlers import is_sqs_event
-from cdpbridge.integrations.notify.runtime import continue_plan, start_plans
+from cdpbridge.integrations.notify.planner_runtime import continue_plan, start_plans
 
 logger = Logger()
 metrics = Metrics()

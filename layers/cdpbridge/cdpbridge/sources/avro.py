@@ -9,8 +9,6 @@ from collections.abc import Buffer, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, cast
 
-import fastavro
-
 from cdpbridge.records import RejectedRow, RowIssue, RowPosition, SourceRow
 from cdpbridge.sources._io import ByteStream
 from cdpbridge.sources._rows import make_row
@@ -190,6 +188,10 @@ def open_block_reader(stream: ByteStream, source: str) -> tuple[Any, int]:
 
 
 def _open_blocks(stream: ByteStream, source: str) -> tuple[Any, int, _AvroStream]:
+    # Imported here: every mapping import reaches this module (through source planning), and most
+    # functions never read an Avro file, so their cold start does not pay for fastavro.
+    import fastavro  # noqa: PLC0415 - see the comment above
+
     stream.seek(0)
     avro_stream = _AvroStream(stream)
     try:

@@ -15,14 +15,21 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Final
 
-from cdpbridge.integrations.registry import IntegrationEntry
-from cdpbridge.mapping import Mapper
+from cdpbridge.integrations.registry import IntegrationEntry, RecordTransformer
 
 if TYPE_CHECKING:
     from cdpbridge.exports.segment import ExportIntegration
+    from cdpbridge.mapping import MappingConfig
 
 # Opt-in exports land here; NotifyOptinFunction ingests them (they are history, not profile updates).
 OPTIN_INBOUND_PREFIX: Final = "inbound/notify/optin/"
+
+
+def transformer(config: MappingConfig) -> RecordTransformer:
+    """The column mapper (imported on first use: Notify's functions import this package and map
+    nothing, so their cold start does not load the mapping package)."""
+    mapper: RecordTransformer = importlib.import_module("cdpbridge.mapping").Mapper(config)
+    return mapper
 
 
 def segment_export() -> ExportIntegration:
@@ -37,8 +44,8 @@ INTEGRATION: Final = IntegrationEntry(
     # Notify has no mapping-config import: its inbound files (inbound/notify/optin/) are opt-in
     # history, ingested by NotifyOptinFunction into the opt-in store. The field is required of
     # every entry; a mapping config naming notify would run column-mapped like generic.
-    transformer=Mapper,
+    transformer=transformer,
     exports={"segment": segment_export},
 )
 
-__all__ = ["INTEGRATION", "OPTIN_INBOUND_PREFIX", "segment_export"]
+__all__ = ["INTEGRATION", "OPTIN_INBOUND_PREFIX", "segment_export", "transformer"]
