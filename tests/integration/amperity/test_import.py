@@ -17,7 +17,8 @@ from cdpbridge.integrations.amperity import (
 from cdpbridge.mapping import load_mapping
 from cdpbridge.sync.artifacts import iter_rejects
 
-from .conftest import Braze, Runner
+from ..emulator_admin import Braze
+from ..job_runner import Runner
 
 pytestmark = pytest.mark.integration
 

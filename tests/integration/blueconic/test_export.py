@@ -33,8 +33,9 @@ from cdpbridge.integrations.blueconic.export import BLUECONIC_EXPORT, BlueConicE
 from cdpbridge.state import DynamoDbCheckpointStore, SqliteCheckpointStore
 from cdpbridge.state.tables import RUN_STATE_TABLE, create_table
 
+from ..emulator_admin import API_KEY, Braze
+from ..job_runner import braze_settings
 from ..lambda_context import LambdaContextStub
-from .conftest import API_KEY, Braze, braze_settings
 
 pytestmark = pytest.mark.integration
 

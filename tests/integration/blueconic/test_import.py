@@ -12,7 +12,8 @@ import pytest
 from cdpbridge.integrations.blueconic import EXAMPLE_DELTA_PATH, example_mapping
 from cdpbridge.sync.artifacts import iter_rejects
 
-from .conftest import Braze, Runner
+from ..emulator_admin import Braze
+from ..job_runner import Runner
 
 pytestmark = pytest.mark.integration
 
